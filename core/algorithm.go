@@ -1,0 +1,307 @@
+package halt
+
+import (
+	"math"
+	"time"
+)
+
+// State is what a store keeps per key; the algorithms read and update it in
+// [Policy.Decide]. The zero State is a key never seen: a full bucket, an
+// empty window. A store must hand Decide the same State it got back the last
+// time for that key and policy, under a lock or as one atomic script.
+type State struct {
+	// Stamp is, for TokenBucket, the instant of the last admitted request
+	// (Unix nanoseconds, 0 for none); for FixedWindow the index of the window
+	// that Level counts; for SlidingWindow the index of the newest
+	// sub-window that Slots holds.
+	Stamp int64
+	// Level is, for TokenBucket, the tokens left at Stamp; for FixedWindow
+	// the cost admitted in window Stamp. Unused by SlidingWindow.
+	Level float64
+	// Until is the end of a cooldown (Unix nanoseconds), 0 for none.
+	Until int64
+	// Slots holds a SlidingWindow's per-sub-window counts as a ring indexed
+	// by sub-window index modulo Policy.SubWindows(). Decide allocates it on
+	// first use; other algorithms leave it nil.
+	Slots []int64
+}
+
+// Reason says why a Decision came out as it did.
+type Reason uint8
+
+const (
+	// ReasonAllowed: the request fits the limit.
+	ReasonAllowed Reason = iota
+	// ReasonLimited: the limit is used up until RetryAfter.
+	ReasonLimited
+	// ReasonCooldown: the key is serving a cooldown (Policy.BlockDuration).
+	ReasonCooldown
+	// ReasonCostExceedsCapacity: the request costs more than the policy can
+	// ever grant; retrying will not help.
+	ReasonCostExceedsCapacity
+	// ReasonExempt: the request is exempt and consumed nothing.
+	ReasonExempt
+	// ReasonStoreError: the store failed and the failure mode decided.
+	ReasonStoreError
+	// ReasonSkipped: the limiter did not run (a skip function, or no key
+	// under the strategy with the MissingKeySkip fallback).
+	ReasonSkipped
+)
+
+// String returns the reason in snake case, as logged.
+func (r Reason) String() string {
+	switch r {
+	case ReasonAllowed:
+		return "allowed"
+	case ReasonLimited:
+		return "limited"
+	case ReasonCooldown:
+		return "cooldown"
+	case ReasonCostExceedsCapacity:
+		return "cost_exceeds_capacity"
+	case ReasonExempt:
+		return "exempt"
+	case ReasonStoreError:
+		return "store_error"
+	case ReasonSkipped:
+		return "skipped"
+	}
+	return "unknown"
+}
+
+// Result is what a store returns for one decision.
+type Result struct {
+	// Allowed reports whether the request was admitted (and recorded).
+	Allowed bool
+	// Remaining is how many more requests of the same cost would be
+	// admitted right now; never negative.
+	Remaining int64
+	// ResetAfter is the time until the key is back to full capacity.
+	ResetAfter time.Duration
+	// RetryAfter is zero when allowed; when blocked, the earliest time after
+	// which the same request would be admitted (positive).
+	RetryAfter time.Duration
+	// Reason says why.
+	Reason Reason
+}
+
+// Decide runs the policy's algorithm for one request of the given cost at
+// instant now (Unix nanoseconds), updating s in place. It is pure: no clock,
+// no locks, no allocation once s.Slots exists. A cost of 0 means the policy's
+// cost. The policy must be valid ([Policy.Validate]).
+func (p *Policy) Decide(s *State, now int64, cost int64) Result {
+	if cost <= 0 {
+		cost = p.RequestCost()
+	}
+	if cost > p.Capacity() {
+		return Result{Reason: ReasonCostExceedsCapacity, RetryAfter: p.Window, ResetAfter: p.untilFull(s, now)}
+	}
+	if s.Until > now {
+		wait := time.Duration(s.Until - now)
+		return Result{Reason: ReasonCooldown, RetryAfter: wait, ResetAfter: max(wait, p.untilFull(s, now))}
+	}
+	var r Result
+	switch p.Algorithm {
+	case FixedWindow:
+		r = p.fixedWindow(s, now, cost)
+	case SlidingWindow:
+		r = p.slidingWindow(s, now, cost)
+	default:
+		r = p.tokenBucket(s, now, cost)
+	}
+	if !r.Allowed && p.BlockDuration > 0 {
+		s.Until = now + int64(p.BlockDuration)
+		r.RetryAfter = max(r.RetryAfter, p.BlockDuration)
+		r.ResetAfter = max(r.ResetAfter, r.RetryAfter)
+		r.Reason = ReasonCooldown
+	}
+	return r
+}
+
+// TTL is how long a store must keep s after a decision at now: past it, a
+// fresh State decides the same way. It includes a safety margin of a second.
+func (p *Policy) TTL(s *State, now int64) time.Duration {
+	d := p.untilFull(s, now)
+	if s.Until > now {
+		d = max(d, time.Duration(s.Until-now))
+	}
+	return d + time.Second
+}
+
+// untilFull is the time from now until s is back to full capacity.
+func (p *Policy) untilFull(s *State, now int64) time.Duration {
+	switch p.Algorithm {
+	case FixedWindow:
+		k := floorDiv(now, int64(p.Window))
+		if s.Stamp < k || s.Level == 0 {
+			return 0
+		}
+		return time.Duration((s.Stamp+1)*int64(p.Window) - now)
+	case SlidingWindow:
+		sub := int64(p.Window) / int64(p.SubWindows())
+		newest, ok := p.newestUsedSlot(s)
+		if !ok {
+			return 0
+		}
+		return time.Duration(max(0, (newest+int64(p.SubWindows()))*sub-now))
+	default:
+		if s.Stamp == 0 {
+			return 0
+		}
+		tokens := p.tokensAt(s, now)
+		return p.durationFromTokens(float64(p.Capacity()) - tokens)
+	}
+}
+
+// The token bucket mirrors golang.org/x/time/rate's float arithmetic step
+// for step, so the two agree decision for decision given the same instants.
+
+// tokenRate is the refill rate in tokens per second.
+func (p *Policy) tokenRate() float64 {
+	return float64(p.Limit) / p.Window.Seconds()
+}
+
+// durationFromTokens is how long refilling tokens takes, truncated to the
+// nanosecond as x/time/rate does.
+func (p *Policy) durationFromTokens(tokens float64) time.Duration {
+	if tokens <= 0 {
+		return 0
+	}
+	d := tokens / p.tokenRate() * float64(time.Second)
+	if d > float64(math.MaxInt64) {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(d)
+}
+
+// tokensAt is the bucket's level at now.
+func (p *Policy) tokensAt(s *State, now int64) float64 {
+	burst := float64(p.Capacity())
+	if s.Stamp == 0 {
+		return burst
+	}
+	last := s.Stamp
+	if now < last {
+		last = now
+	}
+	tokens := s.Level + time.Duration(now-last).Seconds()*p.tokenRate()
+	if tokens > burst {
+		tokens = burst
+	}
+	return tokens
+}
+
+func (p *Policy) tokenBucket(s *State, now int64, cost int64) Result {
+	filled := p.tokensAt(s, now)
+	left := filled - float64(cost)
+	if wait := p.durationFromTokens(-left); wait > 0 {
+		return Result{
+			Reason:     ReasonLimited,
+			RetryAfter: wait,
+			ResetAfter: p.durationFromTokens(float64(p.Capacity()) - filled),
+		}
+	}
+	s.Stamp, s.Level = now, left
+	remaining := int64(math.Floor(left / float64(cost)))
+	if remaining < 0 {
+		remaining = 0
+	}
+	if p.durationFromTokens(float64(cost)*float64(remaining+1)-left) == 0 {
+		remaining++
+	}
+	return Result{
+		Allowed:    true,
+		Remaining:  remaining,
+		ResetAfter: p.durationFromTokens(float64(p.Capacity()) - left),
+	}
+}
+
+func (p *Policy) fixedWindow(s *State, now int64, cost int64) Result {
+	w := int64(p.Window)
+	k := floorDiv(now, w)
+	if k > s.Stamp {
+		s.Stamp, s.Level = k, 0
+	}
+	// A clock that went back stays in the newest window seen.
+	end := time.Duration((s.Stamp+1)*w - now)
+	count := int64(s.Level)
+	if count+cost > p.Limit {
+		return Result{Reason: ReasonLimited, Remaining: (p.Limit - count) / cost, RetryAfter: end, ResetAfter: end}
+	}
+	count += cost
+	s.Level = float64(count)
+	return Result{Allowed: true, Remaining: (p.Limit - count) / cost, ResetAfter: end}
+}
+
+func (p *Policy) slidingWindow(s *State, now int64, cost int64) Result {
+	n := int64(p.SubWindows())
+	sub := int64(p.Window) / n
+	j := floorDiv(now, sub)
+	if int64(len(s.Slots)) != n {
+		s.Slots = make([]int64, n)
+		s.Stamp = j
+	}
+	switch {
+	case j-s.Stamp >= n:
+		clear(s.Slots)
+		s.Stamp = j
+	case j > s.Stamp:
+		for i := s.Stamp + 1; i <= j; i++ {
+			s.Slots[floorMod(i, n)] = 0
+		}
+		s.Stamp = j
+	}
+	j = s.Stamp // a clock that went back counts in the newest sub-window
+	var sum int64
+	for _, c := range s.Slots {
+		sum += c
+	}
+	if sum+cost > p.Limit {
+		need := sum + cost - p.Limit
+		var freed int64
+		retry := time.Duration(0)
+		for i := j - n + 1; i <= j; i++ {
+			freed += s.Slots[floorMod(i, n)]
+			if freed >= need {
+				retry = time.Duration((i+n)*sub - now)
+				break
+			}
+		}
+		return Result{
+			Reason:     ReasonLimited,
+			Remaining:  max(0, p.Limit-sum) / cost,
+			RetryAfter: retry,
+			ResetAfter: p.untilFull(s, now),
+		}
+	}
+	s.Slots[floorMod(j, n)] += cost
+	sum += cost
+	return Result{Allowed: true, Remaining: (p.Limit - sum) / cost, ResetAfter: time.Duration((j+n)*sub - now)}
+}
+
+// newestUsedSlot is the index of the newest sub-window with a count.
+func (p *Policy) newestUsedSlot(s *State) (int64, bool) {
+	n := int64(len(s.Slots))
+	for i := s.Stamp; i > s.Stamp-n; i-- {
+		if s.Slots[floorMod(i, n)] != 0 {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func floorMod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}

@@ -1,0 +1,274 @@
+// Package halttest holds the conformance suites every Halt store and every
+// Halt adapter runs: the behaviour is written once, here, and each
+// implementation proves it by calling [RunStoreTests] or [RunAdapterTests]
+// from its own tests. It imports only the standard library and core.
+package halttest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	halt "github.com/halt-go/halt/core"
+)
+
+// Base is the instant the suites start at: aligned to every window they use,
+// so fixed windows start there.
+var Base = time.Unix(1_800_000_000, 0)
+
+var uniq atomic.Int64
+
+// unique returns a name no other run of the suite uses, so suites can share
+// a store (a Redis server) between runs.
+func unique(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e12, uniq.Add(1))
+}
+
+// storeCase drives one store for one policy and key.
+type storeCase struct {
+	t     *testing.T
+	store halt.Store
+	p     halt.Policy
+	key   []byte
+}
+
+func newCase(t *testing.T, s halt.Store, p halt.Policy) *storeCase {
+	t.Helper()
+	p.Name = unique(p.Name)
+	if err := p.Validate(); err != nil {
+		t.Fatalf("suite policy invalid: %v", err)
+	}
+	return &storeCase{t: t, store: s, p: p, key: []byte("halt:" + p.Name + ":ip:203.0.113.7")}
+}
+
+// take calls Take at Base+at and fails the test on error.
+func (c *storeCase) take(at time.Duration, cost int64) halt.Result {
+	c.t.Helper()
+	r, err := c.store.Take(context.Background(), c.key, &c.p, Base.Add(at), cost)
+	if err != nil {
+		c.t.Fatalf("Take at +%v: %v", at, err)
+	}
+	return r
+}
+
+// want asserts one decision exactly.
+func (c *storeCase) want(at time.Duration, cost int64, w halt.Result) {
+	c.t.Helper()
+	got := c.take(at, cost)
+	if got != w {
+		c.t.Fatalf("at +%v cost %d:\n got %+v\nwant %+v", at, cost, got, w)
+	}
+}
+
+func allowed(remaining int64, reset time.Duration) halt.Result {
+	return halt.Result{Allowed: true, Remaining: remaining, ResetAfter: reset, Reason: halt.ReasonAllowed}
+}
+
+func limited(remaining int64, retry, reset time.Duration) halt.Result {
+	return halt.Result{Remaining: remaining, RetryAfter: retry, ResetAfter: reset, Reason: halt.ReasonLimited}
+}
+
+// RunStoreTests runs the store conformance suite. newStore returns a store
+// ready for use (the suite never closes it; register cleanup with t.Cleanup).
+// The store must honour the now passed to Take (a Redis store runs with its
+// caller's-clock option). Instants are whole microseconds, so stores with
+// microsecond clocks pass.
+func RunStoreTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
+	t.Helper()
+	t.Run("TokenBucket/SeedExample", func(t *testing.T) {
+		// The Python SDK's "Testing" example: limit 5 per minute, 6th blocked.
+		c := newCase(t, newStore(t), halt.Policy{Name: "seed", Limit: 5, Window: time.Minute})
+		for i := int64(0); i < 5; i++ {
+			c.want(0, 1, allowed(4-i, time.Duration(i+1)*12*time.Second))
+		}
+		c.want(0, 1, limited(0, 12*time.Second, time.Minute))
+		c.want(6*time.Second, 1, limited(0, 6*time.Second, 54*time.Second))
+		c.want(12*time.Second, 1, allowed(0, time.Minute))
+	})
+	t.Run("TokenBucket/Refill", func(t *testing.T) {
+		c := newCase(t, newStore(t), halt.Policy{Name: "refill", Limit: 10, Window: 10 * time.Second})
+		for i := 0; i < 10; i++ {
+			c.take(0, 1)
+		}
+		c.want(0, 1, limited(0, time.Second, 10*time.Second))
+		// 3.5 s refill 3.5 tokens: three requests pass, the fourth waits 0.5 s.
+		c.want(3500*time.Millisecond, 1, allowed(2, 7500*time.Millisecond))
+		c.want(3500*time.Millisecond, 1, allowed(1, 8500*time.Millisecond))
+		c.want(3500*time.Millisecond, 1, allowed(0, 9500*time.Millisecond))
+		c.want(3500*time.Millisecond, 1, limited(0, 500*time.Millisecond, 9500*time.Millisecond))
+		// Long idle: full again, capped at the burst.
+		c.want(time.Hour, 1, allowed(9, time.Second))
+	})
+	t.Run("TokenBucket/Burst", func(t *testing.T) {
+		// PublicAPI: 100 per minute, burst 120: 119 remain after the first.
+		c := newCase(t, newStore(t), halt.Policy{Name: "burst", Limit: 100, Window: time.Minute, Burst: 120})
+		c.want(0, 1, allowed(119, 600*time.Millisecond))
+		for i := 0; i < 119; i++ {
+			c.take(0, 1)
+		}
+		c.want(0, 1, limited(0, 600*time.Millisecond, 72*time.Second))
+	})
+	t.Run("TokenBucket/Cost", func(t *testing.T) {
+		c := newCase(t, newStore(t), halt.Policy{Name: "cost", Limit: 10, Window: 10 * time.Second})
+		c.want(0, 3, allowed(2, 3*time.Second))
+		c.want(0, 3, allowed(1, 6*time.Second))
+		c.want(0, 3, allowed(0, 9*time.Second))
+		c.want(0, 3, limited(0, 2*time.Second, 9*time.Second))
+		c.want(0, 1, allowed(0, 10*time.Second))
+		// Zero cost means the policy's cost (1).
+		c.want(time.Second, 0, allowed(0, 10*time.Second))
+	})
+	t.Run("CostExceedsCapacity", func(t *testing.T) {
+		for _, alg := range []halt.Algorithm{halt.TokenBucket, halt.FixedWindow, halt.SlidingWindow} {
+			c := newCase(t, newStore(t), halt.Policy{Name: "toobig", Limit: 10, Window: 10 * time.Second, Algorithm: alg})
+			got := c.take(0, 11)
+			if got.Allowed || got.Reason != halt.ReasonCostExceedsCapacity || got.RetryAfter <= 0 {
+				t.Fatalf("%v: cost 11 of 10: got %+v, want blocked with ReasonCostExceedsCapacity", alg, got)
+			}
+			// and it consumed nothing
+			if r := c.take(0, 10); !r.Allowed {
+				t.Fatalf("%v: a rejected request consumed capacity: %+v", alg, r)
+			}
+		}
+	})
+	t.Run("FixedWindow", func(t *testing.T) {
+		c := newCase(t, newStore(t), halt.Policy{Name: "fixed", Limit: 3, Window: time.Minute, Algorithm: halt.FixedWindow})
+		c.want(10*time.Second, 1, allowed(2, 50*time.Second))
+		c.want(20*time.Second, 1, allowed(1, 40*time.Second))
+		c.want(30*time.Second, 1, allowed(0, 30*time.Second))
+		c.want(59*time.Second, 1, limited(0, time.Second, time.Second))
+		// epoch-aligned: a new window at the minute
+		c.want(60*time.Second, 1, allowed(2, 60*time.Second))
+		c.want(61*time.Second, 2, allowed(0, 59*time.Second))
+		c.want(62*time.Second, 1, limited(0, 58*time.Second, 58*time.Second))
+	})
+	t.Run("FixedWindow/Cost", func(t *testing.T) {
+		c := newCase(t, newStore(t), halt.Policy{Name: "fixedcost", Limit: 10, Window: time.Minute, Algorithm: halt.FixedWindow})
+		c.want(0, 4, allowed(1, time.Minute))
+		c.want(0, 4, allowed(0, time.Minute))
+		c.want(0, 4, limited(0, time.Minute, time.Minute))
+		c.want(0, 2, allowed(0, time.Minute))
+	})
+	t.Run("SlidingWindow", func(t *testing.T) {
+		c := newCase(t, newStore(t), halt.Policy{Name: "sliding", Limit: 4, Window: 10 * time.Second,
+			Algorithm: halt.SlidingWindow, Precision: 10})
+		c.want(0, 1, allowed(3, 10*time.Second))
+		c.want(500*time.Millisecond, 1, allowed(2, 9500*time.Millisecond))
+		c.want(5*time.Second, 1, allowed(1, 10*time.Second))
+		c.want(5*time.Second, 1, allowed(0, 10*time.Second))
+		// The two requests of sub-window 0 leave at +10 s.
+		c.want(6*time.Second, 1, limited(0, 4*time.Second, 9*time.Second))
+		c.want(10*time.Second, 1, allowed(1, 10*time.Second))
+		c.want(10*time.Second, 1, allowed(0, 10*time.Second))
+		// Now sub-windows 5 (two) and 10 (two) hold the limit; 5 leaves at +15 s.
+		c.want(12*time.Second, 1, limited(0, 3*time.Second, 8*time.Second))
+		c.want(15*time.Second, 2, allowed(0, 10*time.Second))
+		// After a whole idle window everything has left.
+		c.want(40*time.Second, 1, allowed(3, 10*time.Second))
+	})
+	t.Run("SlidingWindow/Cost", func(t *testing.T) {
+		c := newCase(t, newStore(t), halt.Policy{Name: "slidingcost", Limit: 10, Window: 10 * time.Second,
+			Algorithm: halt.SlidingWindow, Precision: 5})
+		c.want(0, 6, allowed(0, 10*time.Second))
+		c.want(2*time.Second, 3, allowed(0, 10*time.Second))
+		// 9 of 10 used: a cost of 2 waits for the 6 of sub-window 0 to leave at +10 s.
+		c.want(3*time.Second, 2, limited(0, 7*time.Second, 9*time.Second))
+		c.want(10*time.Second, 2, allowed(2, 10*time.Second))
+	})
+	t.Run("Cooldown", func(t *testing.T) {
+		c := newCase(t, newStore(t), halt.Policy{Name: "cooldown", Limit: 2, Window: time.Minute,
+			BlockDuration: 5 * time.Minute})
+		c.want(0, 1, allowed(1, 30*time.Second))
+		c.want(0, 1, allowed(0, time.Minute))
+		cool := halt.Result{RetryAfter: 5 * time.Minute, ResetAfter: 5 * time.Minute, Reason: halt.ReasonCooldown}
+		c.want(0, 1, cool)
+		// The bucket refilled long ago, the cooldown still holds.
+		cool = halt.Result{RetryAfter: time.Minute, ResetAfter: time.Minute, Reason: halt.ReasonCooldown}
+		c.want(4*time.Minute, 1, cool)
+		c.want(5*time.Minute, 1, allowed(1, 30*time.Second))
+	})
+	t.Run("Cooldown/FixedWindow", func(t *testing.T) {
+		c := newCase(t, newStore(t), halt.Policy{Name: "coolfixed", Limit: 1, Window: time.Minute,
+			Algorithm: halt.FixedWindow, BlockDuration: 2 * time.Minute})
+		c.want(0, 1, allowed(0, time.Minute))
+		c.want(30*time.Second, 1, halt.Result{RetryAfter: 2 * time.Minute, ResetAfter: 2 * time.Minute, Reason: halt.ReasonCooldown})
+		c.want(time.Minute, 1, halt.Result{RetryAfter: 90 * time.Second, ResetAfter: 90 * time.Second, Reason: halt.ReasonCooldown})
+		c.want(150*time.Second, 1, allowed(0, 30*time.Second))
+	})
+	t.Run("KeysAreIndependent", func(t *testing.T) {
+		s := newStore(t)
+		a := newCase(t, s, halt.Policy{Name: "indep", Limit: 1, Window: time.Minute})
+		b := &storeCase{t: t, store: s, p: a.p, key: []byte("halt:" + a.p.Name + ":ip:198.51.100.1")}
+		a.want(0, 1, allowed(0, time.Minute))
+		a.want(0, 1, limited(0, time.Minute, time.Minute))
+		b.want(0, 1, allowed(0, time.Minute))
+	})
+	t.Run("KeyBufferReused", func(t *testing.T) {
+		// The limiter reuses its key buffers: a store must copy what it keeps.
+		s := newStore(t)
+		c := newCase(t, s, halt.Policy{Name: "reuse", Limit: 1, Window: time.Minute})
+		buf := append([]byte(nil), c.key...)
+		c.key = buf
+		c.want(0, 1, allowed(0, time.Minute))
+		orig := string(buf)
+		for i := range buf {
+			buf[i] = 'x'
+		}
+		c.want(0, 1, allowed(0, time.Minute)) // the scribbled key is a new key
+		copy(buf, orig)
+		c.want(0, 1, limited(0, time.Minute, time.Minute))
+	})
+	t.Run("Expiry", func(t *testing.T) {
+		for _, alg := range []halt.Algorithm{halt.TokenBucket, halt.FixedWindow, halt.SlidingWindow} {
+			c := newCase(t, newStore(t), halt.Policy{Name: "expiry", Limit: 2, Window: time.Second, Algorithm: alg})
+			c.take(0, 1)
+			c.take(0, 1)
+			if r := c.take(0, 1); r.Allowed {
+				t.Fatalf("%v: third request allowed", alg)
+			}
+			if r := c.take(time.Hour, 1); !r.Allowed || r.Remaining != 1 {
+				t.Fatalf("%v: an hour later: got %+v, want a fresh key", alg, r)
+			}
+		}
+	})
+	t.Run("Concurrency", func(t *testing.T) {
+		for _, alg := range []halt.Algorithm{halt.TokenBucket, halt.FixedWindow, halt.SlidingWindow} {
+			t.Run(alg.String(), func(t *testing.T) {
+				c := newCase(t, newStore(t), halt.Policy{Name: "conc", Limit: 50, Window: time.Hour, Algorithm: alg})
+				const workers, each = 64, 4
+				var admitted atomic.Int64
+				var wg sync.WaitGroup
+				for w := 0; w < workers; w++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := 0; i < each; i++ {
+							r, err := c.store.Take(context.Background(), c.key, &c.p, Base, 1)
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							if r.Allowed {
+								admitted.Add(1)
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				if got := admitted.Load(); got != 50 {
+					t.Fatalf("%d goroutines x %d requests admitted %d, want exactly 50", workers, each, got)
+				}
+			})
+		}
+	})
+	t.Run("ContextCanceled", func(t *testing.T) {
+		// A canceled context must not panic; the store may decide or fail.
+		c := newCase(t, newStore(t), halt.Policy{Name: "ctx", Limit: 1, Window: time.Minute})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, _ = c.store.Take(ctx, c.key, &c.p, Base, 1)
+	})
+}

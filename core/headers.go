@@ -1,0 +1,237 @@
+package halt
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ResponseHeaders is where adapters let core write response headers;
+// http.Header implements it. Names are in canonical form.
+type ResponseHeaders interface {
+	Get(name string) string
+	Set(name, value string)
+	Add(name, value string)
+}
+
+// HeaderStyle renders a Decision as rate-limit response headers. When
+// several limiters apply to one request, each renders in turn onto the same
+// headers; a style keeps whichever decision is the most restrictive (or, for
+// list-valued styles, lists each). New header drafts are one more style.
+type HeaderStyle interface {
+	// Write renders d onto h.
+	Write(h ResponseHeaders, d *Decision)
+}
+
+// The header styles Halt ships (STANDARDS.md section 7).
+var (
+	// Standard writes RateLimit-Limit, RateLimit-Remaining and
+	// RateLimit-Reset, Reset in delay-seconds. The default.
+	Standard HeaderStyle = trio{prefix: "Ratelimit-"}
+	// StandardUnixReset is Standard with RateLimit-Reset as a Unix
+	// timestamp, for clients written against the Python SDK's README.
+	StandardUnixReset HeaderStyle = trio{prefix: "Ratelimit-", epoch: true}
+	// IETF writes draft-ietf-httpapi-ratelimit-headers-08..10 structured
+	// fields: RateLimit-Policy: "<name>";q=<limit>;w=<window> and
+	// RateLimit: "<name>";r=<remaining>;t=<seconds>, one item per limiter.
+	IETF HeaderStyle = ietf{}
+	// Draft7 writes RateLimit: limit=L, remaining=R, reset=T and
+	// RateLimit-Policy: L;w=W (draft-07).
+	Draft7 HeaderStyle = draft7{}
+	// XRateLimit writes X-RateLimit-Limit, X-RateLimit-Remaining and
+	// X-RateLimit-Reset with Reset as Unix epoch seconds (GitHub style).
+	XRateLimit HeaderStyle = trio{prefix: "X-Ratelimit-", epoch: true}
+	// NoHeaders writes nothing (Retry-After is still sent on 429).
+	NoHeaders HeaderStyle = none{}
+)
+
+// ParseHeaderStyle maps a configuration name to a style: "standard",
+// "standard-unix", "ietf", "draft7", "xratelimit" or "none".
+func ParseHeaderStyle(name string) (HeaderStyle, bool) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "", "standard":
+		return Standard, true
+	case "standard-unix":
+		return StandardUnixReset, true
+	case "ietf":
+		return IETF, true
+	case "draft7":
+		return Draft7, true
+	case "xratelimit":
+		return XRateLimit, true
+	case "none":
+		return NoHeaders, true
+	}
+	return nil, false
+}
+
+// ResetSeconds is the reset value headers show: whole seconds rounded up;
+// on a rejected decision it equals RetrySeconds.
+func (d *Decision) ResetSeconds() int64 {
+	if !d.Allowed {
+		return d.RetrySeconds()
+	}
+	return ceilSeconds(d.ResetAfter)
+}
+
+// RetrySeconds is the Retry-After value of a rejected decision: whole
+// seconds rounded up, at least 1. It is 0 for an allowed decision.
+func (d *Decision) RetrySeconds() int64 {
+	if d.Allowed {
+		return 0
+	}
+	return max(1, ceilSeconds(d.RetryAfter))
+}
+
+func ceilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+// moreRestrictive reports whether a prior decision (remaining, reset) beats
+// d: an earlier limiter that is closer to exhaustion keeps its headers.
+func moreRestrictive(priorRemaining, priorReset string, d *Decision, reset int64) bool {
+	if priorRemaining == "" || !d.Allowed {
+		return false
+	}
+	r, err := strconv.ParseInt(priorRemaining, 10, 64)
+	if err != nil {
+		return false
+	}
+	if r != d.Remaining {
+		return r < d.Remaining
+	}
+	t, err := strconv.ParseInt(priorReset, 10, 64)
+	return err == nil && t >= reset
+}
+
+type trio struct {
+	prefix string
+	epoch  bool
+}
+
+func (s trio) Write(h ResponseHeaders, d *Decision) {
+	reset := d.ResetSeconds()
+	if s.epoch {
+		reset += d.At.Unix()
+	}
+	if moreRestrictive(h.Get(s.prefix+"Remaining"), h.Get(s.prefix+"Reset"), d, reset) {
+		return
+	}
+	h.Set(s.prefix+"Limit", d.limitString())
+	h.Set(s.prefix+"Remaining", itoa(d.Remaining))
+	h.Set(s.prefix+"Reset", itoa(reset))
+}
+
+type draft7 struct{}
+
+func (draft7) Write(h ResponseHeaders, d *Decision) {
+	reset := d.ResetSeconds()
+	if prior := h.Get("Ratelimit"); prior != "" {
+		if moreRestrictive(dictMember(prior, "remaining"), dictMember(prior, "reset"), d, reset) {
+			return
+		}
+	}
+	b := make([]byte, 0, 64)
+	b = append(b, "limit="...)
+	b = append(b, d.limitString()...)
+	b = append(b, ", remaining="...)
+	b = strconv.AppendInt(b, d.Remaining, 10)
+	b = append(b, ", reset="...)
+	b = strconv.AppendInt(b, reset, 10)
+	h.Set("Ratelimit", string(b))
+	h.Set("Ratelimit-Policy", d.limitString()+";w="+itoa(ceilSeconds(d.Window)))
+}
+
+// dictMember returns the value of key in "k=v, k=v".
+func dictMember(dict, key string) string {
+	for dict != "" {
+		var item string
+		item, dict, _ = strings.Cut(dict, ",")
+		k, v, _ := strings.Cut(strings.TrimSpace(item), "=")
+		if k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+type ietf struct{}
+
+func (ietf) Write(h ResponseHeaders, d *Decision) {
+	id := `"halt"`
+	if d.cp != nil {
+		id = d.cp.policyID
+	}
+	b := make([]byte, 0, 48)
+	b = append(b, id...)
+	b = append(b, ";r="...)
+	b = strconv.AppendInt(b, d.Remaining, 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, d.ResetSeconds(), 10)
+	h.Add("Ratelimit", string(b))
+	h.Add("Ratelimit-Policy", id+";q="+d.limitString()+";w="+itoa(max(1, ceilSeconds(d.Window))))
+}
+
+type none struct{}
+
+func (none) Write(ResponseHeaders, *Decision) {}
+
+func (d *Decision) limitString() string {
+	if d.cp != nil && d.cp.Limit == d.Limit {
+		return d.cp.limitStr
+	}
+	return itoa(d.Limit)
+}
+
+// sfString renders s as an RFC 9651 sf-string. Policy names are printable
+// ASCII (Validate), so only '"' and '\' need escaping.
+func sfString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// smallInts caches the decimal strings header values use most.
+var smallInts = func() [1024]string {
+	var a [1024]string
+	for i := range a {
+		a[i] = strconv.Itoa(i)
+	}
+	return a
+}()
+
+func itoa(n int64) string {
+	if n >= 0 && n < int64(len(smallInts)) {
+		return smallInts[n]
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// Rejection describes the response to a rejected request: its status (429,
+// or the fail-closed status when the store failed) and the JSON body
+//
+//	{"error":"rate_limit_exceeded","message":"Too many requests. Please try again later.","retry_after":42}
+//
+// whose retry_after equals the Retry-After header.
+func (l *Limiter) Rejection(d *Decision) (status int, body []byte) {
+	if d.Reason == ReasonStoreError {
+		b := append([]byte(nil), `{"error":"service_unavailable","message":"Rate limiting is temporarily unavailable. Please try again later.","retry_after":`...)
+		b = strconv.AppendInt(b, d.RetrySeconds(), 10)
+		return l.failCode, append(b, '}')
+	}
+	b := make([]byte, 0, 112)
+	b = append(b, `{"error":"rate_limit_exceeded","message":"Too many requests. Please try again later.","retry_after":`...)
+	b = strconv.AppendInt(b, d.RetrySeconds(), 10)
+	return http.StatusTooManyRequests, append(b, '}')
+}

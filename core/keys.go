@@ -1,0 +1,143 @@
+package halt
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// DefaultUserKey is the per-request value name the user strategy reads.
+const DefaultUserKey = "user_id"
+
+// maxKeyPart bounds one part of a key; longer values are hashed.
+const maxKeyPart = 128
+
+// MissingKey says what happens to a request that has no key under its
+// policy's strategy (an anonymous user under KeyUser, no API key under
+// KeyAPIKey, a custom key function that found nothing).
+type MissingKey uint8
+
+const (
+	// MissingKeyUseIP counts the request against its client IP (default).
+	MissingKeyUseIP MissingKey = iota
+	// MissingKeyDeny rejects the request (as rate limited, with the
+	// policy's window as Retry-After).
+	MissingKeyDeny
+	// MissingKeySkip lets the request through without counting it.
+	MissingKeySkip
+)
+
+// appendKey appends the request's rate-limit key under strategy to dst
+// (without the "halt:<policy>:" prefix). ok is false when the request has
+// no key under the strategy.
+func (l *Limiter) appendKey(dst []byte, p *Policy, req Request, client netip.Addr, haveIP bool) ([]byte, bool) {
+	switch p.KeyStrategy {
+	case KeyUser:
+		return l.appendUser(dst, req)
+	case KeyAPIKey:
+		secret := apiKey(req)
+		if secret == "" {
+			return dst, false
+		}
+		return appendHashed(append(dst, "key:"...), secret), true
+	case KeyComposite:
+		out, ok := l.appendUser(dst, req)
+		if !ok {
+			return dst, false
+		}
+		return l.appendIP(append(out, '|'), client, haveIP), true
+	case KeyCustom:
+		v, ok := p.KeyFunc(req)
+		if !ok || v == "" {
+			return dst, false
+		}
+		return appendPart(append(dst, "custom:"...), v), true
+	default:
+		return l.appendIP(dst, client, haveIP), true
+	}
+}
+
+// appendIP appends "ip:<addr>" for IPv4 and "ip:<prefix>" for IPv6.
+func (l *Limiter) appendIP(dst []byte, a netip.Addr, ok bool) []byte {
+	dst = append(dst, "ip:"...)
+	if !ok {
+		return append(dst, "unknown"...)
+	}
+	if a.Is6() && l.ipv6Bits < 128 {
+		pfx, _ := a.Prefix(l.ipv6Bits)
+		return pfx.AppendTo(dst)
+	}
+	return a.AppendTo(dst)
+}
+
+func (l *Limiter) appendUser(dst []byte, req Request) ([]byte, bool) {
+	v := req.Value(l.userKey)
+	if v == nil {
+		return dst, false
+	}
+	dst = append(dst, "user:"...)
+	switch id := v.(type) {
+	case string:
+		if id == "" {
+			return dst, false
+		}
+		return appendPart(dst, id), true
+	case int:
+		return strconv.AppendInt(dst, int64(id), 10), true
+	case int64:
+		return strconv.AppendInt(dst, id, 10), true
+	case int32:
+		return strconv.AppendInt(dst, int64(id), 10), true
+	case uint:
+		return strconv.AppendUint(dst, uint64(id), 10), true
+	case uint64:
+		return strconv.AppendUint(dst, id, 10), true
+	case uint32:
+		return strconv.AppendUint(dst, uint64(id), 10), true
+	case fmt.Stringer:
+		s := id.String()
+		if s == "" {
+			return dst, false
+		}
+		return appendPart(dst, s), true
+	case []byte:
+		if len(id) == 0 {
+			return dst, false
+		}
+		return appendPart(dst, string(id)), true
+	}
+	return dst, false
+}
+
+// apiKey returns the credential of the API-key strategy: X-API-Key, else
+// the token of "Authorization: Bearer <token>", else the whole
+// Authorization value.
+func apiKey(req Request) string {
+	if k := strings.TrimSpace(req.Header("X-Api-Key")); k != "" {
+		return k
+	}
+	auth := strings.TrimSpace(req.Header("Authorization"))
+	if len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+		return strings.TrimSpace(auth[7:])
+	}
+	return auth
+}
+
+// appendPart appends s, or "h:" and its hash when s is long.
+func appendPart(dst []byte, s string) []byte {
+	if len(s) <= maxKeyPart {
+		return append(dst, s...)
+	}
+	return appendHashed(append(dst, "h:"...), s)
+}
+
+// appendHashed appends the hex of the first 16 bytes of SHA-256(s).
+func appendHashed(dst []byte, s string) []byte {
+	sum := sha256.Sum256([]byte(s))
+	var buf [32]byte
+	hex.Encode(buf[:], sum[:16])
+	return append(dst, buf[:]...)
+}

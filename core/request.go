@@ -1,0 +1,26 @@
+package halt
+
+import "context"
+
+// Request is the framework-neutral view of an HTTP request that the limiter
+// reads. Adapters implement it over their native context without copying.
+// Implementations must not retain or modify anything they return beyond the
+// request's lifetime; the limiter never keeps a Request.
+type Request interface {
+	// Context returns the request's context.
+	Context() context.Context
+	// Method returns the HTTP method.
+	Method() string
+	// Path returns the URL path, unescaped, without the query.
+	Path() string
+	// Header returns the first value of the named request header, or "".
+	Header(name string) string
+	// HeaderValues returns every value of the named request header, one per
+	// field line, in order. It must not allocate when the header is absent.
+	HeaderValues(name string) []string
+	// RemoteAddr returns the peer's address, "ip:port" or "ip".
+	RemoteAddr() string
+	// Value returns a per-request value (gin and echo c.Get, fiber c.Locals,
+	// net/http the context), or nil.
+	Value(key any) any
+}

@@ -1,0 +1,130 @@
+package halt
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Event describes one rate-limit check to telemetry.
+type Event struct {
+	// Policy is the name of the policy that decided.
+	Policy string
+	// Key is the rate-limit key (IP, "user:…", a hashed API key…), without
+	// the store prefix. Credentials never appear in clear.
+	Key string
+	// Decision is the outcome.
+	Decision Decision
+}
+
+// NoticeKind classifies a [Notice].
+type NoticeKind string
+
+// Notice kinds that Halt reports. Stores and later features (quotas,
+// penalties) add their own kinds without changing the interface.
+const (
+	// NoticeUntrustedProxy: a private peer sent forwarding headers but no
+	// trusted proxies are configured, so every request looks private and is
+	// exempt. Reported once per Limiter.
+	NoticeUntrustedProxy NoticeKind = "untrusted_proxy"
+	// NoticeStoreDown: a store switched to its failure mode.
+	NoticeStoreDown NoticeKind = "store_down"
+	// NoticeStoreUp: a store recovered.
+	NoticeStoreUp NoticeKind = "store_up"
+)
+
+// Notice is a condition worth an operator's attention, reported once per
+// occurrence rather than once per request.
+type Notice struct {
+	Kind    NoticeKind
+	Message string
+	// Attrs carries structured details, as for log/slog.
+	Attrs []slog.Attr
+}
+
+// Telemetry receives what the limiter sees. Methods are called on the
+// request path and must be fast and safe for concurrent use. Embed
+// [NopTelemetry] to implement only the methods you need.
+type Telemetry interface {
+	// OnCheck is called for every request the limiter decided (exempt
+	// requests included).
+	OnCheck(ctx context.Context, e Event)
+	// OnAllowed is called when a request was admitted by the store.
+	OnAllowed(ctx context.Context, e Event)
+	// OnBlocked is called when a request was rejected.
+	OnBlocked(ctx context.Context, e Event)
+	// OnError is called when the store failed; e.Decision is what the
+	// failure mode decided.
+	OnError(ctx context.Context, e Event, err error)
+	// OnNotice reports conditions such as a misconfigured proxy or a store
+	// going down or coming back.
+	OnNotice(ctx context.Context, n Notice)
+}
+
+// NopTelemetry implements every Telemetry method as a no-op.
+type NopTelemetry struct{}
+
+// OnCheck does nothing.
+func (NopTelemetry) OnCheck(context.Context, Event) {}
+
+// OnAllowed does nothing.
+func (NopTelemetry) OnAllowed(context.Context, Event) {}
+
+// OnBlocked does nothing.
+func (NopTelemetry) OnBlocked(context.Context, Event) {}
+
+// OnError does nothing.
+func (NopTelemetry) OnError(context.Context, Event, error) {}
+
+// OnNotice does nothing.
+func (NopTelemetry) OnNotice(context.Context, Notice) {}
+
+// SlogTelemetry logs blocked requests at Info, store errors at Error and
+// notices at Warn, and allowed requests at Debug when the logger enables it.
+// A nil Logger means slog.Default().
+type SlogTelemetry struct {
+	Logger *slog.Logger
+}
+
+func (t SlogTelemetry) logger() *slog.Logger {
+	if t.Logger == nil {
+		return slog.Default()
+	}
+	return t.Logger
+}
+
+// OnCheck does nothing: OnAllowed and OnBlocked cover every outcome.
+func (t SlogTelemetry) OnCheck(context.Context, Event) {}
+
+// OnAllowed logs at Debug.
+func (t SlogTelemetry) OnAllowed(ctx context.Context, e Event) {
+	if l := t.logger(); l.Enabled(ctx, slog.LevelDebug) {
+		l.LogAttrs(ctx, slog.LevelDebug, "halt: allowed", eventAttrs(e)...)
+	}
+}
+
+// OnBlocked logs at Info.
+func (t SlogTelemetry) OnBlocked(ctx context.Context, e Event) {
+	t.logger().LogAttrs(ctx, slog.LevelInfo, "halt: blocked", eventAttrs(e)...)
+}
+
+// OnError logs at Error.
+func (t SlogTelemetry) OnError(ctx context.Context, e Event, err error) {
+	attrs := append(eventAttrs(e), slog.String("error", err.Error()))
+	t.logger().LogAttrs(ctx, slog.LevelError, "halt: store error", attrs...)
+}
+
+// OnNotice logs at Warn.
+func (t SlogTelemetry) OnNotice(ctx context.Context, n Notice) {
+	attrs := append([]slog.Attr{slog.String("kind", string(n.Kind))}, n.Attrs...)
+	t.logger().LogAttrs(ctx, slog.LevelWarn, "halt: "+n.Message, attrs...)
+}
+
+func eventAttrs(e Event) []slog.Attr {
+	return []slog.Attr{
+		slog.String("policy", e.Policy),
+		slog.String("key", e.Key),
+		slog.String("reason", e.Decision.Reason.String()),
+		slog.Int64("remaining", e.Decision.Remaining),
+		slog.Duration("retry_after", e.Decision.RetryAfter),
+	}
+}
