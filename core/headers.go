@@ -235,3 +235,37 @@ func (l *Limiter) Rejection(d *Decision) (status int, body []byte) {
 	b = strconv.AppendInt(b, d.RetrySeconds(), 10)
 	return http.StatusTooManyRequests, append(b, '}')
 }
+
+// HTTPHeaders adapts an http.Header for [Middleware.Handle]. It sets up to
+// four values with one allocation instead of one per header, and writes
+// names as given (core passes canonical names).
+func HTTPHeaders(h http.Header) ResponseHeaders {
+	return &httpHeaders{h: h}
+}
+
+type httpHeaders struct {
+	h    http.Header
+	vals [4]string
+	n    int
+}
+
+func (s *httpHeaders) Get(name string) string {
+	if v := s.h[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (s *httpHeaders) Set(name, value string) {
+	if s.n < len(s.vals) {
+		s.vals[s.n] = value
+		s.h[name] = s.vals[s.n : s.n+1 : s.n+1]
+		s.n++
+		return
+	}
+	s.h[name] = []string{value}
+}
+
+func (s *httpHeaders) Add(name, value string) {
+	s.h[name] = append(s.h[name], value)
+}

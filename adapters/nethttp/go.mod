@@ -1,0 +1,12 @@
+module github.com/halt-go/halt/adapters/nethttp
+
+go 1.25
+
+require github.com/halt-go/halt/core v0.0.0
+
+require github.com/halt-go/halt/stores/memory v0.0.0
+
+replace (
+	github.com/halt-go/halt/core => ../../core
+	github.com/halt-go/halt/stores/memory => ../../stores/memory
+)

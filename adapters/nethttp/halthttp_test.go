@@ -1,0 +1,69 @@
+package halthttp_test
+
+import (
+	"net/http"
+	"strconv"
+	"testing"
+
+	halthttp "github.com/halt-go/halt/adapters/nethttp"
+	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/halttest"
+	"github.com/halt-go/halt/stores/memory"
+)
+
+func newStore(t *testing.T) halt.Store {
+	s := memory.New(nil)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// serve is the adapter harness: the framework quirks of net/http live here.
+func serve(t *testing.T, cfg halttest.AdapterConfig) string {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	var opts []halthttp.Option
+	if cfg.CostFromHeader {
+		opts = append(opts, halthttp.WithCost(func(r *http.Request) int64 {
+			n, _ := strconv.ParseInt(r.Header.Get("X-Cost"), 10, 64)
+			return n
+		}))
+	}
+	if cfg.SkipFromHeader {
+		opts = append(opts, halthttp.WithSkip(func(r *http.Request) bool { return r.Header.Get("X-Skip") == "1" }))
+	}
+	if cfg.CustomDeny {
+		opts = append(opts, halthttp.WithDenyHandler(func(w http.ResponseWriter, _ *http.Request, d halt.Decision) {
+			w.Header().Set("X-Denied-By", "halttest")
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write([]byte("custom " + strconv.FormatInt(d.RetrySeconds(), 10)))
+		}))
+	}
+	if cfg.Style != nil {
+		opts = append(opts, halthttp.WithHeaderStyle(cfg.Style))
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", ok)
+	mux.Handle("GET /health", ok)
+	mux.Handle("GET /admin/stats", ok)
+	mux.Handle("GET /items/{id}", ok)
+	login := http.Handler(ok)
+	if cfg.Route != nil {
+		login = halthttp.Middleware(cfg.Route, opts...)(login)
+	}
+	mux.Handle("POST /auth/login", login)
+	h := halthttp.Middleware(cfg.Global, opts...)(mux)
+	if cfg.UserFromHeader {
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if u := r.Header.Get("X-User"); u != "" {
+				r = halthttp.WithUser(r, u)
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
+	return halttest.ServeHandler(t, h)
+}
+
+func TestConformance(t *testing.T) {
+	halttest.RunAdapterTests(t, newStore, serve)
+}

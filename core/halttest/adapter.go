@@ -1,0 +1,455 @@
+package halttest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	halt "github.com/halt-go/halt/core"
+)
+
+// AdapterConfig is what the adapter suite asks a harness to build. The
+// harness serves these routes, each answering 200 with the body "ok":
+//
+//	GET /            GET /health        GET /admin/stats
+//	GET /items/{id}  POST /auth/login
+//
+// Global applies to every route as the framework's global middleware. When
+// Route is set, it applies to POST /auth/login only, as route-level
+// middleware stacked after Global (the framework's per-route idiom).
+type AdapterConfig struct {
+	Global *halt.Limiter
+	Route  *halt.Limiter
+	// CostFromHeader: pass a per-request cost function that returns the
+	// integer in the X-Cost request header (0 when absent).
+	CostFromHeader bool
+	// SkipFromHeader: pass a skip function that skips requests carrying
+	// "X-Skip: 1".
+	SkipFromHeader bool
+	// CustomDeny: pass a custom rejection writer that answers status 429,
+	// header X-Denied-By: halttest, Content-Type text/plain, and the body
+	// "custom <d.RetrySeconds()>".
+	CustomDeny bool
+	// Style, when non-nil, is passed as the middleware's header style option.
+	Style halt.HeaderStyle
+	// UserFromHeader: before the limiter, install the framework's own
+	// middleware that stores the X-User request header (when present) as the
+	// per-request value named "user_id" (gin/echo c.Set, fiber c.Locals,
+	// the request context for net/http and chi).
+	UserFromHeader bool
+}
+
+// AdapterHarness builds and starts a server for cfg on 127.0.0.1 and
+// returns its base URL ("http://127.0.0.1:port"). It stops the server with
+// t.Cleanup. Framework quirks belong here, not in copies of the suite.
+type AdapterHarness func(t *testing.T, cfg AdapterConfig) string
+
+// ServeHandler starts h on a loopback httptest server for a harness.
+func ServeHandler(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// RateLimitBody is the JSON body of a default 429 with the given retry.
+func RateLimitBody(retry int64) string {
+	return `{"error":"rate_limit_exceeded","message":"Too many requests. Please try again later.","retry_after":` +
+		strconv.FormatInt(retry, 10) + `}`
+}
+
+// client sends requests to one harness server.
+type client struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+}
+
+// resp is a response read whole.
+type resp struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func newClient(t *testing.T, base string, from string) *client {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	tr := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 64}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &client{t: t, base: base, hc: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+}
+
+// do sends method path with headers given as "Name: value" strings; a name
+// given twice is sent as two field lines.
+func (c *client) do(method, path string, headers ...string) resp {
+	c.t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), method, c.base+path, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, h := range headers {
+		name, value, _ := strings.Cut(h, ":")
+		req.Header.Add(name, strings.TrimSpace(value))
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp{status: res.StatusCode, header: res.Header, body: string(b)}
+}
+
+func (r resp) expect(t *testing.T, status int, headers map[string]string, body string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d (body %q, headers %v)", r.status, status, r.body, r.header)
+	}
+	for name, want := range headers {
+		got := strings.Join(r.header.Values(name), ", ")
+		if got != want {
+			t.Fatalf("header %s = %q, want %q (all headers %v)", name, got, want, r.header)
+		}
+	}
+	if body != "" && r.body != body {
+		t.Fatalf("body %q, want %q", r.body, body)
+	}
+}
+
+// noRateLimitHeaders fails if r carries any rate-limit header.
+func (r resp) noRateLimitHeaders(t *testing.T) {
+	t.Helper()
+	for name := range r.header {
+		l := strings.ToLower(name)
+		if strings.HasPrefix(l, "ratelimit") || strings.HasPrefix(l, "x-ratelimit") || l == "retry-after" {
+			t.Fatalf("unexpected header %s: %v", name, r.header[name])
+		}
+	}
+}
+
+func std(limit, remaining, reset int64) map[string]string {
+	return map[string]string{
+		"Ratelimit-Limit": itoa(limit), "Ratelimit-Remaining": itoa(remaining), "Ratelimit-Reset": itoa(reset),
+	}
+}
+
+func blocked(limit, retry int64) map[string]string {
+	h := std(limit, 0, retry)
+	h["Retry-After"] = itoa(retry)
+	h["Cache-Control"] = "no-store"
+	h["Content-Type"] = "application/json"
+	return h
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// limiter builds a limiter on a fresh memory-like store for the suite.
+func limiter(t *testing.T, store halt.Store, p halt.Policy, opts ...halt.Option) *halt.Limiter {
+	t.Helper()
+	p.Name = unique(p.Name)
+	opts = append([]halt.Option{halt.WithClock(NewClock(Base)), halt.WithTelemetry(halt.NopTelemetry{})}, opts...)
+	l, err := halt.New(store, p, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func xff(ip string) string { return "X-Forwarded-For: " + ip }
+
+// RunAdapterTests runs the adapter conformance suite over real HTTP.
+// newStore supplies the store for each limiter (use the memory store).
+func RunAdapterTests(t *testing.T, newStore func(t *testing.T) halt.Store, serve AdapterHarness) {
+	t.Helper()
+	proxy := halt.WithTrustedProxies("127.0.0.1/32")
+	pub := halt.Policy{Name: "public", Limit: 100, Window: time.Minute, Burst: 120}
+	five := halt.Policy{Name: "five", Limit: 5, Window: time.Minute}
+	one := halt.Policy{Name: "one", Limit: 1, Window: time.Minute}
+
+	start := func(t *testing.T, cfg AdapterConfig) *client {
+		t.Helper()
+		return newClient(t, serve(t, cfg), "")
+	}
+
+	t.Run("HeadersOn200", func(t *testing.T) {
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), pub, proxy)})
+		c.do("GET", "/", xff("203.0.113.10")).expect(t, 200, std(100, 119, 1), "ok")
+		r := c.do("GET", "/items/42", xff("203.0.113.10"))
+		r.expect(t, 200, std(100, 118, 2), "ok")
+		if r.header.Get("Retry-After") != "" {
+			t.Fatal("Retry-After on a 200")
+		}
+	})
+	t.Run("Limit429", func(t *testing.T) {
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), five, proxy)})
+		for i := int64(0); i < 5; i++ {
+			c.do("GET", "/", xff("203.0.113.11")).expect(t, 200, std(5, 4-i, 12*(i+1)), "ok")
+		}
+		c.do("GET", "/", xff("203.0.113.11")).expect(t, 429, blocked(5, 12), RateLimitBody(12))
+		// another client is not affected
+		c.do("GET", "/", xff("203.0.113.12")).expect(t, 200, std(5, 4, 12), "ok")
+	})
+	t.Run("Exemptions/Health", func(t *testing.T) {
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), one, proxy)})
+		c.do("GET", "/", xff("203.0.113.13")).expect(t, 200, nil, "ok")
+		c.do("GET", "/", xff("203.0.113.13")).expect(t, 429, nil, "")
+		for i := 0; i < 3; i++ {
+			r := c.do("GET", "/health", xff("203.0.113.13"))
+			r.expect(t, 200, nil, "ok")
+			r.noRateLimitHeaders(t)
+		}
+	})
+	t.Run("Exemptions/PrivatePeer", func(t *testing.T) {
+		// No trusted proxies: the loopback peer is the client, and private.
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), one)})
+		for i := 0; i < 3; i++ {
+			r := c.do("GET", "/", xff("203.0.113.14"))
+			r.expect(t, 200, nil, "ok")
+			r.noRateLimitHeaders(t)
+		}
+	})
+	t.Run("Exemptions/PrivateClientBehindProxy", func(t *testing.T) {
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), one, proxy)})
+		for i := 0; i < 3; i++ {
+			c.do("GET", "/", xff("10.1.2.3")).noRateLimitHeaders(t)
+		}
+		// a private address left of the client is never reached
+		c.do("GET", "/", xff("10.0.0.1, 203.0.113.15")).expect(t, 200, std(1, 0, 60), "ok")
+		c.do("GET", "/", xff("10.0.0.1, 203.0.113.15")).expect(t, 429, blocked(1, 60), "")
+	})
+	t.Run("Exemptions/Custom", func(t *testing.T) {
+		p := one
+		p.Exemptions = []string{"/admin", "198.51.100.5", "192.0.2.0/24"}
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), p, proxy)})
+		for i := 0; i < 3; i++ {
+			c.do("GET", "/admin/stats", xff("203.0.113.16")).noRateLimitHeaders(t)
+			c.do("GET", "/", xff("198.51.100.5")).noRateLimitHeaders(t)
+			c.do("GET", "/", xff("192.0.2.77")).noRateLimitHeaders(t)
+		}
+		c.do("GET", "/", xff("203.0.113.16")).expect(t, 200, std(1, 0, 60), "ok")
+		c.do("GET", "/", xff("203.0.113.16")).expect(t, 429, nil, "")
+	})
+	t.Run("Spoofing/UntrustedPeerHeadersIgnored", func(t *testing.T) {
+		// The peer 127.0.0.1 is not the trusted proxy 127.0.0.2: its
+		// X-Forwarded-For is ignored and it is keyed by its own address.
+		l := limiter(t, newStore(t), one, halt.WithTrustedProxies("127.0.0.2"), halt.WithExemptPrivateIPs(false))
+		c := start(t, AdapterConfig{Global: l})
+		c.do("GET", "/", xff("203.0.113.1")).expect(t, 200, std(1, 0, 60), "ok")
+		c.do("GET", "/", xff("203.0.113.2")).expect(t, 429, blocked(1, 60), "")
+		// while the trusted proxy 127.0.0.2 is believed
+		p := newClient(t, c.base, "127.0.0.2")
+		p.do("GET", "/", xff("203.0.113.2")).expect(t, 200, std(1, 0, 60), "ok")
+	})
+	t.Run("Spoofing/LeftmostIgnored", func(t *testing.T) {
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), one, proxy)})
+		c.do("GET", "/", xff("1.1.1.1, 203.0.113.20")).expect(t, 200, nil, "ok")
+		c.do("GET", "/", xff("2.2.2.2, 203.0.113.20")).expect(t, 429, nil, "")
+		c.do("GET", "/", xff("garbage, 203.0.113.20")).expect(t, 429, nil, "")
+	})
+	t.Run("Spoofing/MultipleHeaderLines", func(t *testing.T) {
+		// The proxy appended the real client to the last line; the first
+		// line is the attacker's.
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), one, proxy)})
+		c.do("GET", "/", xff("198.51.100.77"), xff("203.0.113.21")).expect(t, 200, nil, "ok")
+		c.do("GET", "/", xff("203.0.113.21")).expect(t, 429, nil, "")
+		c.do("GET", "/", xff("198.51.100.77")).expect(t, 200, nil, "ok")
+	})
+	t.Run("Spoofing/MappedZonesPorts", func(t *testing.T) {
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), one, proxy, halt.WithIPv6Prefix(128))})
+		c.do("GET", "/", xff("::ffff:203.0.113.22")).expect(t, 200, nil, "ok")
+		c.do("GET", "/", xff("203.0.113.22")).expect(t, 429, nil, "")
+		c.do("GET", "/", xff("203.0.113.23:5555")).expect(t, 200, nil, "ok")
+		c.do("GET", "/", xff("203.0.113.23")).expect(t, 429, nil, "")
+		c.do("GET", "/", xff(`"[2001:db8::23%eth0]:443"`)).expect(t, 200, nil, "ok")
+		c.do("GET", "/", xff("2001:db8::23")).expect(t, 429, nil, "")
+	})
+	t.Run("Spoofing/Garbage", func(t *testing.T) {
+		// Junk at the right stops the walk at the trusted peer: nobody left
+		// of it is believed, whatever they claim.
+		l := limiter(t, newStore(t), one, proxy, halt.WithExemptPrivateIPs(false))
+		c := start(t, AdapterConfig{Global: l})
+		c.do("GET", "/", xff("203.0.113.24, not-an-ip")).expect(t, 200, nil, "ok")
+		c.do("GET", "/", xff("203.0.113.25, 0.0.0.0")).expect(t, 429, nil, "")
+		c.do("GET", "/", xff("203.0.113.26, "+strings.Repeat("9", 4000))).expect(t, 429, nil, "")
+	})
+	t.Run("Spoofing/HugeHeader", func(t *testing.T) {
+		// 5,000 spoofed entries, then more trusted hops than the resolver
+		// walks: answered quickly, and the walk stops at a trusted address
+		// (private, so exempt) instead of believing anything further left.
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), one, proxy)})
+		huge := strings.Repeat("198.51.100.1, ", 5000) + strings.Repeat("127.0.0.1, ", 40) + "127.0.0.1"
+		for i := 0; i < 3; i++ {
+			r := c.do("GET", "/", xff(huge))
+			r.expect(t, 200, nil, "ok")
+			r.noRateLimitHeaders(t)
+		}
+		c.do("GET", "/", xff("198.51.100.1")).expect(t, 200, std(1, 0, 60), "ok")
+	})
+	t.Run("IPv6Prefix64", func(t *testing.T) {
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), one, proxy)})
+		c.do("GET", "/", xff("2001:db8:1:2::1")).expect(t, 200, nil, "ok")
+		c.do("GET", "/", xff("2001:db8:1:2:ffff::9")).expect(t, 429, nil, "")
+		c.do("GET", "/", xff("2001:db8:1:3::1")).expect(t, 200, nil, "ok")
+	})
+	t.Run("Stacked", func(t *testing.T) {
+		store := newStore(t)
+		global := limiter(t, store, halt.Policy{Name: "global", Limit: 10, Window: time.Minute}, proxy)
+		auth := limiter(t, store, halt.Policy{Name: "auth", Limit: 2, Window: time.Minute}, proxy)
+		c := start(t, AdapterConfig{Global: global, Route: auth})
+		// the route's limit is the most restrictive: its headers win
+		c.do("POST", "/auth/login", xff("203.0.113.30")).expect(t, 200, std(2, 1, 30), "ok")
+		c.do("GET", "/", xff("203.0.113.30")).expect(t, 200, std(10, 8, 12), "ok")
+		c.do("POST", "/auth/login", xff("203.0.113.30")).expect(t, 200, std(2, 0, 60), "ok")
+		c.do("POST", "/auth/login", xff("203.0.113.30")).expect(t, 429, blocked(2, 30), RateLimitBody(30))
+		// the global limit counted every request that reached it
+		c.do("GET", "/", xff("203.0.113.30")).expect(t, 200, std(10, 5, 30), "ok")
+	})
+	t.Run("Stacked/GlobalMoreRestrictive", func(t *testing.T) {
+		store := newStore(t)
+		global := limiter(t, store, halt.Policy{Name: "global", Limit: 2, Window: time.Minute}, proxy)
+		auth := limiter(t, store, halt.Policy{Name: "auth", Limit: 10, Window: time.Minute}, proxy)
+		c := start(t, AdapterConfig{Global: global, Route: auth})
+		c.do("POST", "/auth/login", xff("203.0.113.31")).expect(t, 200, std(2, 1, 30), "ok")
+		c.do("POST", "/auth/login", xff("203.0.113.31")).expect(t, 200, std(2, 0, 60), "ok")
+		c.do("POST", "/auth/login", xff("203.0.113.31")).expect(t, 429, blocked(2, 30), "")
+	})
+	t.Run("Stacked/IETF", func(t *testing.T) {
+		store := newStore(t)
+		opts := []halt.Option{proxy, halt.WithHeaderStyle(halt.IETF)}
+		global := limiter(t, store, halt.Policy{Name: "global", Limit: 10, Window: time.Minute}, opts...)
+		auth := limiter(t, store, halt.Policy{Name: "auth", Limit: 2, Window: time.Minute}, opts...)
+		c := start(t, AdapterConfig{Global: global, Route: auth})
+		r := c.do("POST", "/auth/login", xff("203.0.113.32"))
+		want := map[string]string{
+			"Ratelimit":        fmt.Sprintf(`"%s";r=9;t=6, "%s";r=1;t=30`, global.Policy().Name, auth.Policy().Name),
+			"Ratelimit-Policy": fmt.Sprintf(`"%s";q=10;w=60, "%s";q=2;w=60`, global.Policy().Name, auth.Policy().Name),
+		}
+		r.expect(t, 200, want, "ok")
+	})
+	t.Run("HeaderStyles", func(t *testing.T) {
+		cases := []struct {
+			style halt.HeaderStyle
+			want  map[string]string
+		}{
+			{halt.IETF, map[string]string{"Ratelimit": `"%s";r=4;t=12`, "Ratelimit-Policy": `"%s";q=5;w=60`}},
+			{halt.Draft7, map[string]string{"Ratelimit": "limit=5, remaining=4, reset=12", "Ratelimit-Policy": "5;w=60"}},
+			{halt.XRateLimit, map[string]string{"X-Ratelimit-Limit": "5", "X-Ratelimit-Remaining": "4",
+				"X-Ratelimit-Reset": itoa(Base.Unix() + 12)}},
+			{halt.StandardUnixReset, map[string]string{"Ratelimit-Limit": "5", "Ratelimit-Remaining": "4",
+				"Ratelimit-Reset": itoa(Base.Unix() + 12)}},
+		}
+		for _, tc := range cases {
+			l := limiter(t, newStore(t), five, proxy)
+			c := start(t, AdapterConfig{Global: l, Style: tc.style})
+			want := map[string]string{}
+			for k, v := range tc.want {
+				if strings.Contains(v, "%s") {
+					v = fmt.Sprintf(v, l.Policy().Name)
+				}
+				want[k] = v
+			}
+			c.do("GET", "/", xff("203.0.113.33")).expect(t, 200, want, "ok")
+		}
+		l := limiter(t, newStore(t), one, proxy)
+		c := start(t, AdapterConfig{Global: l, Style: halt.NoHeaders})
+		c.do("GET", "/", xff("203.0.113.34")).noRateLimitHeaders(t)
+		r := c.do("GET", "/", xff("203.0.113.34"))
+		r.expect(t, 429, map[string]string{"Retry-After": "60", "Ratelimit-Limit": ""}, RateLimitBody(60))
+	})
+	t.Run("CustomCost", func(t *testing.T) {
+		p := halt.Policy{Name: "cost", Limit: 10, Window: time.Minute}
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), p, proxy), CostFromHeader: true})
+		c.do("GET", "/", xff("203.0.113.40"), "X-Cost: 4").expect(t, 200, std(10, 1, 24), "ok")
+		c.do("GET", "/", xff("203.0.113.40"), "X-Cost: 4").expect(t, 200, std(10, 0, 48), "ok")
+		c.do("GET", "/", xff("203.0.113.40"), "X-Cost: 4").expect(t, 429, blocked(10, 12), RateLimitBody(12))
+		c.do("GET", "/", xff("203.0.113.40")).expect(t, 200, std(10, 1, 54), "ok")
+	})
+	t.Run("CustomDeny", func(t *testing.T) {
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), one, proxy), CustomDeny: true})
+		c.do("GET", "/", xff("203.0.113.41")).expect(t, 200, nil, "ok")
+		want := std(1, 0, 60)
+		want["Retry-After"] = "60"
+		want["X-Denied-By"] = "halttest"
+		c.do("GET", "/", xff("203.0.113.41")).expect(t, 429, want, "custom 60")
+	})
+	t.Run("Skip", func(t *testing.T) {
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), one, proxy), SkipFromHeader: true})
+		for i := 0; i < 3; i++ {
+			r := c.do("GET", "/", xff("203.0.113.42"), "X-Skip: 1")
+			r.expect(t, 200, nil, "ok")
+			r.noRateLimitHeaders(t)
+		}
+		c.do("GET", "/", xff("203.0.113.42")).expect(t, 200, std(1, 0, 60), "ok")
+	})
+	t.Run("UserKey", func(t *testing.T) {
+		p := halt.Policy{Name: "user", Limit: 1, Window: time.Minute, KeyStrategy: halt.KeyUser}
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), p, proxy), UserFromHeader: true})
+		c.do("GET", "/", xff("203.0.113.43"), "X-User: alice").expect(t, 200, nil, "ok")
+		c.do("GET", "/", xff("203.0.113.44"), "X-User: alice").expect(t, 429, nil, "")
+		c.do("GET", "/", xff("203.0.113.43"), "X-User: bob").expect(t, 200, nil, "ok")
+		// anonymous: falls back to the client IP
+		c.do("GET", "/", xff("203.0.113.45")).expect(t, 200, nil, "ok")
+		c.do("GET", "/", xff("203.0.113.45")).expect(t, 429, nil, "")
+	})
+	t.Run("APIKey", func(t *testing.T) {
+		p := halt.Policy{Name: "apikey", Limit: 1, Window: time.Minute, KeyStrategy: halt.KeyAPIKey}
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), p, proxy)})
+		c.do("GET", "/", xff("203.0.113.46"), "X-API-Key: k1").expect(t, 200, nil, "ok")
+		c.do("GET", "/", xff("203.0.113.47"), "X-API-Key: k1").expect(t, 429, nil, "")
+		c.do("GET", "/", xff("203.0.113.47"), "Authorization: Bearer k2").expect(t, 200, nil, "ok")
+		c.do("GET", "/", xff("203.0.113.48"), "Authorization: Bearer k2").expect(t, 429, nil, "")
+	})
+	t.Run("StoreError/FailOpen", func(t *testing.T) {
+		c := start(t, AdapterConfig{Global: limiter(t, FailingStore{}, one, proxy)})
+		for i := 0; i < 3; i++ {
+			r := c.do("GET", "/", xff("203.0.113.50"))
+			r.expect(t, 200, nil, "ok")
+			r.noRateLimitHeaders(t)
+		}
+	})
+	t.Run("StoreError/FailClosed", func(t *testing.T) {
+		l := limiter(t, FailingStore{}, one, proxy, halt.WithFailureMode(halt.FailClosed))
+		c := start(t, AdapterConfig{Global: l})
+		want := map[string]string{"Retry-After": "1", "Cache-Control": "no-store", "Content-Type": "application/json"}
+		c.do("GET", "/", xff("203.0.113.51")).expect(t, 503, want,
+			`{"error":"service_unavailable","message":"Rate limiting is temporarily unavailable. Please try again later.","retry_after":1}`)
+		l = limiter(t, FailingStore{}, one, proxy, halt.WithFailureMode(halt.FailClosed), halt.WithFailClosedStatus(429))
+		c = start(t, AdapterConfig{Global: l})
+		c.do("GET", "/", xff("203.0.113.51")).expect(t, 429, want, "")
+	})
+	t.Run("Concurrent", func(t *testing.T) {
+		p := halt.Policy{Name: "conc", Limit: 20, Window: time.Hour}
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), p, proxy)})
+		var mu sync.Mutex
+		counts := map[int]int{}
+		var wg sync.WaitGroup
+		for i := 0; i < 64; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := c.do("GET", "/", xff("203.0.113.60"))
+				mu.Lock()
+				counts[r.status]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if counts[200] != 20 || counts[429] != 44 {
+			t.Fatalf("64 concurrent requests: %v, want exactly 20 x 200 and 44 x 429", counts)
+		}
+	})
+}
