@@ -71,6 +71,7 @@ type Limiter struct {
 	telemetry Telemetry
 	logger    *slog.Logger
 	style     HeaderStyle
+	quiet     bool // telemetry wants no per-request events
 	warned    atomic.Bool
 	keyPool   sync.Pool
 }
@@ -225,7 +226,9 @@ func WithClock(c Clock) Option {
 }
 
 // WithTelemetry sets the telemetry sink. A nil value keeps the default,
-// which only logs notices and store errors through the logger.
+// which logs notices and (at most every ten seconds) store errors through
+// the logger, and nothing per request. [SlogTelemetry] also logs blocked
+// requests.
 func WithTelemetry(t Telemetry) Option {
 	return optionFunc(func(l *Limiter) error {
 		if t != nil {
@@ -300,7 +303,11 @@ func New(store Store, p Policy, opts ...Option) (*Limiter, error) {
 		}
 	}
 	if l.telemetry == nil {
-		l.telemetry = SlogTelemetry{Logger: l.logger}
+		l.telemetry = &defaultTelemetry{log: SlogTelemetry{Logger: l.logger}}
+	}
+	switch l.telemetry.(type) {
+	case NopTelemetry, *NopTelemetry, *defaultTelemetry:
+		l.quiet = true
 	}
 	l.keyPool.New = func() any { b := make([]byte, 0, 384); return &b }
 	return l, nil
@@ -423,10 +430,7 @@ func (l *Limiter) finish(ctx context.Context, cp *compiled, d Decision, now time
 	if d.Remaining < 0 {
 		d.Remaining = 0
 	}
-	if _, nop := l.telemetry.(NopTelemetry); nop {
-		return d
-	}
-	if _, quiet := l.telemetry.(SlogTelemetry); quiet && d.Allowed && !l.logger.Enabled(ctx, slog.LevelDebug) {
+	if l.quiet {
 		return d
 	}
 	e := Event{Policy: cp.Name, Key: string(key), Decision: d}
@@ -568,7 +572,9 @@ func (l *Limiter) warnProxy(ctx context.Context, req Request, peer netip.Addr) {
 		Attrs: []slog.Attr{slog.String("peer", peer.String())},
 	}
 	l.telemetry.OnNotice(ctx, n)
-	if _, logs := l.telemetry.(SlogTelemetry); !logs {
+	switch l.telemetry.(type) {
+	case SlogTelemetry, *defaultTelemetry:
+	default: // the operator must see this even with custom telemetry
 		SlogTelemetry{Logger: l.logger}.OnNotice(ctx, n)
 	}
 }

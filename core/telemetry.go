@@ -3,6 +3,8 @@ package halt
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
+	"time"
 )
 
 // Event describes one rate-limit check to telemetry.
@@ -128,3 +130,27 @@ func eventAttrs(e Event) []slog.Attr {
 		slog.Duration("retry_after", e.Decision.RetryAfter),
 	}
 }
+
+// defaultTelemetry is what a Limiter without WithTelemetry reports to: it
+// logs notices, and store errors at most once every ten seconds (with the
+// count of those it held back), never individual requests.
+type defaultTelemetry struct {
+	NopTelemetry
+	log        SlogTelemetry
+	lastError  atomic.Int64
+	suppressed atomic.Int64
+}
+
+func (t *defaultTelemetry) OnError(ctx context.Context, e Event, err error) {
+	now := time.Now().UnixNano()
+	last := t.lastError.Load()
+	if now-last < int64(10*time.Second) || !t.lastError.CompareAndSwap(last, now) {
+		t.suppressed.Add(1)
+		return
+	}
+	attrs := append(eventAttrs(e), slog.String("error", err.Error()),
+		slog.Int64("suppressed", t.suppressed.Swap(0)))
+	t.log.logger().LogAttrs(ctx, slog.LevelError, "halt: store error", attrs...)
+}
+
+func (t *defaultTelemetry) OnNotice(ctx context.Context, n Notice) { t.log.OnNotice(ctx, n) }
