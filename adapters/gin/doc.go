@@ -1,0 +1,21 @@
+// Package haltgin is Halt's gin adapter: rate-limiting middleware as a
+// [gin.HandlerFunc] for a whole engine (r.Use), a group (g.Use) or a single
+// route's handler chain (the gin form of FastAPI's Depends and Flask's
+// @limit).
+//
+// Client IPs come from Halt's own resolver (trusted proxies declared with
+// halt.WithTrustedProxies), never from gin's c.ClientIP, whose defaults
+// trust every proxy. The user strategy reads the user id from the gin
+// context (c.Set("user_id", id) before the middleware runs).
+//
+// # Example
+//
+//	store := memory.New(nil)
+//	global, _ := halt.New(store, presets.PublicAPI(), halt.WithTrustedProxies("10.0.0.0/8"))
+//	auth, _ := halt.New(store, presets.AuthEndpoints(), halt.WithTrustedProxies("10.0.0.0/8"))
+//
+//	r := gin.New()
+//	r.Use(haltgin.Middleware(global))                          // every route
+//	r.POST("/auth/login", haltgin.Middleware(auth), login)     // stacked, per route
+//	r.GET("/health", health)                                   // exempt by default
+package haltgin
