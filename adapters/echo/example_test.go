@@ -1,0 +1,41 @@
+package haltecho_test
+
+import (
+	"log"
+	"net/http"
+	"time"
+
+	haltecho "github.com/halt-go/halt/adapters/echo"
+	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/stores/memory"
+	"github.com/labstack/echo/v4"
+)
+
+// The server-wide limit, a stricter limit on one route, and a group whose
+// health probe skips the limiter through echo's Skipper convention.
+func Example() {
+	store := memory.New(nil)
+	defer store.Close()
+	trusted := halt.WithTrustedProxies("10.0.0.0/8") // your load balancers
+	public, err := halt.New(store, halt.Policy{Name: "public", Limit: 100, Window: time.Minute, Burst: 120}, trusted)
+	if err != nil {
+		log.Fatal(err)
+	}
+	login, err := halt.New(store, halt.Policy{Name: "auth", Limit: 10, Window: time.Minute, BlockDuration: 5 * time.Minute}, trusted)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	e := echo.New()
+	e.Use(haltecho.Middleware(public))
+	e.GET("/", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"message": "Hello World"}) })
+	e.POST("/auth/login", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) },
+		haltecho.Middleware(login))
+
+	admin := e.Group("/admin", haltecho.Middleware(login, haltecho.WithSkip(func(c echo.Context) bool {
+		return c.Path() == "/admin/ping"
+	})))
+	admin.GET("/ping", func(c echo.Context) error { return c.String(http.StatusOK, "pong") })
+
+	_ = e // e.Start(":8080")
+}
