@@ -12,12 +12,6 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-func newStore(t *testing.T) halt.Store {
-	s := memory.New(nil)
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
 // harness builds the suite's server: echo's quirks live here.
 func harness(t *testing.T, cfg halttest.AdapterConfig) string {
 	hello := func(c echo.Context) error { return c.String(http.StatusOK, "ok") }
@@ -70,4 +64,11 @@ func harness(t *testing.T, cfg halttest.AdapterConfig) string {
 
 func TestConformance(t *testing.T) {
 	halttest.RunAdapterTests(t, newStore, harness)
+}
+
+// newStore gives every limiter of the suite a fresh memory store.
+func newStore(t *testing.T) halt.Store {
+	s := memory.New(nil)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }

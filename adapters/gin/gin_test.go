@@ -14,10 +14,8 @@ import (
 
 func init() { gin.SetMode(gin.TestMode) }
 
-func newStore(t *testing.T) halt.Store {
-	s := memory.New(nil)
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+func TestConformance(t *testing.T) {
+	halttest.RunAdapterTests(t, newStore, serve)
 }
 
 // serve is the adapter harness: gin's quirks live here.
@@ -66,6 +64,9 @@ func serve(t *testing.T, cfg halttest.AdapterConfig) string {
 	return halttest.ServeHandler(t, r)
 }
 
-func TestConformance(t *testing.T) {
-	halttest.RunAdapterTests(t, newStore, serve)
+// newStore gives every limiter of the suite a fresh memory store.
+func newStore(t *testing.T) halt.Store {
+	s := memory.New(nil)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
