@@ -1,172 +1,501 @@
 // Package memory is Halt's in-process store: sharded, bounded, with a TTL on
-// every key. It is the default for a single instance; several instances need
-// a shared store (haltredis) to enforce one limit.
+// every key, and no allocation when it decides for a key it already holds.
+// It is the default for a single instance; several instances need a shared
+// store (haltredis) to enforce one limit.
+//
+// # Layout
+//
+// A key is reduced to a 64-bit hash ([hash/maphash], with a random seed per
+// Store) and never stored: the hash selects one of up to 64 shards, each
+// guarded by its own mutex. A shard keeps its entries densely, in chunks of
+// fixed-size records that hold no pointers (so the garbage collector never
+// scans them), and finds them through an open-addressing index of 32-bit
+// positions with linear probing, kept at most three quarters full. One
+// entry is 40 bytes (hash, the three numbers of a [halt.State] and the
+// expiry); with the index, a key costs about 50 bytes. A sliding window's
+// sub-window counters live out of line, beside the shard, for the keys that
+// use one.
+//
+// # Hash collisions
+//
+// Two distinct keys whose hashes collide share one state. With n keys held
+// at once the chance that any two collide is about n²/2⁶⁵: one in 37 million
+// for a full store of a million keys. The seed is random and secret, so a
+// client cannot aim a collision at someone else's key. A collision never
+// lets a key exceed its own policy's limit through the other key's spare
+// capacity under the same policy: both keys draw from one budget, so each is
+// limited at least as tightly as alone. (Colliding keys of two different
+// policies, whose states mean different things, would be decided on the
+// other's state until it expires; at these odds we accept it rather than
+// spend the bytes on storing keys.)
+//
+// # Bounds
+//
+// Every entry has an expiry from [halt.Policy.TTL]: past it, a fresh state
+// decides the same way, so an expired entry is reused as new on its next
+// request and removed by the background sweep. The store holds at most
+// Config.MaxKeys keys: inserting one more evicts, among eight entries of the
+// same shard sampled round-robin, an expired one or else the one expiring
+// first (the one whose loss forgets the least). A flood of distinct keys
+// therefore cycles through a bounded table instead of growing it; note that
+// an evicted key starts over with a full allowance, so size MaxKeys above
+// the number of clients you expect to be limited at once.
 package memory
 
 import (
 	"context"
 	"hash/maphash"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	halt "github.com/halt-go/halt/core"
 )
 
+// Defaults of [Config].
+const (
+	// DefaultMaxKeys is the default Config.MaxKeys: about 50 MB when full.
+	DefaultMaxKeys = 1_000_000
+	// DefaultSweepInterval is the default Config.SweepInterval.
+	DefaultSweepInterval = time.Minute
+)
+
 // Config configures a Store. The zero value (or nil) gives the defaults.
 type Config struct {
-	// MaxKeys bounds the keys kept; when full, expired keys are dropped and
-	// then live ones are evicted, so a flood of distinct keys cannot exhaust
-	// memory. The default is 1,000,000.
+	// MaxKeys bounds the keys held. When the store is full, storing a new
+	// key evicts another (see the package documentation), so a flood of
+	// distinct keys cannot exhaust memory. [Store.Len] never exceeds MaxKeys
+	// by more than the number of shards that were empty when the store
+	// filled up (at most 63). The default value is DefaultMaxKeys
+	// (1,000,000); larger values than 2³¹-1 are lowered to it.
 	MaxKeys int
-	// SweepInterval is how often expired keys are removed in the
-	// background. The default is one minute.
+	// SweepInterval is how often a background goroutine removes expired
+	// keys. The default value is DefaultSweepInterval (one minute).
 	SweepInterval time.Duration
-	// Clock is the clock the sweeper uses. The default is halt.SystemClock.
+	// Clock is the clock the background sweep reads. The default value is
+	// halt.SystemClock. Take uses the instant it is given, not this clock.
 	Clock halt.Clock
 }
 
-const shardCount = 64
+const (
+	maxShards   = 64
+	chunkBits   = 8
+	chunkSize   = 1 << chunkBits // entries per chunk
+	chunkMask   = chunkSize - 1
+	firstChunk  = 4  // initial capacity of a shard's first chunk
+	minIndex    = 16 // smallest index, in slots
+	evictSample = 8  // entries looked at to choose an eviction victim
+	sweepBatch  = 512
+	maxMaxKeys  = math.MaxInt32
+)
 
-// Store is an in-memory halt.Store. It is safe for concurrent use. Close it
-// to stop its background sweeper.
+// Store is an in-memory [halt.Store]. It is safe for concurrent use. Close
+// it to stop its background sweep.
 type Store struct {
-	seed     maphash.Seed
-	shards   [shardCount]shard
-	perShard int
-	clock    halt.Clock
-	stop     chan struct{}
-	done     chan struct{}
-	once     sync.Once
+	seed    maphash.Seed
+	shards  []shard
+	shift   uint // a hash's top bits select the shard: h >> shift
+	maxKeys int64
+	keys    atomic.Int64
+	closed  atomic.Bool
+	clock   halt.Clock
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
 }
 
+// shard is one lock's worth of keys. Every field is guarded by mu.
 type shard struct {
 	mu sync.Mutex
-	m  map[string]*entry
+	// index is an open-addressing table with linear probing: 0 is an empty
+	// slot, p > 0 refers to the entry at position p-1. Its length is a power
+	// of two; a hash's low bits give its home slot.
+	index []uint32
+	// chunks hold the entries densely: entry i is chunks[i>>chunkBits][i&chunkMask].
+	// Every chunk but the last holds chunkSize entries; an empty chunk may
+	// follow as a spare.
+	chunks [][]entry
+	// windows holds the sub-window counters of sliding-window entries.
+	windows []window
+	n       int // entries held
+	hand    int // where the next eviction sample starts
+	_       [32]byte
 }
 
+// entry is one key's state, 40 bytes, with no pointers.
 type entry struct {
-	st  halt.State
-	exp int64 // Unix ns after which the entry is as good as fresh
+	hash  uint64
+	stamp int64   // halt.State.Stamp
+	level float64 // halt.State.Level
+	until int64   // halt.State.Until
+	exp   uint32  // Unix second from which the state is as good as fresh
+	win   uint32  // 1 + index in shard.windows, or 0 for none
+}
+
+// window holds a sliding-window entry's sub-window counters.
+type window struct {
+	slots []int64
+	owner uint32 // position of the entry in the shard
 }
 
 var _ halt.Store = (*Store)(nil)
 
-// New returns a Store; a nil config gives the defaults.
+// New returns a Store and starts its background sweep; a nil config gives
+// the defaults. Call Close to stop the sweep.
 func New(cfg *Config) *Store {
+	return newStore(cfg, nil)
+}
+
+// newStore is New with the sweep's ticks taken from tick when it is not nil
+// (tests).
+func newStore(cfg *Config, tick <-chan time.Time) *Store {
 	var c Config
 	if cfg != nil {
 		c = *cfg
 	}
 	if c.MaxKeys <= 0 {
-		c.MaxKeys = 1_000_000
+		c.MaxKeys = DefaultMaxKeys
 	}
+	c.MaxKeys = min(c.MaxKeys, maxMaxKeys)
 	if c.SweepInterval <= 0 {
-		c.SweepInterval = time.Minute
+		c.SweepInterval = DefaultSweepInterval
 	}
 	if c.Clock == nil {
 		c.Clock = halt.SystemClock
 	}
+	// 64 shards, fewer for small stores so each shard holds at least 64
+	// keys and the overshoot bound of MaxKeys stays small.
+	n, bits := 1, uint(0)
+	for n < maxShards && n*2*64 <= c.MaxKeys {
+		n, bits = n*2, bits+1
+	}
 	s := &Store{
-		seed:     maphash.MakeSeed(),
-		perShard: max(1, (c.MaxKeys+shardCount-1)/shardCount),
-		clock:    c.Clock,
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		seed:    maphash.MakeSeed(),
+		shards:  make([]shard, n),
+		shift:   64 - bits,
+		maxKeys: int64(c.MaxKeys),
+		clock:   c.Clock,
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
-	for i := range s.shards {
-		s.shards[i].m = make(map[string]*entry)
+	if tick == nil {
+		t := time.NewTicker(c.SweepInterval)
+		go s.sweeper(t.C, t.Stop)
+	} else {
+		go s.sweeper(tick, func() {})
 	}
-	go s.sweeper(c.SweepInterval)
 	return s
 }
 
-// Take implements halt.Store.
+// Take implements [halt.Store]: it decides for key at instant now and
+// records the result, under the key's shard lock. It allocates nothing for
+// a key the store holds (a sliding window's first request allocates its
+// counters). After Close it returns [halt.ErrStoreClosed].
 func (s *Store) Take(_ context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) (halt.Result, error) {
-	select {
-	case <-s.stop:
-		return halt.Result{}, halt.ErrStoreClosed
-	default:
-	}
+	h := maphash.Bytes(s.seed, key)
 	ns := now.UnixNano()
-	sh := &s.shards[maphash.Bytes(s.seed, key)%shardCount]
+	sh := &s.shards[h>>s.shift]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e, ok := sh.m[string(key)]
-	if !ok {
-		if len(sh.m) >= s.perShard {
-			sh.makeRoom(ns)
-		}
-		e = &entry{}
-		sh.m[string(key)] = e
-	} else if e.exp <= ns {
-		slots := e.st.Slots
-		clear(slots)
-		e.st = halt.State{Slots: slots}
+	if s.closed.Load() {
+		return halt.Result{}, halt.ErrStoreClosed
 	}
-	r := p.Decide(&e.st, ns, cost)
-	e.exp = ns + int64(p.TTL(&e.st, ns))
+	pos := sh.find(h)
+	if pos < 0 {
+		pos = s.insert(sh, h, ns)
+	}
+	e := sh.at(pos)
+	st := halt.State{Stamp: e.stamp, Level: e.level, Until: e.until}
+	if e.win != 0 {
+		st.Slots = sh.windows[e.win-1].slots
+	}
+	if expired(e.exp, ns) {
+		clear(st.Slots)
+		st = halt.State{Slots: st.Slots}
+	}
+	r := p.Decide(&st, ns, cost)
+	e.stamp, e.level, e.until = st.Stamp, st.Level, st.Until
+	switch {
+	case e.win != 0:
+		sh.windows[e.win-1].slots = st.Slots
+	case st.Slots != nil:
+		sh.windows = append(sh.windows, window{slots: st.Slots, owner: uint32(pos)})
+		e.win = uint32(len(sh.windows))
+	}
+	e.exp = expiry(ns, p.TTL(&st, ns))
 	return r, nil
 }
 
-// makeRoom drops expired entries, then one live entry if still full.
-// It requires sh.mu held.
-func (sh *shard) makeRoom(now int64) {
-	for k, e := range sh.m {
-		if e.exp <= now {
-			delete(sh.m, k)
-		}
-	}
-	for k := range sh.m {
-		delete(sh.m, k)
-		return
-	}
-}
+// Len returns the number of keys held, expired or not.
+func (s *Store) Len() int { return int(s.keys.Load()) }
 
-// Len returns the number of keys held.
-func (s *Store) Len() int {
-	n := 0
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		n += len(sh.m)
-		sh.mu.Unlock()
-	}
-	return n
-}
-
-// Sweep removes the keys expired at now. The background sweeper calls it.
+// Sweep removes the keys expired at now. The background sweep calls it
+// with Config.Clock's time every Config.SweepInterval; call it yourself to
+// sweep at an instant of your choosing. It holds each shard's lock for a
+// bounded batch of entries at a time.
 func (s *Store) Sweep(now time.Time) {
 	ns := now.UnixNano()
+	var removed int64
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for k, e := range sh.m {
-			if e.exp <= ns {
-				delete(sh.m, k)
+		pos := sh.n - 1
+		sh.mu.Unlock()
+		// Walk down from the end: removing an entry moves the last one,
+		// already looked at, into its place.
+		for pos >= 0 {
+			sh.mu.Lock()
+			pos = min(pos, sh.n-1)
+			for stop := max(-1, pos-sweepBatch); pos > stop; pos-- {
+				if expired(sh.at(pos).exp, ns) {
+					sh.remove(pos)
+					removed++
+				}
 			}
+			sh.mu.Unlock()
 		}
+		sh.mu.Lock()
+		sh.shrink()
 		sh.mu.Unlock()
 	}
+	s.keys.Add(-removed)
 }
 
-func (s *Store) sweeper(every time.Duration) {
+// Close stops the background sweep, waits for it to end and releases the
+// keys; Take then returns [halt.ErrStoreClosed]. Close is idempotent and
+// always returns nil.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		s.closed.Store(true)
+		close(s.stop)
+	})
+	<-s.done
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		s.keys.Add(-int64(sh.n))
+		sh.index, sh.chunks, sh.windows, sh.n, sh.hand = nil, nil, nil, 0, 0
+		sh.mu.Unlock()
+	}
+	return nil
+}
+
+func (s *Store) sweeper(tick <-chan time.Time, stopTicker func()) {
 	defer close(s.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
+	defer stopTicker()
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-t.C:
+		case <-tick:
 			s.Sweep(s.clock.Now())
 		}
 	}
 }
 
-// Close stops the sweeper; Take then returns halt.ErrStoreClosed. Close is
-// idempotent.
-func (s *Store) Close() error {
-	s.once.Do(func() { close(s.stop) })
-	<-s.done
-	return nil
+// insert adds a fresh entry for hash h and returns its position, evicting
+// one first when the store is full. It requires sh.mu held.
+func (s *Store) insert(sh *shard, h uint64, now int64) int {
+	if s.keys.Add(1) > s.maxKeys && sh.n > 0 {
+		sh.evict(now)
+		s.keys.Add(-1)
+	}
+	if (sh.n+1)*4 > len(sh.index)*3 {
+		sh.resize(max(minIndex, 2*len(sh.index)))
+	}
+	pos := sh.n
+	c := pos >> chunkBits
+	if c == len(sh.chunks) {
+		size := chunkSize
+		if c == 0 {
+			size = firstChunk
+		}
+		sh.chunks = append(sh.chunks, make([]entry, 0, size))
+	}
+	chunk := sh.chunks[c]
+	if len(chunk) == cap(chunk) { // only the first chunk starts small
+		grown := make([]entry, len(chunk), min(chunkSize, 2*cap(chunk)))
+		copy(grown, chunk)
+		chunk = grown
+	}
+	sh.chunks[c] = append(chunk, entry{hash: h})
+	sh.n++
+	sh.place(h, pos)
+	return pos
+}
+
+// at returns the entry at position pos. It requires sh.mu held.
+func (sh *shard) at(pos int) *entry {
+	return &sh.chunks[pos>>chunkBits][pos&chunkMask]
+}
+
+// find returns the position of the entry for hash h, or -1. It requires
+// sh.mu held.
+func (sh *shard) find(h uint64) int {
+	if len(sh.index) == 0 {
+		return -1
+	}
+	mask := uint64(len(sh.index) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		ref := sh.index[i]
+		if ref == 0 {
+			return -1
+		}
+		if sh.at(int(ref-1)).hash == h {
+			return int(ref - 1)
+		}
+	}
+}
+
+// place records in the index that hash h is at position pos. It requires
+// sh.mu held and a free slot.
+func (sh *shard) place(h uint64, pos int) {
+	mask := uint64(len(sh.index) - 1)
+	i := h & mask
+	for sh.index[i] != 0 {
+		i = (i + 1) & mask
+	}
+	sh.index[i] = uint32(pos + 1)
+}
+
+// slot returns the index slot that refers to position pos, whose hash is h.
+// It requires sh.mu held.
+func (sh *shard) slot(h uint64, pos int) uint64 {
+	mask := uint64(len(sh.index) - 1)
+	i := h & mask
+	for sh.index[i] != uint32(pos+1) {
+		i = (i + 1) & mask
+	}
+	return i
+}
+
+// unplace removes the index slot referring to position pos, whose hash is
+// h, shifting later slots of the probe run back (no tombstones). It
+// requires sh.mu held.
+func (sh *shard) unplace(h uint64, pos int) {
+	mask := uint64(len(sh.index) - 1)
+	i := sh.slot(h, pos)
+	for j := (i + 1) & mask; sh.index[j] != 0; j = (j + 1) & mask {
+		home := sh.at(int(sh.index[j]-1)).hash & mask
+		// The entry at j may fill the hole at i unless its home lies
+		// cyclically in (i, j].
+		if (j-home)&mask >= (j-i)&mask {
+			sh.index[i] = sh.index[j]
+			i = j
+		}
+	}
+	sh.index[i] = 0
+}
+
+// remove deletes the entry at pos, moving the last entry into its place.
+// It requires sh.mu held; the caller adjusts Store.keys.
+func (sh *shard) remove(pos int) {
+	e := sh.at(pos)
+	sh.unplace(e.hash, pos)
+	if e.win != 0 {
+		sh.dropWindow(int(e.win - 1))
+	}
+	last := sh.n - 1
+	if pos != last {
+		le := sh.at(last)
+		sh.index[sh.slot(le.hash, last)] = uint32(pos + 1)
+		*e = *le
+		if e.win != 0 {
+			sh.windows[e.win-1].owner = uint32(pos)
+		}
+	}
+	c := last >> chunkBits
+	sh.chunks[c] = sh.chunks[c][:last&chunkMask]
+	sh.n--
+	// Keep at most one empty chunk at the end, as a spare.
+	if len(sh.chunks[c]) == 0 && c+1 < len(sh.chunks) {
+		sh.chunks[c+1] = nil
+		sh.chunks = sh.chunks[:c+1]
+	}
+}
+
+// dropWindow deletes windows[w], moving the last window into its place.
+// It requires sh.mu held.
+func (sh *shard) dropWindow(w int) {
+	last := len(sh.windows) - 1
+	if w != last {
+		sh.windows[w] = sh.windows[last]
+		sh.at(int(sh.windows[w].owner)).win = uint32(w + 1)
+	}
+	sh.windows[last] = window{}
+	sh.windows = sh.windows[:last]
+}
+
+// evict removes one entry to make room: among evictSample entries from the
+// hand on, the first expired one, or else the one that expires first. It
+// requires sh.mu held and sh.n > 0.
+func (sh *shard) evict(now int64) {
+	victim, soonest := -1, uint32(math.MaxUint32)
+	pos := sh.hand % sh.n
+	for range min(evictSample, sh.n) {
+		e := sh.at(pos)
+		if expired(e.exp, now) {
+			victim = pos
+			break
+		}
+		if victim < 0 || e.exp < soonest {
+			victim, soonest = pos, e.exp
+		}
+		pos = (pos + 1) % sh.n
+	}
+	sh.hand = pos // the next sample starts here (after a removal, with the entry moved in)
+	sh.remove(victim)
+}
+
+// resize rebuilds the index with size slots (a power of two). It requires
+// sh.mu held.
+func (sh *shard) resize(size int) {
+	sh.index = make([]uint32, size)
+	for pos := 0; pos < sh.n; pos++ {
+		sh.place(sh.at(pos).hash, pos)
+	}
+}
+
+// shrink gives memory back after a sweep emptied most of the shard. It
+// requires sh.mu held.
+func (sh *shard) shrink() {
+	if len(sh.index) > minIndex && sh.n*8 < len(sh.index) {
+		size := minIndex
+		for size < sh.n*2 {
+			size *= 2
+		}
+		sh.resize(size)
+	}
+	if sh.n == 0 {
+		sh.index, sh.chunks, sh.windows, sh.hand = nil, nil, nil, 0
+	}
+	if cap(sh.windows) > 64 && len(sh.windows)*4 < cap(sh.windows) {
+		sh.windows = append([]window(nil), sh.windows...)
+	}
+}
+
+// expiry is the whole Unix second, rounded up, from which a state decided
+// at ns with the given TTL is as good as fresh, clamped to [1, 2³²-1].
+func expiry(ns int64, ttl time.Duration) uint32 {
+	if int64(ttl) > math.MaxInt64-max(ns, 0) {
+		return math.MaxUint32
+	}
+	end := ns + int64(ttl)
+	sec := end / 1e9
+	if end%1e9 > 0 {
+		sec++
+	}
+	return uint32(min(max(sec, 1), math.MaxUint32))
+}
+
+// expired reports whether an entry with expiry exp is as good as fresh at
+// ns. Instants from 2106 on never expire an entry (eviction still bounds
+// the store).
+func expired(exp uint32, ns int64) bool {
+	sec := ns / 1e9
+	if ns%1e9 < 0 {
+		sec--
+	}
+	return sec >= int64(exp) && sec < math.MaxUint32
 }
