@@ -30,20 +30,20 @@ type State struct {
 type Reason uint8
 
 const (
-	// ReasonAllowed: the request fits the limit.
+	// ReasonAllowed means the request fits the limit.
 	ReasonAllowed Reason = iota
-	// ReasonLimited: the limit is used up until RetryAfter.
+	// ReasonLimited means the limit is used up until RetryAfter.
 	ReasonLimited
-	// ReasonCooldown: the key is serving a cooldown (Policy.BlockDuration).
+	// ReasonCooldown means the key is serving a cooldown (Policy.BlockDuration).
 	ReasonCooldown
-	// ReasonCostExceedsCapacity: the request costs more than the policy can
+	// ReasonCostExceedsCapacity means the request costs more than the policy can
 	// ever grant; retrying will not help.
 	ReasonCostExceedsCapacity
-	// ReasonExempt: the request is exempt and consumed nothing.
+	// ReasonExempt means the request is exempt and consumed nothing.
 	ReasonExempt
-	// ReasonStoreError: the store failed and the failure mode decided.
+	// ReasonStoreError means the store failed and the failure mode decided.
 	ReasonStoreError
-	// ReasonSkipped: the limiter did not run (a skip function, or no key
+	// ReasonSkipped means the limiter did not run (a skip function, or no key
 	// under the strategy with the MissingKeySkip fallback).
 	ReasonSkipped
 )

@@ -397,8 +397,7 @@ func (l *Limiter) check(ctx context.Context, req Request, cost int64, override *
 
 	bp := l.keyPool.Get().(*[]byte)
 	defer l.keyPool.Put(bp)
-	key := append((*bp)[:0], cp.prefix...)
-	key, ok := l.appendKey(key, &cp.Policy, req, client, haveIP)
+	key, ok := l.appendKey(append((*bp)[:0], cp.prefix...), &cp.Policy, req, client, haveIP)
 	if !ok {
 		switch l.missing {
 		case MissingKeySkip:
