@@ -13,8 +13,6 @@ import (
 // on the login route.
 func Example() {
 	store := memory.New(nil)
-	defer store.Close()
-
 	global, err := halt.New(store, halt.Policy{Name: "public_api", Limit: 100, Window: 60e9, Burst: 120},
 		halt.WithTrustedProxies("10.0.0.0/8"))
 	if err != nil {
@@ -29,5 +27,6 @@ func Example() {
 	mux := http.NewServeMux()
 	mux.Handle("POST /auth/login", halthttp.Middleware(auth)(login))
 	srv := &http.Server{Addr: ":8080", Handler: halthttp.Middleware(global)(mux)}
-	_ = srv // srv.ListenAndServe()
+	_ = srv // srv.ListenAndServe(), then store.Close() on shutdown
+	_ = store.Close()
 }

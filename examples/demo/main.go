@@ -45,7 +45,8 @@ func run(out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
@@ -110,10 +111,11 @@ func (c *demoClient) burst(method, path, ip string, n int) (ok, limited int) {
 				line += fmt.Sprintf("  %s: %s", h, v)
 			}
 		}
-		if res.StatusCode == http.StatusTooManyRequests {
+		switch res.StatusCode {
+		case http.StatusTooManyRequests:
 			line += "  " + strings.TrimSpace(string(body))
 			limited++
-		} else if res.StatusCode == http.StatusOK {
+		case http.StatusOK:
 			ok++
 		}
 		fmt.Fprintln(c.out, line)

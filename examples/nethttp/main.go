@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"log"
 	"net/http"
 	"time"
@@ -17,8 +18,14 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer closer.Close()
 	srv := &http.Server{Addr: cfg.Addr, Handler: httpapp.Handler(global, auth), ReadHeaderTimeout: 5 * time.Second}
-	log.Printf("net/http example listening on http://%s", cfg.Addr)
-	log.Fatal(srv.ListenAndServe())
+	serve := func() error {
+		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+	if err := app.Serve("net/http", cfg.Addr, closer, serve, srv.Shutdown); err != nil {
+		log.Fatal(err)
+	}
 }

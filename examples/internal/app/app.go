@@ -4,11 +4,16 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+	"time"
 
 	halt "github.com/halt-go/halt/core"
 	"github.com/halt-go/halt/presets"
@@ -94,4 +99,24 @@ func Setup() (cfg Config, global, auth *halt.Limiter, closer io.Closer, err erro
 		return cfg, nil, nil, nil, errors.Join(err, closer.Close())
 	}
 	return cfg, global, auth, closer, nil
+}
+
+// Serve runs serve until it fails or the process gets SIGINT or SIGTERM,
+// then calls shutdown and closes the store: the last lines of every
+// example's main. serve must block (ListenAndServe, app.Listen…).
+func Serve(name, addr string, closer io.Closer, serve func() error, shutdown func(context.Context) error) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- serve() }()
+	log.Printf("%s example listening on http://%s", name, addr)
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = shutdown(sctx)
+		cancel()
+	}
+	return errors.Join(err, closer.Close())
 }
