@@ -68,15 +68,16 @@ func (r *ipResolver) isTrusted(a netip.Addr) bool {
 }
 
 // resolve returns the client address and the peer address. ok is false when
-// the peer address cannot be parsed (a unix socket, say).
+// no client address can be found: the peer address is not an IP (a unix
+// socket, say) and no trusted forwarding header names one.
 func (r *ipResolver) resolve(req Request) (client, peer netip.Addr, ok bool) {
 	peer, ok = parsePeer(req.RemoteAddr())
-	if !ok {
-		return peer, peer, false
+	if len(r.trusted) == 0 || (ok && !r.isTrusted(peer)) {
+		return peer, peer, ok
 	}
-	if len(r.trusted) == 0 || !r.isTrusted(peer) {
-		return peer, peer, true
-	}
+	// The peer is a trusted proxy, or not an IP at all (a unix socket,
+	// which only a local proxy can reach): believe its headers.
+	defer func() { ok = client.IsValid() }()
 	switch r.source {
 	case SourceXRealIP:
 		vals := req.HeaderValues("X-Real-Ip")

@@ -173,6 +173,17 @@ func TestClientIP(t *testing.T) {
 		if a, ok := l.ClientIP(req(peer)); ok {
 			t.Errorf("peer %q resolved to %v", peer, a)
 		}
+		// a unix-socket peer is a local proxy: its header is believed
+		if a, ok := l.ClientIP(req(peer, "X-Forwarded-For: 203.0.113.12")); !ok || a.String() != "203.0.113.12" {
+			t.Errorf("peer %q with X-Forwarded-For: got %v %v", peer, a, ok)
+		}
+	}
+	direct := newLimiter(t, halt.Policy{Name: "direct", Limit: 1, Window: time.Minute})
+	if a, ok := direct.ClientIP(req("@", "X-Forwarded-For: 203.0.113.12")); ok {
+		t.Errorf("no trusted proxies: a unix-socket peer's header was believed: %v", a)
+	}
+	if got := direct.Key(req("@")); got != "halt:direct:ip:unknown" {
+		t.Errorf("unknown peer key: %q", got)
 	}
 	fwd := newLimiter(t, halt.Policy{Name: "fwd", Limit: 1, Window: time.Minute},
 		halt.WithTrustedProxies("10.0.0.0/8"), halt.WithIPSource(halt.SourceForwarded))
