@@ -122,6 +122,10 @@ func (p *Policy) Decide(s *State, now int64, cost int64) Result {
 // fresh State decides the same way. It includes a safety margin of a second.
 func (p *Policy) TTL(s *State, now int64) time.Duration {
 	d := p.untilFull(s, now)
+	if p.Algorithm == TokenBucket && s.Stamp > now {
+		// A clock that went back: the bucket refills from Stamp, not now.
+		d += time.Duration(s.Stamp - now)
+	}
 	if s.Until > now {
 		d = max(d, time.Duration(s.Until-now))
 	}
