@@ -20,18 +20,19 @@ type ResponseHeaders interface {
 // headers; a style keeps whichever decision is the most restrictive (or, for
 // list-valued styles, lists each). New header drafts are one more style.
 type HeaderStyle interface {
-	// Write renders d onto h.
-	Write(h ResponseHeaders, d *Decision)
+	// Write renders d onto h. (d is passed by value so that rendering never
+	// moves a decision to the heap.)
+	Write(h ResponseHeaders, d Decision)
 }
 
 // The header styles Halt ships (STANDARDS.md section 7).
 var (
 	// Standard writes RateLimit-Limit, RateLimit-Remaining and
 	// RateLimit-Reset, Reset in delay-seconds. The default.
-	Standard HeaderStyle = trio{prefix: "Ratelimit-"}
+	Standard HeaderStyle = newTrio("Ratelimit-", false)
 	// StandardUnixReset is Standard with RateLimit-Reset as a Unix
 	// timestamp, for clients written against the Python SDK's README.
-	StandardUnixReset HeaderStyle = trio{prefix: "Ratelimit-", epoch: true}
+	StandardUnixReset HeaderStyle = newTrio("Ratelimit-", true)
 	// IETF writes draft-ietf-httpapi-ratelimit-headers-08..10 structured
 	// fields: RateLimit-Policy: "<name>";q=<limit>;w=<window> and
 	// RateLimit: "<name>";r=<remaining>;t=<seconds>, one item per limiter.
@@ -41,7 +42,7 @@ var (
 	Draft7 HeaderStyle = draft7{}
 	// XRateLimit writes X-RateLimit-Limit, X-RateLimit-Remaining and
 	// X-RateLimit-Reset with Reset as Unix epoch seconds (GitHub style).
-	XRateLimit HeaderStyle = trio{prefix: "X-Ratelimit-", epoch: true}
+	XRateLimit HeaderStyle = newTrio("X-Ratelimit-", true)
 	// NoHeaders writes nothing (Retry-After is still sent on 429).
 	NoHeaders HeaderStyle = none{}
 )
@@ -108,30 +109,35 @@ func moreRestrictive(priorRemaining, priorReset string, d *Decision, reset int64
 	return err == nil && t >= reset
 }
 
+// trio is the three-header family: <prefix>Limit, Remaining and Reset.
 type trio struct {
-	prefix string
-	epoch  bool
+	limit, remaining, reset string // header names
+	epoch                   bool   // Reset as a Unix timestamp
 }
 
-func (s trio) Write(h ResponseHeaders, d *Decision) {
+func newTrio(prefix string, epoch bool) *trio {
+	return &trio{limit: prefix + "Limit", remaining: prefix + "Remaining", reset: prefix + "Reset", epoch: epoch}
+}
+
+func (s *trio) Write(h ResponseHeaders, d Decision) {
 	reset := d.ResetSeconds()
 	if s.epoch {
 		reset += d.At.Unix()
 	}
-	if moreRestrictive(h.Get(s.prefix+"Remaining"), h.Get(s.prefix+"Reset"), d, reset) {
+	if moreRestrictive(h.Get(s.remaining), h.Get(s.reset), &d, reset) {
 		return
 	}
-	h.Set(s.prefix+"Limit", d.limitString())
-	h.Set(s.prefix+"Remaining", itoa(d.Remaining))
-	h.Set(s.prefix+"Reset", itoa(reset))
+	h.Set(s.limit, d.limitString())
+	h.Set(s.remaining, itoa(d.Remaining))
+	h.Set(s.reset, itoa(reset))
 }
 
 type draft7 struct{}
 
-func (draft7) Write(h ResponseHeaders, d *Decision) {
+func (draft7) Write(h ResponseHeaders, d Decision) {
 	reset := d.ResetSeconds()
 	if prior := h.Get("Ratelimit"); prior != "" {
-		if moreRestrictive(dictMember(prior, "remaining"), dictMember(prior, "reset"), d, reset) {
+		if moreRestrictive(dictMember(prior, "remaining"), dictMember(prior, "reset"), &d, reset) {
 			return
 		}
 	}
@@ -161,7 +167,7 @@ func dictMember(dict, key string) string {
 
 type ietf struct{}
 
-func (ietf) Write(h ResponseHeaders, d *Decision) {
+func (ietf) Write(h ResponseHeaders, d Decision) {
 	id := `"halt"`
 	if d.cp != nil {
 		id = d.cp.policyID
@@ -178,7 +184,7 @@ func (ietf) Write(h ResponseHeaders, d *Decision) {
 
 type none struct{}
 
-func (none) Write(ResponseHeaders, *Decision) {}
+func (none) Write(ResponseHeaders, Decision) {}
 
 func (d *Decision) limitString() string {
 	if d.cp != nil && d.cp.Limit == d.Limit {

@@ -499,7 +499,7 @@ func TestHeaderStyles(t *testing.T) {
 	l := newLimiter(t, halt.Policy{Name: `a"b\c`, Limit: 5, Window: 90 * time.Second})
 	dec, _ := l.Check(context.Background(), req("203.0.113.1:1"))
 	h := http.Header{}
-	halt.IETF.Write(h, &dec)
+	halt.IETF.Write(h, dec)
 	if got := h.Get("Ratelimit-Policy"); got != `"a\"b\\c";q=5;w=90` {
 		t.Errorf("IETF policy: %s", got)
 	}

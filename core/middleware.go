@@ -85,12 +85,12 @@ func (m *Middleware[C]) Handle(c C, req Request, h ResponseHeaders) (Decision, b
 	d, _ := m.l.check(req.Context(), req, cost, nil) // errors went to telemetry
 	if d.Allowed {
 		if d.Reason != ReasonExempt && d.Reason != ReasonSkipped && d.Reason != ReasonStoreError {
-			m.style.Write(h, &d)
+			m.style.Write(h, d)
 		}
 		return d, true
 	}
 	if d.Reason != ReasonStoreError {
-		m.style.Write(h, &d)
+		m.style.Write(h, d)
 	}
 	h.Set("Retry-After", itoa(d.RetrySeconds()))
 	h.Set("Cache-Control", "no-store")
