@@ -19,7 +19,7 @@ import (
 
 // programs are the example binaries that serve the common example app; each
 // is built and driven over real HTTP the same way.
-var programs = []string{"nethttp"}
+var programs = []string{"nethttp", "gin", "echo", "fiber", "chi"}
 
 func TestExamplePrograms(t *testing.T) {
 	dir := t.TempDir()

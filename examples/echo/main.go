@@ -1,0 +1,36 @@
+// Command echo serves the common example app with the echo adapter.
+//
+//	ADDR=127.0.0.1:8080 HALT_TRUSTED_PROXIES=127.0.0.1/32 go run ./echo
+package main
+
+import (
+	"log"
+	"net/http"
+	"time"
+
+	haltecho "github.com/halt-go/halt/adapters/echo"
+	"github.com/halt-go/halt/examples/internal/app"
+	"github.com/labstack/echo/v4"
+)
+
+func reply(body string) echo.HandlerFunc {
+	return func(c echo.Context) error { return c.JSONBlob(http.StatusOK, []byte(body)) }
+}
+
+func main() {
+	e := echo.New()
+	e.HideBanner = true
+	cfg, public, login, closer, err := app.Setup()
+	if err != nil {
+		log.Fatalf("echo example: %v", err)
+	}
+	defer closer.Close()
+
+	e.Use(haltecho.Middleware(public))
+	e.GET("/", reply(app.HelloBody))
+	e.POST("/auth/login", reply(app.LoginBody), haltecho.Middleware(login))
+	e.GET("/health", reply(app.HealthBody))
+
+	e.Server.ReadHeaderTimeout = 5 * time.Second
+	log.Fatal(e.Start(cfg.Addr))
+}

@@ -1,0 +1,37 @@
+// Command fiber serves the common example app with the fiber adapter.
+//
+//	ADDR=127.0.0.1:8080 HALT_TRUSTED_PROXIES=127.0.0.1/32 go run ./fiber
+package main
+
+import (
+	"log"
+
+	"github.com/gofiber/fiber/v2"
+	haltfiber "github.com/halt-go/halt/adapters/fiber"
+	"github.com/halt-go/halt/examples/internal/app"
+)
+
+func main() {
+	// Fiber refuses requests whose headers exceed ReadBufferSize (4 KiB by
+	// default); long X-Forwarded-For chains need more.
+	f := fiber.New(fiber.Config{DisableStartupMessage: true, ReadBufferSize: 64 << 10})
+	cfg, global, auth, closer, err := app.Setup()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer closer.Close()
+
+	f.Use(haltfiber.Middleware(global))
+	send := func(body string) fiber.Handler {
+		return func(c *fiber.Ctx) error {
+			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+			return c.SendString(body)
+		}
+	}
+	f.Get("/", send(app.HelloBody))
+	f.Post("/auth/login", haltfiber.Middleware(auth), send(app.LoginBody))
+	f.Get("/health", send(app.HealthBody))
+
+	log.Printf("fiber example listening on http://%s", cfg.Addr)
+	log.Fatal(f.Listen(cfg.Addr))
+}

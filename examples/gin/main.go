@@ -1,0 +1,36 @@
+// Command gin serves the common example app with the gin adapter.
+//
+//	ADDR=127.0.0.1:8080 HALT_TRUSTED_PROXIES=127.0.0.1/32 go run ./gin
+package main
+
+import (
+	"log"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	haltgin "github.com/halt-go/halt/adapters/gin"
+	"github.com/halt-go/halt/examples/internal/app"
+)
+
+func main() {
+	cfg, global, auth, closer, err := app.Setup()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer closer.Close()
+
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(gin.Recovery(), haltgin.Middleware(global))
+	json := func(body string) gin.HandlerFunc {
+		return func(c *gin.Context) { c.Data(http.StatusOK, "application/json", []byte(body)) }
+	}
+	r.GET("/", json(app.HelloBody))
+	r.POST("/auth/login", haltgin.Middleware(auth), json(app.LoginBody))
+	r.GET("/health", json(app.HealthBody))
+
+	log.Printf("gin example listening on http://%s", cfg.Addr)
+	srv := &http.Server{Addr: cfg.Addr, Handler: r, ReadHeaderTimeout: 5 * time.Second}
+	log.Fatal(srv.ListenAndServe())
+}
