@@ -9,11 +9,16 @@ import (
 )
 
 // blockCache remembers keys Redis reported blocked, so that requests for
-// them are answered locally until the answer could change. It is bounded
-// and safe for concurrent use. Times are in the store's cache clock
-// (nanoseconds): the caller's clock with WithCallerClock, else a local
-// monotonic clock read before the request was sent, so an entry always
-// expires no later than the state in Redis.
+// them are answered locally, without a round trip, while the answer holds.
+// It only ever answers "blocked", so it never admits more than Redis would.
+// It is bounded and safe for concurrent use.
+//
+// Two clocks meet here: the decision clock (Redis TIME, or the caller's
+// clock with WithCallerClock) in which the script decided, and the local
+// cache clock in which requests arrive (the caller's clock, or a monotonic
+// clock read before the request was sent). An entry keeps their offset,
+// measured from the send time, so a local instant maps to a decision-clock
+// instant no earlier than the true one: entries expire early, never late.
 type blockCache struct {
 	seed     maphash.Seed
 	perShard int
@@ -24,66 +29,102 @@ const cacheShards = 32
 
 type cacheShard struct {
 	mu sync.Mutex
-	m  map[string]blocked
+	m  map[string]*blocked
 }
 
-// blocked is one cached answer.
+// blocked is one cached answer. Times are decision-clock nanoseconds.
 type blocked struct {
-	pa        *policyArgs // the policy it was decided under
+	pa       *policyArgs // the policy it was decided under
+	off      int64       // decision clock minus cache clock
+	at       int64       // the decision's instant
+	validEnd int64       // when the answer may change
+
+	// Token bucket and fixed window: the key's state. Policy.Decide on a
+	// copy answers exactly as Redis would, for any cost.
+	st       halt.State
+	hasState bool
+
+	// Sliding window: the answer itself, for one cost.
 	cost      int64
 	reason    halt.Reason
 	remaining int64
-	retryEnd  int64 // when RetryAfter reaches zero
-	resetEnd  int64 // when ResetAfter reaches zero
-	validEnd  int64 // when the answer may change
+	retryEnd  int64
+	resetEnd  int64
 }
 
 func newBlockCache(size int) *blockCache {
 	c := &blockCache{seed: maphash.MakeSeed(), perShard: max(1, (size+cacheShards-1)/cacheShards)}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]blocked)
+		c.shards[i].m = make(map[string]*blocked)
 	}
 	return c
 }
 
-// get answers key from the cache at now, if it holds a blocked answer for
-// this policy and cost.
-func (c *blockCache) get(key []byte, pa *policyArgs, cost, now int64) (halt.Result, bool) {
-	sh := &c.shards[maphash.Bytes(c.seed, key)%cacheShards]
-	sh.mu.Lock()
-	b, ok := sh.m[string(key)]
-	if ok && b.validEnd <= now {
-		delete(sh.m, string(key))
-		ok = false
-	}
-	sh.mu.Unlock()
-	if !ok || b.pa != pa || (b.cost != cost && b.reason != halt.ReasonCooldown) {
-		return halt.Result{}, false
-	}
-	r := halt.Result{Reason: b.reason, Remaining: b.remaining, RetryAfter: time.Duration(b.retryEnd - now)}
-	if b.reason == halt.ReasonCooldown {
-		r.Remaining = 0
-		r.RetryAfter = time.Duration(b.validEnd - now)
-	}
-	r.ResetAfter = max(time.Duration(b.resetEnd-now), r.RetryAfter)
-	return r, true
+func (c *blockCache) shard(key []byte) *cacheShard {
+	return &c.shards[maphash.Bytes(c.seed, key)%cacheShards]
 }
 
-// put records a blocked answer given at now, valid for valid.
-func (c *blockCache) put(key string, pa *policyArgs, cost, now int64, r halt.Result, valid time.Duration) {
-	if valid <= 0 {
+// get answers key from the cache at local instant local, if it holds a
+// blocked answer for this policy and cost.
+func (c *blockCache) get(key []byte, p *halt.Policy, pa *policyArgs, cost, local int64) (halt.Result, bool) {
+	sh := c.shard(key)
+	sh.mu.Lock()
+	b, ok := sh.m[string(key)]
+	if !ok {
+		sh.mu.Unlock()
+		return halt.Result{}, false
+	}
+	now := local + b.off
+	if b.validEnd <= now {
+		delete(sh.m, string(key))
+		sh.mu.Unlock()
+		return halt.Result{}, false
+	}
+	e := *b
+	sh.mu.Unlock()
+	// A caller's clock that went back, or a request that costs more than
+	// the policy can grant, goes to Redis.
+	if now < e.at || e.pa != pa || cost > p.Capacity() {
+		return halt.Result{}, false
+	}
+	if e.hasState {
+		st := e.st
+		r := p.Decide(&st, now, cost)
+		if r.Allowed || st.Until != e.st.Until { // admitted, or a new cooldown to record
+			return halt.Result{}, false
+		}
+		return r, true
+	}
+	if e.reason == halt.ReasonCooldown {
+		wait := time.Duration(e.validEnd - now)
+		return halt.Result{Reason: e.reason, RetryAfter: wait, ResetAfter: max(time.Duration(e.resetEnd-now), wait)}, true
+	}
+	if e.cost != cost {
+		return halt.Result{}, false
+	}
+	retry := time.Duration(e.retryEnd - now)
+	return halt.Result{Reason: e.reason, Remaining: e.remaining, RetryAfter: retry,
+		ResetAfter: max(time.Duration(e.resetEnd-now), retry)}, true
+}
+
+// put records the blocked answer r that Redis gave at decision-clock
+// instant at to a request sent at local instant local.
+func (c *blockCache) put(key string, pa *policyArgs, cost, local int64, r halt.Result, rp *reply) {
+	if rp.valid <= 0 {
 		return
 	}
-	b := blocked{
-		pa: pa, cost: cost, reason: r.Reason, remaining: r.Remaining,
-		retryEnd: now + int64(r.RetryAfter), resetEnd: now + int64(r.ResetAfter), validEnd: now + int64(valid),
+	b := &blocked{
+		pa: pa, off: rp.at - local, at: rp.at, validEnd: rp.at + int64(rp.valid),
+		st: rp.st, hasState: rp.hasState,
+		cost: cost, reason: r.Reason, remaining: r.Remaining,
+		retryEnd: rp.at + int64(r.RetryAfter), resetEnd: rp.at + int64(r.ResetAfter),
 	}
 	sh := &c.shards[maphash.String(c.seed, key)%cacheShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if _, ok := sh.m[key]; !ok && len(sh.m) >= c.perShard {
 		for k, e := range sh.m {
-			if e.validEnd <= now {
+			if e.validEnd <= local+e.off { // expired
 				delete(sh.m, k)
 			}
 		}
@@ -95,6 +136,16 @@ func (c *blockCache) put(key string, pa *policyArgs, cost, now int64, r halt.Res
 		}
 	}
 	sh.m[key] = b
+}
+
+// drop forgets key: Redis just admitted a request for it.
+func (c *blockCache) drop(key string) {
+	sh := &c.shards[maphash.String(c.seed, key)%cacheShards]
+	sh.mu.Lock()
+	if len(sh.m) != 0 {
+		delete(sh.m, key)
+	}
+	sh.mu.Unlock()
 }
 
 // len is the number of entries held.

@@ -103,8 +103,9 @@ type call struct {
 	keys  [1]string
 	args  [9]any
 	state atomic.Int32 // callQueued, callTaken, callAbandoned, callDone
+	alg   halt.Algorithm
 	res   halt.Result
-	valid time.Duration
+	rp    reply
 	err   error
 	done  chan struct{}
 	timer *time.Timer
@@ -144,7 +145,7 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 	rk := append(append(append(append((*bp)[:0], s.cfg.prefix...), '{'), key...), '}')
 	*bp = rk
 	if s.cache != nil {
-		if r, ok := s.cache.get(rk, pa, cost, t0); ok {
+		if r, ok := s.cache.get(rk, p, pa, cost, t0); ok {
 			s.bufs.Put(bp)
 			return r, nil
 		}
@@ -164,6 +165,7 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 		c.args[0] = 0
 	}
 	c.args[1] = cost
+	c.alg = p.Algorithm
 	copy(c.args[2:], pa.args[:])
 	c.err = nil
 	c.state.Store(callQueued)
@@ -202,14 +204,19 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 // finish reads a delivered call and recycles it.
 func (s *Store) finish(ctx context.Context, c *call, key []byte, p *halt.Policy, now time.Time, cost int64, pa *policyArgs, t0 int64) (halt.Result, error) {
 	c.timer.Stop()
-	r, valid, err, rk := c.res, c.valid, c.err, c.keys[0]
+	r, rp, err, rk := c.res, c.rp, c.err, c.keys[0]
 	c.keys[0] = ""
 	s.calls.Put(c)
 	if err != nil {
 		return s.failed(ctx, key, p, now, cost, err)
 	}
-	if s.cache != nil && !r.Allowed && r.Reason != halt.ReasonCostExceedsCapacity {
-		s.cache.put(rk, pa, cost, t0, r, valid)
+	if s.cache != nil {
+		switch {
+		case r.Allowed:
+			s.cache.drop(rk)
+		case r.Reason != halt.ReasonCostExceedsCapacity:
+			s.cache.put(rk, pa, cost, t0, r, &rp)
+		}
 	}
 	return r, nil
 }
@@ -348,7 +355,7 @@ func (s *Store) run(pipe redis.Pipeliner, batch []*call, cmds []*redis.Cmd) []*r
 		if err := cmd.Err(); err != nil {
 			c.err = err
 		} else {
-			c.res, c.valid, c.err = parseReply(cmd.Val())
+			c.res, c.err = parseReply(cmd.Val(), c.alg, &c.rp)
 		}
 		if !c.state.CompareAndSwap(callTaken, callDone) {
 			continue // abandoned: its caller has gone
@@ -362,23 +369,34 @@ func isNoScript(err error) bool {
 	return err != nil && redis.HasErrorPrefix(err, "NOSCRIPT")
 }
 
+// reply is the script's answer beyond the Result.
+type reply struct {
+	valid    time.Duration // how long a blocked answer holds
+	at       int64         // the script's clock, ns (blocked answers only)
+	st       halt.State    // the key's state (blocked token bucket and fixed window answers)
+	hasState bool
+}
+
 // parseReply reads the script's answer.
-func parseReply(v any) (halt.Result, time.Duration, error) {
+func parseReply(v any, alg halt.Algorithm, rp *reply) (halt.Result, error) {
 	a, ok := v.([]any)
-	if !ok || len(a) != 6 {
-		return halt.Result{}, 0, fmt.Errorf("haltredis: unexpected script reply %v", v)
+	if !ok || (len(a) != 6 && len(a) != 7 && len(a) != 10) {
+		return halt.Result{}, fmt.Errorf("haltredis: unexpected script reply %v", v)
 	}
 	allowed, _ := a[0].(int64)
 	reason, _ := a[1].(int64)
 	remaining, _ := a[2].(int64)
-	var d [3]int64
-	for i := range d {
-		str, _ := a[3+i].(string)
+	var d [7]int64
+	for i := 3; i < len(a); i++ {
+		if i == 8 {
+			continue // the level, a float
+		}
+		str, _ := a[i].(string)
 		n, err := strconv.ParseInt(str, 10, 64)
 		if err != nil {
-			return halt.Result{}, 0, fmt.Errorf("haltredis: unexpected script reply %v", v)
+			return halt.Result{}, fmt.Errorf("haltredis: unexpected script reply %v", v)
 		}
-		d[i] = n
+		d[i-3] = n
 	}
 	r := halt.Result{
 		Allowed:    allowed == 1,
@@ -396,9 +414,25 @@ func parseReply(v any) (halt.Result, time.Duration, error) {
 	case 3:
 		r.Reason = halt.ReasonCostExceedsCapacity
 	default:
-		return halt.Result{}, 0, fmt.Errorf("haltredis: unexpected script reason %d", reason)
+		return halt.Result{}, fmt.Errorf("haltredis: unexpected script reason %d", reason)
 	}
-	return r, time.Duration(d[2]), nil
+	*rp = reply{valid: time.Duration(d[2])}
+	if len(a) >= 7 {
+		rp.at = d[3] * 1000
+	}
+	if len(a) == 10 {
+		str, _ := a[8].(string)
+		level, err := strconv.ParseFloat(str, 64)
+		if err != nil {
+			return halt.Result{}, fmt.Errorf("haltredis: unexpected script reply %v", v)
+		}
+		rp.hasState = true
+		rp.st = halt.State{Stamp: d[4], Level: level, Until: d[6] * 1000}
+		if alg == halt.TokenBucket {
+			rp.st.Stamp *= 1000 // an instant (µs); the fixed window's is a window index
+		}
+	}
+	return r, nil
 }
 
 // markDown switches to the failure mode after a failure, reports it once,

@@ -13,11 +13,12 @@ import (
 // decideSrc is core's Policy.Decide as one Lua script: it reads the key's
 // state, decides, writes the new state with a TTL, and returns
 //
-//	{allowed (0/1), reason, remaining, retry_after_ns, reset_after_ns, valid_ns}
+//	{allowed (0/1), reason, remaining, retry_after_ns, reset_after_ns, valid_ns [, now_us [, stamp, level, until_us]]}
 //
 // with the durations as decimal strings (exact at any size). valid_ns is how
 // long a blocked answer stays true if nothing else changes the key (for a
-// cooldown, its length).
+// cooldown, its length). Blocked answers add the script's clock and, for the
+// token bucket and fixed window, the key's state, for the over-limit cache.
 //
 // Lua numbers are doubles. Instants are microseconds (about 1.8e15 today,
 // below 2^53, so integer arithmetic on them is exact); the token bucket's
@@ -142,6 +143,18 @@ local allowed, reason, remaining, retry, reset = 0, 1, 0, 0, 0
 local cachefor = nil
 local wrote = false
 
+-- A blocked answer carries the instant and, but for the sliding window,
+-- the state, so the caller can keep answering it locally.
+local function blockedReply(reason, remaining, retry, reset, valid)
+  local r = {0, reason, remaining, out(retry), out(reset), out(valid), fmt('%.0f', now)}
+  if alg ~= 2 then
+    r[8] = fmt('%.0f', stamp)
+    r[9] = fmt('%.17g', level)
+    r[10] = fmt('%.0f', untl)
+  end
+  return r
+end
+
 if cost > cap then
   return {0, 3, 0, out(us(win)), out(untilFull()), '0'}
 end
@@ -149,7 +162,7 @@ if untl > now then
   local wait = us(untl - now)
   local uf = untilFull()
   if uf > wait then reset = uf else reset = wait end
-  return {0, 2, 0, out(wait), out(reset), out(wait)}
+  return blockedReply(2, 0, wait, reset, wait)
 end
 
 if alg == 0 then
@@ -253,11 +266,18 @@ end
 if wrote then
   -- core's Policy.TTL: until full (or the cooldown's end), plus a second.
   local ttl = untilFull()
-  if alg == 0 then ttl = ttl / 1000 end
+  if alg == 0 then
+    ttl = ttl / 1000
+    -- A clock that went back: the bucket refills from its stamp, not now.
+    if stamp > now then ttl = ttl + stamp - now end
+  end
   if untl > now and untl - now > ttl then ttl = untl - now end
   redis.call('PEXPIRE', key, fmt('%.0f', math.floor(ttl / 1000) + 1001))
 end
-return {allowed, reason, remaining, out(retry), out(reset), out(cachefor or retry)}
+if allowed == 1 then
+  return {1, 0, remaining, '0', out(reset), '0'}
+end
+return blockedReply(reason, remaining, retry, reset, cachefor or retry)
 `
 
 // decideScript is the script, with its SHA-1 computed once.
