@@ -152,34 +152,46 @@ func (p *Policy) untilFull(s *State, now int64) time.Duration {
 		if s.Stamp == 0 {
 			return 0
 		}
-		tokens := p.tokensAt(s, now)
-		return p.durationFromTokens(float64(p.Capacity()) - tokens)
+		rate := p.tokenRate()
+		return durationFromTokens(float64(p.Capacity())-p.tokensAt(s, now, rate), rate)
 	}
 }
 
 // The token bucket mirrors golang.org/x/time/rate's float arithmetic step
 // for step, so the two agree decision for decision given the same instants.
+// The rate is computed once per call and passed along: float divisions are
+// most of a decision's cost, and the value is the same bits every time, as
+// x/time/rate's stored rate.Limit is.
 
 // tokenRate is the refill rate in tokens per second.
 func (p *Policy) tokenRate() float64 {
-	return float64(p.Limit) / p.Window.Seconds()
+	return float64(p.Limit) / seconds(p.Window)
 }
 
-// durationFromTokens is how long refilling tokens takes, truncated to the
-// nanosecond as x/time/rate does.
-func (p *Policy) durationFromTokens(tokens float64) time.Duration {
+// seconds is d.Seconds(), the same bits, without its division when d is
+// whole seconds (as windows usually are).
+func seconds(d time.Duration) float64 {
+	if d%time.Second == 0 {
+		return float64(d / time.Second)
+	}
+	return d.Seconds()
+}
+
+// durationFromTokens is how long refilling tokens takes at rate, truncated
+// to the nanosecond as x/time/rate does.
+func durationFromTokens(tokens, rate float64) time.Duration {
 	if tokens <= 0 {
 		return 0
 	}
-	d := tokens / p.tokenRate() * float64(time.Second)
+	d := tokens / rate * float64(time.Second)
 	if d > float64(math.MaxInt64) {
 		return time.Duration(math.MaxInt64)
 	}
 	return time.Duration(d)
 }
 
-// tokensAt is the bucket's level at now.
-func (p *Policy) tokensAt(s *State, now int64) float64 {
+// tokensAt is the bucket's level at now, refilling at rate.
+func (p *Policy) tokensAt(s *State, now int64, rate float64) float64 {
 	burst := float64(p.Capacity())
 	if s.Stamp == 0 {
 		return burst
@@ -188,7 +200,10 @@ func (p *Policy) tokensAt(s *State, now int64) float64 {
 	if now < last {
 		last = now
 	}
-	tokens := s.Level + time.Duration(now-last).Seconds()*p.tokenRate()
+	tokens := s.Level
+	if now != last { // nothing to add, and no division, right after a decision
+		tokens += seconds(time.Duration(now-last)) * rate
+	}
 	if tokens > burst {
 		tokens = burst
 	}
@@ -196,27 +211,36 @@ func (p *Policy) tokensAt(s *State, now int64) float64 {
 }
 
 func (p *Policy) tokenBucket(s *State, now int64, cost int64) Result {
-	filled := p.tokensAt(s, now)
+	rate := p.tokenRate()
+	filled := p.tokensAt(s, now, rate)
 	left := filled - float64(cost)
-	if wait := p.durationFromTokens(-left); wait > 0 {
+	if wait := durationFromTokens(-left, rate); wait > 0 {
 		return Result{
 			Reason:     ReasonLimited,
 			RetryAfter: wait,
-			ResetAfter: p.durationFromTokens(float64(p.Capacity()) - filled),
+			ResetAfter: durationFromTokens(float64(p.Capacity())-filled, rate),
 		}
 	}
 	s.Stamp, s.Level = now, left
-	remaining := int64(math.Floor(left / float64(cost)))
+	perCost := left
+	if cost != 1 {
+		perCost = left / float64(cost)
+	}
+	remaining := int64(math.Floor(perCost))
 	if remaining < 0 {
 		remaining = 0
 	}
-	if p.durationFromTokens(float64(cost)*float64(remaining+1)-left) == 0 {
+	// One more fits if its deficit refills in under a nanosecond (as
+	// x/time/rate would admit it); a deficit of two nanoseconds' refill or
+	// more surely does not, without the division.
+	if deficit := float64(cost)*float64(remaining+1) - left; deficit*float64(time.Second) < 2*rate &&
+		durationFromTokens(deficit, rate) == 0 {
 		remaining++
 	}
 	return Result{
 		Allowed:    true,
 		Remaining:  remaining,
-		ResetAfter: p.durationFromTokens(float64(p.Capacity()) - left),
+		ResetAfter: durationFromTokens(float64(p.Capacity())-left, rate),
 	}
 }
 
