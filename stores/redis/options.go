@@ -47,9 +47,11 @@ func defaultConfig() config {
 }
 
 // WithPrefix prepends prefix to every Redis key, to share a database with
-// other data. Keys look like prefix + "{" + key + "}", where key is what the
-// limiter passes ("halt:<policy>:<client>"); the braces are a Redis Cluster
-// hash tag. The default is no prefix. The prefix must not contain '{' or
+// other data. Keys look like prefix + "{" + key + "}" (token bucket) or
+// prefix + "{" + key + "}:fw<window µs>" / ":sw<window µs>.<sub-windows>"
+// (fixed and sliding windows), where key is what the limiter passes
+// ("halt:<policy>:<client>"); the braces are a Redis Cluster hash tag. The
+// default is no prefix. The prefix must not contain '{' or
 // '}'.
 func WithPrefix(prefix string) Option {
 	return optionFunc(func(c *config) error {

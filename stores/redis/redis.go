@@ -143,6 +143,7 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 
 	bp := s.bufs.Get().(*[]byte)
 	rk := append(append(append(append((*bp)[:0], s.cfg.prefix...), '{'), key...), '}')
+	rk = append(rk, pa.suffix...)
 	*bp = rk
 	if s.cache != nil {
 		if r, ok := s.cache.get(rk, p, pa, cost, t0); ok {

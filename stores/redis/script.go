@@ -293,8 +293,12 @@ type policyArgs struct {
 	prec               int
 
 	args [7]any // algorithm, limit, capacity, window_us, rate, block_us, sub-windows
-	sub  int64  // sliding window sub-window, ns
-	err  error
+	// suffix follows the hash tag in the key. The windows' state is
+	// meaningless under another window or algorithm, so a changed policy
+	// starts on fresh keys; the token bucket keeps its tokens, as
+	// x/time/rate's SetLimit does.
+	suffix string
+	err    error
 }
 
 func (a *policyArgs) matches(p *halt.Policy) bool {
@@ -330,6 +334,11 @@ func newPolicyArgs(p *halt.Policy) *policyArgs {
 		strconv.FormatInt(int64(p.BlockDuration/time.Microsecond), 10),
 		n,
 	}
-	a.sub = int64(p.Window) / n
+	switch p.Algorithm {
+	case halt.FixedWindow:
+		a.suffix = ":fw" + strconv.FormatInt(int64(p.Window/time.Microsecond), 10)
+	case halt.SlidingWindow:
+		a.suffix = ":sw" + strconv.FormatInt(int64(p.Window/time.Microsecond), 10) + "." + strconv.FormatInt(n, 10)
+	}
 	return a
 }

@@ -1,0 +1,277 @@
+package haltredis_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/halttest"
+	haltredis "github.com/halt-go/halt/stores/redis"
+)
+
+// outageTimeout is the store's per-call timeout in the outage tests, and
+// slack what "a few ms" may add on two shared cores under -race.
+const (
+	outageTimeout = 50 * time.Millisecond
+	slack         = 30 * time.Millisecond
+)
+
+// notices records telemetry notices.
+type notices struct {
+	halt.NopTelemetry
+	mu    sync.Mutex
+	kinds []halt.NoticeKind
+}
+
+func (n *notices) OnNotice(_ context.Context, x halt.Notice) {
+	n.mu.Lock()
+	n.kinds = append(n.kinds, x.Kind)
+	n.mu.Unlock()
+}
+
+func (n *notices) seen() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var s []string
+	for _, k := range n.kinds {
+		s = append(s, string(k))
+	}
+	return strings.Join(s, ",")
+}
+
+// outageClient fails fast itself too, as the README recommends.
+func outageClient(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, DialTimeout: outageTimeout, ReadTimeout: outageTimeout,
+		WriteTimeout: outageTimeout, MaxRetries: -1, PoolSize: 16})
+}
+
+func publicReq() *halttest.FakeRequest { return &halttest.FakeRequest{Peer: "203.0.113.77:4242"} }
+
+// TestOutage kills Redis mid-load in each failure mode: every request is
+// answered within the timeout plus a few ms, as the mode says; the switch
+// is reported; and after Redis comes back empty (no data, no scripts)
+// limiting resumes with no manual step.
+func TestOutage(t *testing.T) {
+	modes := []struct {
+		name     string
+		opts     []haltredis.Option
+		failure  halt.FailureMode
+		checkOut func(t *testing.T, d halt.Decision, err error)
+	}{
+		{"FailOpen", nil, halt.FailOpen, func(t *testing.T, d halt.Decision, err error) {
+			if err != nil && (!d.Allowed || d.Reason != halt.ReasonStoreError || !errors.Is(err, halt.ErrStoreUnavailable)) {
+				t.Errorf("fail open: got %+v, %v", d, err)
+			}
+		}},
+		{"FailClosed", nil, halt.FailClosed, func(t *testing.T, d halt.Decision, err error) {
+			if err != nil && (d.Allowed || d.Reason != halt.ReasonStoreError) {
+				t.Errorf("fail closed: got %+v, %v", d, err)
+			}
+		}},
+		{"MemoryFallback", []haltredis.Option{haltredis.WithMemoryFallback(nil)}, halt.FailClosed,
+			func(t *testing.T, d halt.Decision, err error) {
+				if err != nil || d.Reason == halt.ReasonStoreError {
+					t.Errorf("memory fallback: got %+v, %v", d, err)
+				}
+			}},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			srv := startServer(t)
+			c := outageClient(srv.addr)
+			t.Cleanup(func() { _ = c.Close() })
+			tel := &notices{}
+			opts := append([]haltredis.Option{haltredis.WithTimeout(outageTimeout),
+				haltredis.WithProbeInterval(20 * time.Millisecond), haltredis.WithTelemetry(tel),
+				haltredis.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, m.opts...)
+			s := newStore(t, c, opts...)
+			p := halt.Policy{Name: "outage", Limit: 1000, Window: time.Hour}
+			l, err := halt.New(s, p, halt.WithFailureMode(m.failure), halt.WithTelemetry(halt.NopTelemetry{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if d, err := l.Check(ctx, publicReq()); err != nil || !d.Allowed || d.Remaining != 999 {
+				t.Fatalf("before the outage: %+v, %v", d, err)
+			}
+
+			// Load from 8 goroutines; kill Redis in the middle of it.
+			var (
+				stop    atomic.Bool
+				worst   atomic.Int64
+				failed  atomic.Int64
+				checks  atomic.Int64
+				wg      sync.WaitGroup
+				started = make(chan struct{}, 8)
+			)
+			for range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					started <- struct{}{}
+					// Paced load: a tight loop of 8 goroutines on two cores
+					// would measure the scheduler, not the store.
+					for i := 0; i < 5000 && !stop.Load(); i++ {
+						time.Sleep(200 * time.Microsecond)
+						t0 := time.Now()
+						d, err := l.Check(ctx, publicReq())
+						took := time.Since(t0)
+						for w := worst.Load(); int64(took) > w && !worst.CompareAndSwap(w, int64(took)); w = worst.Load() {
+						}
+						checks.Add(1)
+						if err != nil || d.Reason == halt.ReasonStoreError {
+							failed.Add(1)
+						}
+						m.checkOut(t, d, err)
+					}
+				}()
+			}
+			for range 8 {
+				<-started
+			}
+			for checks.Load() < 40 {
+				time.Sleep(time.Millisecond) // polling: let Redis answer some first
+			}
+			srv.kill()
+			killedAt := time.Now()
+			for !s.Down() && time.Since(killedAt) < 5*time.Second {
+				time.Sleep(time.Millisecond) // polling for the switch
+			}
+			time.Sleep(100 * time.Millisecond) // keep the load on the dead server a while
+			stop.Store(true)
+			wg.Wait()
+			if !s.Down() {
+				t.Fatal("the store did not notice Redis was killed")
+			}
+			if w := time.Duration(worst.Load()); w > outageTimeout+slack {
+				t.Errorf("slowest answer took %v, want at most %v + %v", w, outageTimeout, slack)
+			} else {
+				t.Logf("%d checks, %d answered by the failure mode, slowest %v", checks.Load(), failed.Load(), w)
+			}
+
+			// Redis comes back empty: limiting resumes by itself.
+			srv.start()
+			deadline := time.Now().Add(10 * time.Second)
+			for s.Down() {
+				if time.Now().After(deadline) {
+					t.Fatal("the store did not notice Redis was back")
+				}
+				time.Sleep(5 * time.Millisecond) // polling for the probe
+			}
+			d, err := l.Check(ctx, publicReq())
+			if err != nil || !d.Allowed || d.Remaining != 999 {
+				t.Fatalf("after the restart: %+v, %v; want a fresh key in the empty Redis", d, err)
+			}
+			if n, err := c.Exists(ctx, "{halt:outage:ip:203.0.113.77}").Result(); err != nil || n != 1 {
+				t.Fatalf("the key is not in Redis after the restart: %d, %v", n, err)
+			}
+			if got := tel.seen(); got != "store_down,store_up" {
+				t.Fatalf("notices %q, want store_down,store_up", got)
+			}
+		})
+	}
+}
+
+// TestOutageHungServer stops (SIGSTOP) Redis instead of killing it: the
+// connections stay open and nothing answers, so only the store's own timeout
+// bounds the wait.
+func TestOutageHungServer(t *testing.T) {
+	srv := startServer(t)
+	// The client's own timeouts are the defaults (seconds): the store's
+	// timeout must still hold.
+	c := redis.NewClient(&redis.Options{Addr: srv.addr})
+	t.Cleanup(func() { _ = c.Close() })
+	s := newStore(t, c, haltredis.WithTimeout(outageTimeout), haltredis.WithProbeInterval(20*time.Millisecond),
+		haltredis.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	p := halt.Policy{Name: "hung", Limit: 1000, Window: time.Hour}
+	ctx := context.Background()
+	key := []byte("halt:hung:ip:203.0.113.78")
+	if r, err := s.Take(ctx, key, &p, time.Now(), 1); err != nil || !r.Allowed {
+		t.Fatalf("before: %+v, %v", r, err)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			_ = srv.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}
+	defer resume()
+	var wg sync.WaitGroup
+	var worst atomic.Int64
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				t0 := time.Now()
+				_, err := s.Take(ctx, key, &p, time.Now(), 1)
+				took := time.Since(t0)
+				for w := worst.Load(); int64(took) > w && !worst.CompareAndSwap(w, int64(took)); w = worst.Load() {
+				}
+				if err == nil {
+					t.Error("a hung Redis answered")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if w := time.Duration(worst.Load()); w > outageTimeout+slack {
+		t.Fatalf("slowest answer from a hung Redis took %v, want at most %v + %v", w, outageTimeout, slack)
+	} else {
+		t.Logf("slowest answer from a hung Redis: %v", w)
+	}
+	resume()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r, err := s.Take(ctx, key, &p, time.Now(), 1)
+		if err == nil {
+			if !r.Allowed || r.Remaining >= 999 {
+				t.Fatalf("after resuming: %+v; want the key's count kept", r)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("limiting did not resume: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling for recovery
+	}
+}
+
+// TestScriptCacheFlushed: after SCRIPT FLUSH (as after a restart or a
+// failover) the pipelined EVALSHA gets NOSCRIPT; the store loads the script
+// and decides, counting nothing twice.
+func TestScriptCacheFlushed(t *testing.T) {
+	srv := startServer(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.addr})
+	t.Cleanup(func() { _ = c.Close() })
+	s := newStore(t, c)
+	ctx := context.Background()
+	p := halt.Policy{Name: "flush", Limit: 3, Window: time.Hour, Algorithm: halt.FixedWindow}
+	for i := range 3 {
+		if err := c.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Take(ctx, []byte("halt:flush:k"), &p, time.Now(), 1)
+		if err != nil || !r.Allowed || r.Remaining != int64(2-i) {
+			t.Fatalf("take %d after SCRIPT FLUSH: %+v, %v", i, r, err)
+		}
+	}
+	if s.Down() {
+		t.Fatal("NOSCRIPT switched the store to its failure mode")
+	}
+}
