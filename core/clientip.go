@@ -151,6 +151,13 @@ func (r *ipResolver) walk(lines []string, peer netip.Addr, extract func(string) 
 
 // parsePeer parses a RemoteAddr: "ip:port", "[ip%zone]:port" or "ip".
 func parsePeer(s string) (netip.Addr, bool) {
+	// The common case first: "a.b.c.d:port", as net/http reports an IPv4
+	// peer. The port is never used, so only its shape is checked.
+	if i := strings.IndexByte(s, ':'); i > 0 && isPort(s[i:]) {
+		if a, err := netip.ParseAddr(s[:i]); err == nil {
+			return clean(a)
+		}
+	}
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return clean(ap.Addr())
 	}
