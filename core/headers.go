@@ -246,23 +246,30 @@ func (l *Limiter) Rejection(d *Decision) (status int, body []byte) {
 // four values with one allocation instead of one per header, and writes
 // names as given (core passes canonical names).
 func HTTPHeaders(h http.Header) ResponseHeaders {
-	return &httpHeaders{h: h}
+	return &HTTPHeaderWriter{h: h}
 }
 
-type httpHeaders struct {
+// HTTPHeaderWriter is what [HTTPHeaders] returns, as a type an adapter can
+// embed in a per-request struct of its own, so that struct and the headers
+// cost one allocation together. Call Init before use. The values it sets
+// live in the writer: one writer serves one response, never two.
+type HTTPHeaderWriter struct {
 	h    http.Header
 	vals [4]string
 	n    int
 }
 
-func (s *httpHeaders) Get(name string) string {
+// Init points a new writer at h.
+func (s *HTTPHeaderWriter) Init(h http.Header) { *s = HTTPHeaderWriter{h: h} }
+
+func (s *HTTPHeaderWriter) Get(name string) string {
 	if v := s.h[name]; len(v) > 0 {
 		return v[0]
 	}
 	return ""
 }
 
-func (s *httpHeaders) Set(name, value string) {
+func (s *HTTPHeaderWriter) Set(name, value string) {
 	if s.n < len(s.vals) {
 		s.vals[s.n] = value
 		s.h[name] = s.vals[s.n : s.n+1 : s.n+1]
@@ -272,6 +279,6 @@ func (s *httpHeaders) Set(name, value string) {
 	s.h[name] = []string{value}
 }
 
-func (s *httpHeaders) Add(name, value string) {
+func (s *HTTPHeaderWriter) Add(name, value string) {
 	s.h[name] = append(s.h[name], value)
 }

@@ -8,34 +8,41 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 )
 
-// request is the halt.Request view of an echo context.
-type request struct{ c echo.Context }
+// exchange is one request as the limiter sees it: the halt.Request over
+// the echo context and the response headers, in one allocation.
+type exchange struct {
+	c echo.Context
+	halt.HTTPHeaderWriter
+}
 
-var _ halt.Request = request{}
+var (
+	_ halt.Request         = (*exchange)(nil)
+	_ halt.ResponseHeaders = (*exchange)(nil)
+)
 
-func (q request) Context() context.Context { return q.c.Request().Context() }
-func (q request) Method() string           { return q.c.Request().Method }
-func (q request) Path() string             { return q.c.Request().URL.Path }
+func (x *exchange) Context() context.Context { return x.c.Request().Context() }
+func (x *exchange) Method() string           { return x.c.Request().Method }
+func (x *exchange) Path() string             { return x.c.Request().URL.Path }
 
 // Header and HeaderValues read the request's headers, not the response's.
-func (q request) Header(name string) string         { return q.c.Request().Header.Get(name) }
-func (q request) HeaderValues(name string) []string { return q.c.Request().Header.Values(name) }
+func (x *exchange) Header(name string) string         { return x.c.Request().Header.Get(name) }
+func (x *exchange) HeaderValues(name string) []string { return x.c.Request().Header.Values(name) }
 
 // RemoteAddr is the raw peer address: echo's RealIP is never consulted.
-func (q request) RemoteAddr() string { return q.c.Request().RemoteAddr }
+func (x *exchange) RemoteAddr() string { return x.c.Request().RemoteAddr }
 
 // Value reads the echo context's store (c.Set / c.Get); echo's keys are
 // strings, so other keys find nothing.
-func (q request) Value(key any) any {
+func (x *exchange) Value(key any) any {
 	if name, ok := key.(string); ok {
-		return q.c.Get(name)
+		return x.c.Get(name)
 	}
 	return nil
 }
 
 // Request returns the halt.Request view of c, for calling
 // [halt.Limiter.Check] from a handler (for a cost known only there).
-func Request(c echo.Context) halt.Request { return request{c} }
+func Request(c echo.Context) halt.Request { return &exchange{c: c} }
 
 // Option configures the middleware.
 type Option = halt.MiddlewareOption[echo.Context]
@@ -65,7 +72,9 @@ func Middleware(l *halt.Limiter, opts ...Option) echo.MiddlewareFunc {
 	m := halt.NewMiddleware(l, opts...)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			d, ok := m.Handle(c, request{c}, halt.HTTPHeaders(c.Response().Header()))
+			x := &exchange{c: c}
+			x.Init(c.Response().Header())
+			d, ok := m.Handle(c, x, x)
 			if ok {
 				return next(c)
 			}

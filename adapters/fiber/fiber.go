@@ -3,46 +3,49 @@ package haltfiber
 import (
 	"context"
 	"net"
+	"net/netip"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 	halt "github.com/halt-go/halt/core"
 )
 
-// request is the halt.Request view of a fiber context; it is the context
-// itself, so it costs no allocation. The strings it returns point into
-// fasthttp's buffers and are valid only during the handler, which is all
-// the limiter needs (see the package doc).
-type request fiber.Ctx
+// request is the halt.Request view of a fiber context. The strings it
+// returns point into fasthttp's buffers (or its own) and are valid only
+// during the handler, which is all the limiter needs (see the package doc).
+// Its scratch space spares HeaderValues and RemoteAddr allocations of
+// their own: a request costs one allocation.
+type request struct {
+	c     *fiber.Ctx
+	lines [2]string // HeaderValues of up to two field lines
+	addr  [48]byte  // RemoteAddr of a TCP peer
+}
 
 var _ halt.Request = (*request)(nil)
 
-func (q *request) ctx() *fiber.Ctx { return (*fiber.Ctx)(q) }
-
 // Context returns fiber's user context (c.UserContext).
-func (q *request) Context() context.Context { return q.ctx().UserContext() }
+func (q *request) Context() context.Context { return q.c.UserContext() }
 
 // Method returns the request method.
-func (q *request) Method() string { return q.ctx().Method() }
+func (q *request) Method() string { return q.c.Method() }
 
 // Path returns c.Path(): the path fiber routes on (unescaped only with
 // fiber.Config.UnescapePath), so exemptions see what the router sees.
-func (q *request) Path() string { return q.ctx().Path() }
+func (q *request) Path() string { return q.c.Path() }
 
 // Header returns the first value of the request header name.
-func (q *request) Header(name string) string { return q.ctx().Get(name) }
+func (q *request) Header(name string) string { return q.c.Get(name) }
 
 // HeaderValues returns every field line of the request header name, so an
-// X-Forwarded-For sent twice is read whole. It allocates only when the
-// header is present.
+// X-Forwarded-For sent twice is read whole.
 func (q *request) HeaderValues(name string) []string {
-	lines := q.ctx().Request().Header.PeekAll(name)
-	if len(lines) == 0 {
+	raw := q.c.Request().Header.PeekAll(name)
+	if len(raw) == 0 {
 		return nil
 	}
-	vals := make([]string, len(lines))
-	for i, b := range lines {
-		vals[i] = utils.UnsafeString(b)
+	vals := q.lines[:0]
+	for _, b := range raw {
+		vals = append(vals, utils.UnsafeString(b))
 	}
 	return vals
 }
@@ -50,28 +53,33 @@ func (q *request) HeaderValues(name string) []string {
 // RemoteAddr returns the raw peer address ("ip:port"); fiber's c.IP and
 // its proxy settings are never consulted.
 func (q *request) RemoteAddr() string {
-	addr := q.ctx().Context().RemoteAddr()
+	addr := q.c.Context().RemoteAddr()
 	if tcp, ok := addr.(*net.TCPAddr); ok {
-		return tcp.AddrPort().String() // one allocation instead of TCPAddr.String's three
+		ap := tcp.AddrPort() // IPv4 as ::ffff:a.b.c.d when the IP is 16 bytes long
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		return utils.UnsafeString(ap.AppendTo(q.addr[:0]))
 	}
 	return addr.String()
 }
 
 // Value reads c.Locals.
-func (q *request) Value(key any) any { return q.ctx().Locals(key) }
+func (q *request) Value(key any) any { return q.c.Locals(key) }
 
 // Request returns the halt.Request view of c, for calling
 // [halt.Limiter.Check] from a handler (for a cost known only there).
-func Request(c *fiber.Ctx) halt.Request { return (*request)(c) }
+func Request(c *fiber.Ctx) halt.Request { return &request{c: c} }
 
 // response lets core write the rate-limit headers onto fiber's response;
-// fasthttp copies every value it is given.
+// fasthttp copies every value it is given. Core passes canonical names, so
+// Set skips fasthttp's name normalization.
 type response fiber.Ctx
 
 var _ halt.ResponseHeaders = (*response)(nil)
 
 func (w *response) Get(name string) string { return (*fiber.Ctx)(w).GetRespHeader(name) }
-func (w *response) Set(name, value string) { (*fiber.Ctx)(w).Set(name, value) }
+func (w *response) Set(name, value string) {
+	(*fiber.Ctx)(w).Response().Header.SetCanonical(utils.UnsafeBytes(name), utils.UnsafeBytes(value))
+}
 func (w *response) Add(name, value string) { (*fiber.Ctx)(w).Response().Header.Add(name, value) }
 
 // Option configures the middleware.
@@ -110,7 +118,7 @@ func WithHeaderStyle(s halt.HeaderStyle) Option { return halt.MiddlewareHeaderSt
 func Middleware(l *halt.Limiter, opts ...Option) fiber.Handler {
 	m := halt.NewMiddleware(l, opts...)
 	return func(c *fiber.Ctx) error {
-		d, ok := m.Handle(c, (*request)(c), (*response)(c))
+		d, ok := m.Handle(c, &request{c: c}, (*response)(c))
 		if ok {
 			return c.Next()
 		}

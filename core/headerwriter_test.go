@@ -1,0 +1,44 @@
+package halt_test
+
+import (
+	"net/http"
+	"testing"
+
+	halt "github.com/halt-go/halt/core"
+)
+
+func TestHTTPHeaderWriterEmbedded(t *testing.T) {
+	type perRequest struct {
+		id int
+		halt.HTTPHeaderWriter
+	}
+	h := http.Header{"X-Before": {"kept"}}
+	x := &perRequest{id: 1}
+	x.Init(h)
+	var w halt.ResponseHeaders = x
+	for _, name := range []string{"A", "B", "C", "D", "E"} { // one more than the writer's slots
+		w.Set(name, "v"+name)
+	}
+	w.Add("E", "second")
+	w.Set("A", "again")
+	want := map[string][]string{"X-Before": {"kept"}, "A": {"again"}, "B": {"vB"}, "C": {"vC"}, "D": {"vD"}, "E": {"vE", "second"}}
+	for name, vals := range want {
+		if got := h[name]; len(got) != len(vals) || got[0] != vals[0] || got[len(got)-1] != vals[len(vals)-1] {
+			t.Fatalf("%s = %q, want %q", name, got, vals)
+		}
+		if w.Get(name) != vals[0] {
+			t.Fatalf("Get(%s) = %q", name, w.Get(name))
+		}
+	}
+	if w.Get("Missing") != "" {
+		t.Fatal("Get of a missing header")
+	}
+	// values live in the writer: a second response gets a writer of its own
+	h2 := http.Header{}
+	y := &perRequest{id: 2}
+	y.Init(h2)
+	y.Set("B", "new")
+	if h["B"][0] != "vB" || h2.Get("B") != "new" {
+		t.Fatalf("two writers: first %q, second %q", h["B"], h2["B"])
+	}
+}
