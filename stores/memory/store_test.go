@@ -111,7 +111,7 @@ func TestMaxKeysBoundsAFloodOfDistinctKeys(t *testing.T) {
 	p := halt.Policy{Name: "flood", Limit: 5, Window: time.Hour}
 	s := newStore(t, &memory.Config{MaxKeys: maxKeys})
 	before := heapAlloc()
-	key := []byte("halt:flood:ip:")
+	key := append(make([]byte, 0, 64), "halt:flood:ip:"...)
 	now := halttest.Base
 	for i := range flood {
 		now = now.Add(time.Microsecond)
@@ -330,7 +330,7 @@ func bytesPerKey(t testing.TB, n int) float64 {
 	before := heapAlloc()
 	s := memory.New(&memory.Config{MaxKeys: 2 * n})
 	p := halt.Policy{Name: "mem", Limit: 100, Window: time.Minute}
-	key := []byte("ip-")
+	key := append(make([]byte, 0, 32), "ip-"...)
 	for i := range n {
 		if _, err := s.Take(ctx, strconv.AppendInt(key, int64(i), 10), &p, halttest.Base, 1); err != nil {
 			t.Fatal(err)

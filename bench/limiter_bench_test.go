@@ -1,0 +1,77 @@
+package bench
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/halttest"
+	"github.com/halt-go/halt/stores/memory"
+)
+
+// newBenchLimiter is a Limiter as an application builds it: the memory
+// store, default options (the system clock, private IPs and health paths
+// exempt, standard headers), a limit that never refuses.
+func newBenchLimiter(b *testing.B) *halt.Limiter {
+	s := memory.New(nil)
+	b.Cleanup(func() { _ = s.Close() })
+	l, err := halt.New(s, halt.Policy{Name: "bench", Limit: hugeLimit, Window: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
+}
+
+// benchRequests are requests from 10,000 public client addresses.
+var benchRequests = func() []*halttest.FakeRequest {
+	r := make([]*halttest.FakeRequest, numKeys)
+	for i := range r {
+		r[i] = &halttest.FakeRequest{
+			Ctx:     context.Background(),
+			URLPath: "/api/items",
+			Headers: http.Header{"Accept": {"application/json"}},
+			Peer:    "198.18." + strconv.Itoa(i>>8&255) + "." + strconv.Itoa(i&255) + ":52311",
+		}
+	}
+	return r
+}()
+
+// BenchmarkCheck is the whole Limiter.Check on a request: exemptions,
+// client IP, key, store decision, decision fields. Compare with
+// BenchmarkAllowOne (x/time/rate, one limiter).
+func BenchmarkCheck(b *testing.B) {
+	for _, keys := range []int{1, numKeys} {
+		b.Run("keys="+strconv.Itoa(keys)+"/impl=halt/mode=serial", func(b *testing.B) {
+			l := newBenchLimiter(b)
+			ctx := context.Background()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				d, err := l.Check(ctx, benchRequests[i])
+				if err != nil || !d.Allowed || d.Reason != halt.ReasonAllowed {
+					b.Fatalf("got %+v, %v", d, err)
+				}
+				if i++; i == keys {
+					i = 0
+				}
+			}
+		})
+		b.Run("keys="+strconv.Itoa(keys)+"/impl=halt/mode=parallel", func(b *testing.B) {
+			l := newBenchLimiter(b)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					_, _ = l.Check(ctx, benchRequests[i])
+					if i++; i == keys {
+						i = 0
+					}
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Halt for Go benchmarks, side by side with peer libraries. `make bench` runs
+# this script from the repository root (cd bench && ./run.sh). See README.md.
+#
+#   ./run.sh                  every section
+#   ./run.sh decisions memory only the named sections
+#
+# Environment:
+#   COUNT=6        runs of each benchmark (benchstat reports the median)
+#   BENCHTIME=1s   -benchtime of the timed benchmarks
+#   OUT=results    where raw outputs (<section>.txt) and summaries go
+#   BENCHSTAT=...  the benchstat to `go run`
+#
+# Each section writes $OUT/<section>.txt (raw `go test -bench` output) and
+# $OUT/<section>.benchstat.txt (medians). Sections belong to whoever wrote
+# them; add yours as a function below and to SECTIONS, and keep to your own.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+COUNT=${COUNT:-6}
+BENCHTIME=${BENCHTIME:-1s}
+OUT=${OUT:-results}
+BENCHSTAT=${BENCHSTAT:-golang.org/x/perf/cmd/benchstat@latest}
+mkdir -p "$OUT"
+
+# bench NAME REGEX [go test flags...]: run the benchmarks matching REGEX in
+# the bench module, COUNT times, into $OUT/NAME.txt, and summarise them.
+bench() {
+	local name=$1 regex=$2
+	shift 2
+	echo "== $name: go test -run '^\$' -bench '$regex' -benchmem -count=$COUNT $*"
+	GOWORK=off go test -run '^$' -bench "$regex" -benchmem -count="$COUNT" "$@" . | tee "$OUT/$name.txt"
+	summarise "$name"
+}
+
+# summarise NAME: benchstat medians of $OUT/NAME.txt into $OUT/NAME.benchstat.txt.
+summarise() {
+	local name=$1
+	if go run "$BENCHSTAT" "$OUT/$name.txt" >"$OUT/$name.benchstat.txt" 2>"$OUT/$name.benchstat.err"; then
+		cat "$OUT/$name.benchstat.txt"
+	else
+		echo "(benchstat unavailable: see $OUT/$name.benchstat.err; raw results in $OUT/$name.txt)"
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Section "decisions" (memory store and core): one decision per key for Halt's
+# memory store, x/time/rate (one limiter; a mutex-guarded map of limiters),
+# go-limiter, ulule and throttled, for 1 hot key and 10,000 keys, serial and
+# parallel; the whole Limiter.Check on a request; the net/http middleware
+# over a bare handler.
+section_decisions() {
+	bench decisions '^(BenchmarkAllowOne|BenchmarkTake|BenchmarkCheck|BenchmarkMiddleware)$' -benchtime="$BENCHTIME"
+}
+
+# Section "memory" (memory store): live heap per key after 1,000,000 keys
+# "ip-%d" in each library's in-memory store. One op inserts the million.
+section_memory() {
+	bench memory '^BenchmarkMemoryPerKey$' -benchtime=1x
+}
+
+# ---------------------------------------------------------------------------
+# Section "redis" (Redis store): reserved for the stores/redis benchmarks
+# (bench/redis_*.go); they need the Redis servers `make bench` starts.
+section_redis() {
+	echo "== redis: no benchmarks yet"
+}
+
+# ---------------------------------------------------------------------------
+# Section "adapters" (framework adapters): reserved for the gin, echo, fiber
+# and chi middleware benchmarks (bench/adapters_*.go).
+section_adapters() {
+	echo "== adapters: no benchmarks yet"
+}
+
+# ---------------------------------------------------------------------------
+SECTIONS=(decisions memory redis adapters)
+
+if [ $# -gt 0 ]; then
+	SECTIONS=("$@")
+fi
+for s in "${SECTIONS[@]}"; do
+	if ! declare -F "section_$s" >/dev/null; then
+		echo "run.sh: unknown section $s (known: decisions memory redis adapters)" >&2
+		exit 2
+	fi
+	"section_$s"
+done
+echo "== raw results and benchstat summaries are in $OUT/"
