@@ -25,8 +25,9 @@ func (x *exchange) Method() string           { return x.c.Request().Method }
 func (x *exchange) Path() string             { return x.c.Request().URL.Path }
 
 // Header and HeaderValues read the request's headers, not the response's.
+// Core passes canonical names, so HeaderValues skips canonicalization.
 func (x *exchange) Header(name string) string         { return x.c.Request().Header.Get(name) }
-func (x *exchange) HeaderValues(name string) []string { return x.c.Request().Header.Values(name) }
+func (x *exchange) HeaderValues(name string) []string { return x.c.Request().Header[name] }
 
 // RemoteAddr is the raw peer address: echo's RealIP is never consulted.
 func (x *exchange) RemoteAddr() string { return x.c.Request().RemoteAddr }

@@ -17,7 +17,7 @@ func (q *request) Context() context.Context          { return q.Request.Context(
 func (q *request) Method() string                    { return q.Request.Method }
 func (q *request) Path() string                      { return q.Request.URL.Path }
 func (q *request) Header(name string) string         { return q.Request.Header.Get(name) }
-func (q *request) HeaderValues(name string) []string { return q.Request.Header.Values(name) }
+func (q *request) HeaderValues(name string) []string { return q.Request.Header[name] } // core passes canonical names
 func (q *request) RemoteAddr() string                { return q.Request.RemoteAddr }
 
 // Value reads the gin context's keys (c.Set / c.Get).
