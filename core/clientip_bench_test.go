@@ -71,3 +71,37 @@ func BenchmarkCheckOverhead(b *testing.B) {
 		}
 	}
 }
+
+// TestPathExemptionShapes pins segment-wise path matching for health paths
+// and policy path exemptions.
+func TestPathExemptionShapes(t *testing.T) {
+	l, err := halt.New(nopStore{}, halt.Policy{Name: "paths", Limit: 1, Window: time.Minute,
+		Exemptions: []string{"/admin", "/a/b/"}}, halt.WithExemptPrivateIPs(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, exempt := range map[string]bool{
+		"/health": true, "/healthz": true, "/health/deep": true, "/healthy": false, "/healt": false,
+		"/ping": true, "/pin": false, "/ping/": true, "/livez": true, "/ready": true, "/readyz": false,
+		"/admin": true, "/admin/users": true, "/administrator": false, "/adm": false,
+		"/a/b": true, "/a/b/c": true, "/a/bc": false, "/a": false, "/": false, "": false,
+		"/api/items": false, "/x": false,
+	} {
+		d, err := l.Check(context.Background(), &halttest.FakeRequest{URLPath: path, Peer: "198.51.100.7:1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Reason == halt.ReasonExempt; got != exempt {
+			t.Errorf("path %q: exempt = %v, want %v", path, got, exempt)
+		}
+	}
+	all, err := halt.New(nopStore{}, halt.Policy{Name: "all", Limit: 1, Window: time.Minute, Exemptions: []string{"/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/", "/x", "/api/items"} {
+		if d, _ := all.Check(context.Background(), &halttest.FakeRequest{URLPath: path, Peer: "198.51.100.7:1"}); d.Reason != halt.ReasonExempt {
+			t.Errorf("exemption \"/\": path %q not exempt", path)
+		}
+	}
+}
