@@ -67,10 +67,28 @@ section_redis() {
 }
 
 # ---------------------------------------------------------------------------
-# Section "adapters" (framework adapters): reserved for the gin, echo, fiber
-# and chi middleware benchmarks (bench/adapters_*.go).
+# Section "adapters" (framework adapters, bench/adapters_*.go): each
+# framework's hello-world in-process (ServeHTTP, or fiber's fasthttp handler)
+# bare, with Halt (memory store, limit never reached, a public client behind
+# a trusted proxy), and with ulule/limiter's gin middleware and fiber's
+# limiter; then requests/second over loopback HTTP with wrk, bare vs Halt.
+# ADAPTERS_LOOPBACK=0 skips the loopback part; ADAPTERS_SECONDS and
+# ADAPTERS_ROUNDS size it. Results and commands: RESULTS-adapters.md.
 section_adapters() {
-	echo "== adapters: no benchmarks yet"
+	bench adapters '^BenchmarkAdapter(Gin|Echo|Chi|Fiber)$' -benchtime="$BENCHTIME"
+	if [ "${ADAPTERS_LOOPBACK:-1}" = 0 ]; then
+		return
+	fi
+	if ! command -v wrk >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1) || true
+	fi
+	if ! command -v wrk >/dev/null; then
+		echo "== adapters-loopback: skipped, wrk not found (Debian: apt-get install -y wrk)"
+		return
+	fi
+	echo "== adapters-loopback: wrk -t1 -c32, bare and Halt alternating, median of rounds"
+	HALT_BENCH_LOOPBACK=1 HALT_BENCH_SECONDS="${ADAPTERS_SECONDS:-5}" HALT_BENCH_ROUNDS="${ADAPTERS_ROUNDS:-3}" \
+		GOWORK=off go test -run '^TestAdapterLoopback$' -count=1 -v -timeout=60m . | tee "$OUT/adapters-loopback.txt"
 }
 
 # ---------------------------------------------------------------------------
