@@ -1,10 +1,12 @@
 package haltfiber_test
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
@@ -42,7 +44,11 @@ func harness(t *testing.T, cfg halttest.AdapterConfig) string {
 		login = append([]fiber.Handler{haltfiber.Middleware(cfg.Route, opts...)}, login...)
 	}
 	app.Post("/auth/login", login...)
+	return listen(t, app)
+}
 
+// listen serves app on a loopback listener until the test ends.
+func listen(t *testing.T, app *fiber.App) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +64,61 @@ func harness(t *testing.T, cfg halttest.AdapterConfig) string {
 		}
 	})
 	return "http://" + ln.Addr().String()
+}
+
+// TestBuffersNeverKept stores the user id as fasthttp hands it out, an
+// unsafe view of the request buffer that the next request on the connection
+// overwrites: Halt must copy what it keeps, or alice's counter would turn
+// into carol's.
+func TestBuffersNeverKept(t *testing.T) {
+	l, err := halt.New(newStore(t), halt.Policy{Name: "users", Limit: 1, Window: time.Minute, KeyStrategy: halt.KeyUser},
+		halt.WithTrustedProxies("127.0.0.1/32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Use(func(c *fiber.Ctx) error {
+		c.Locals(halt.DefaultUserKey, c.Get("X-User")) // no utils.CopyString on purpose
+		return c.Next()
+	})
+	app.Use(haltfiber.Middleware(l, haltfiber.WithLimitReached(func(c *fiber.Ctx) error {
+		return c.Status(fiber.StatusTooManyRequests).SendString("slow down " + c.Get("X-User"))
+	})))
+	app.Get("/", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	base := listen(t, app)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}} // one keep-alive connection
+	t.Cleanup(hc.CloseIdleConnections)
+	get := func(user string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), "GET", base+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-User", user)
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		res, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	for _, step := range []struct {
+		user   string
+		status int
+		body   string
+	}{
+		{"alice", 200, "ok"},
+		{"carol", 200, "ok"},
+		{"alice", 429, "slow down alice"},
+		{"carol", 429, "slow down carol"},
+		{"erin0", 200, "ok"},
+	} {
+		if status, body := get(step.user); status != step.status || body != step.body {
+			t.Fatalf("%s: %d %q, want %d %q", step.user, status, body, step.status, step.body)
+		}
+	}
 }
 
 func options(cfg halttest.AdapterConfig) []haltfiber.Option {
