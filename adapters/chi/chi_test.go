@@ -239,3 +239,23 @@ func newStore(t *testing.T) halt.Store {
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// Nil option functions keep the defaults instead of panicking mid-request.
+func TestNilOptionsKeepDefaults(t *testing.T) {
+	l, err := halt.New(newStore(t), halt.Policy{Name: "nil-opts", Limit: 1, Window: time.Minute},
+		halt.WithTrustedProxies("127.0.0.1/32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := chi.NewRouter()
+	r.Use(haltchi.Middleware(l, haltchi.WithSkip(nil), haltchi.WithCost(nil), haltchi.WithDenyHandler(nil),
+		haltchi.WithHeaderStyle(nil)))
+	r.Get("/", func(http.ResponseWriter, *http.Request) {})
+	if w := get(t, r, "GET", "/", "203.0.113.80"); w.Code != 200 || w.Header().Get("RateLimit-Remaining") != "0" {
+		t.Fatalf("first: %d %v", w.Code, w.Header())
+	}
+	w := get(t, r, "GET", "/", "203.0.113.80")
+	if w.Code != 429 || w.Body.String() != halttest.RateLimitBody(60) {
+		t.Fatalf("second: %d %q", w.Code, w.Body.String())
+	}
+}

@@ -103,8 +103,12 @@ func WithDenyHandler(fn func(c *fiber.Ctx, d halt.Decision) error) Option {
 }
 
 // WithLimitReached is [WithDenyHandler] for a plain fiber.Handler, as the
-// LimitReached field of fiber's limiter middleware.
+// LimitReached field of fiber's limiter middleware. A nil h keeps the
+// default.
 func WithLimitReached(h fiber.Handler) Option {
+	if h == nil {
+		return nil
+	}
 	return WithDenyHandler(func(c *fiber.Ctx, _ halt.Decision) error { return h(c) })
 }
 

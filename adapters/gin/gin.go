@@ -42,8 +42,12 @@ func WithCost(fn func(c *gin.Context) int64) Option { return halt.MiddlewareCost
 
 // WithDenyHandler replaces the default JSON 429 writer. The rate-limit
 // headers, Retry-After and Cache-Control are already set; fn writes the
-// response, and the middleware aborts the chain after it.
+// response, and the middleware aborts the chain after it. A nil fn keeps
+// the default.
 func WithDenyHandler(fn func(c *gin.Context, d halt.Decision)) Option {
+	if fn == nil {
+		return nil // NewMiddleware ignores nil options
+	}
 	return halt.MiddlewareDeny(func(c *gin.Context, d halt.Decision) error { fn(c, d); return nil })
 }
 
