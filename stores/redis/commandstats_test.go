@@ -85,4 +85,3 @@ func TestCommandStats(t *testing.T) {
 		}
 	}
 }
-

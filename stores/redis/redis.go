@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -321,8 +322,9 @@ func (s *Store) worker() {
 
 // run executes one batch and delivers the answers.
 func (s *Store) run(pipe redis.Pipeliner, batch []*call, cmds []*redis.Cmd) []*redis.Cmd {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
-	defer cancel()
+	// No deadline here: the callers bound their own waits, and a context
+	// per batch would cost allocations on every round trip.
+	ctx := context.Background()
 	for _, c := range batch {
 		cmds = append(cmds, decideScript.EvalSha(ctx, pipe, c.keys[:], c.args[:]...))
 	}
@@ -378,34 +380,42 @@ type reply struct {
 	hasState bool
 }
 
-// parseReply reads the script's answer.
+// parseReply reads the script's answer, a string of space-separated
+// fields (see decideSrc).
 func parseReply(v any, alg halt.Algorithm, rp *reply) (halt.Result, error) {
-	a, ok := v.([]any)
-	if !ok || (len(a) != 6 && len(a) != 7 && len(a) != 10) {
+	str, ok := v.(string)
+	if !ok {
 		return halt.Result{}, fmt.Errorf("haltredis: unexpected script reply %v", v)
 	}
-	allowed, _ := a[0].(int64)
-	reason, _ := a[1].(int64)
-	remaining, _ := a[2].(int64)
-	var d [7]int64
-	for i := 3; i < len(a); i++ {
+	var f [10]string
+	n := 0
+	for rest := str; rest != "" && n < len(f); n++ {
+		f[n], rest, _ = strings.Cut(rest, " ")
+	}
+	if n != 6 && n != 7 && n != 10 {
+		return halt.Result{}, fmt.Errorf("haltredis: unexpected script reply %q", str)
+	}
+	var d [10]int64
+	for i := range n {
 		if i == 8 {
 			continue // the level, a float
 		}
-		str, _ := a[i].(string)
-		n, err := strconv.ParseInt(str, 10, 64)
-		if err != nil {
-			return halt.Result{}, fmt.Errorf("haltredis: unexpected script reply %v", v)
+		x, err := strconv.ParseInt(f[i], 10, 64)
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			err = nil // beyond time.Duration: x is its maximum, as core caps it
 		}
-		d[i-3] = n
+		if err != nil {
+			return halt.Result{}, fmt.Errorf("haltredis: unexpected script reply %q", str)
+		}
+		d[i] = x
 	}
 	r := halt.Result{
-		Allowed:    allowed == 1,
-		Remaining:  remaining,
-		RetryAfter: time.Duration(d[0]),
-		ResetAfter: time.Duration(d[1]),
+		Allowed:    d[0] == 1,
+		Remaining:  d[2],
+		RetryAfter: time.Duration(d[3]),
+		ResetAfter: time.Duration(d[4]),
 	}
-	switch reason {
+	switch d[1] {
 	case 0:
 		r.Reason = halt.ReasonAllowed
 	case 1:
@@ -415,20 +425,19 @@ func parseReply(v any, alg halt.Algorithm, rp *reply) (halt.Result, error) {
 	case 3:
 		r.Reason = halt.ReasonCostExceedsCapacity
 	default:
-		return halt.Result{}, fmt.Errorf("haltredis: unexpected script reason %d", reason)
+		return halt.Result{}, fmt.Errorf("haltredis: unexpected script reply %q", str)
 	}
-	*rp = reply{valid: time.Duration(d[2])}
-	if len(a) >= 7 {
-		rp.at = d[3] * 1000
+	*rp = reply{valid: time.Duration(d[5])}
+	if n >= 7 {
+		rp.at = d[6] * 1000
 	}
-	if len(a) == 10 {
-		str, _ := a[8].(string)
-		level, err := strconv.ParseFloat(str, 64)
+	if n == 10 {
+		level, err := strconv.ParseFloat(f[8], 64)
 		if err != nil {
-			return halt.Result{}, fmt.Errorf("haltredis: unexpected script reply %v", v)
+			return halt.Result{}, fmt.Errorf("haltredis: unexpected script reply %q", str)
 		}
 		rp.hasState = true
-		rp.st = halt.State{Stamp: d[4], Level: level, Until: d[6] * 1000}
+		rp.st = halt.State{Stamp: d[7], Level: level, Until: d[9] * 1000}
 		if alg == halt.TokenBucket {
 			rp.st.Stamp *= 1000 // an instant (µs); the fixed window's is a window index
 		}

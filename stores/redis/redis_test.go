@@ -3,6 +3,7 @@ package haltredis_test
 import (
 	"context"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,11 +20,18 @@ const suiteTimeout = 5 * time.Second
 // server (the suite's scribbled key is the same in every run).
 var runPrefix = "t" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
 
+var storeSeq atomic.Int64
+
+// freshPrefix is a prefix no other store of this run uses.
+func freshPrefix(what string) string {
+	return runPrefix + what + strconv.FormatInt(storeSeq.Add(1), 10) + ":"
+}
+
 func TestStoreSuiteStandalone(t *testing.T) {
 	c := standalone(t)
 	halttest.RunStoreTests(t, func(t *testing.T) halt.Store {
 		return newStore(t, c, haltredis.WithCallerClock(), haltredis.WithTimeout(suiteTimeout),
-			haltredis.WithPrefix(runPrefix+"standalone:"))
+			haltredis.WithPrefix(freshPrefix("standalone")))
 	})
 }
 
@@ -31,7 +39,7 @@ func TestStoreSuiteStandaloneNoCache(t *testing.T) {
 	c := standalone(t)
 	halttest.RunStoreTests(t, func(t *testing.T) halt.Store {
 		return newStore(t, c, haltredis.WithCallerClock(), haltredis.WithTimeout(suiteTimeout),
-			haltredis.WithOverLimitCache(0), haltredis.WithPrefix(runPrefix+"nocache:"))
+			haltredis.WithOverLimitCache(0), haltredis.WithPrefix(freshPrefix("nocache")))
 	})
 }
 
@@ -39,7 +47,7 @@ func TestStoreSuiteCluster(t *testing.T) {
 	c := cluster(t)
 	halttest.RunStoreTests(t, func(t *testing.T) halt.Store {
 		return newStore(t, c, haltredis.WithCallerClock(), haltredis.WithTimeout(suiteTimeout),
-			haltredis.WithPrefix(runPrefix+"cluster:"))
+			haltredis.WithPrefix(freshPrefix("cluster")))
 	})
 }
 

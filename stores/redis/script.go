@@ -11,14 +11,15 @@ import (
 )
 
 // decideSrc is core's Policy.Decide as one Lua script: it reads the key's
-// state, decides, writes the new state with a TTL, and returns
+// state, decides, writes the new state with a TTL (core's Policy.TTL), and
+// returns one string of space-separated decimal fields:
 //
-//	{allowed (0/1), reason, remaining, retry_after_ns, reset_after_ns, valid_ns [, now_us [, stamp, level, until_us]]}
+//	allowed reason remaining retry_after_ns reset_after_ns valid_ns [now_us [stamp level until_us]]
 //
-// with the durations as decimal strings (exact at any size). valid_ns is how
-// long a blocked answer stays true if nothing else changes the key (for a
-// cooldown, its length). Blocked answers add the script's clock and, for the
-// token bucket and fixed window, the key's state, for the over-limit cache.
+// valid_ns is how long a blocked answer stays true if nothing else changes
+// the key (for a cooldown, its length). Blocked answers add the script's
+// clock and, for the token bucket and fixed window, the key's state, for
+// the over-limit cache.
 //
 // Lua numbers are doubles. Instants are microseconds (about 1.8e15 today,
 // below 2^53, so integer arithmetic on them is exact); the token bucket's
@@ -26,14 +27,15 @@ import (
 // golang.org/x/time/rate), so both round identically. Durations of the
 // fixed and sliding windows stay in whole microseconds and are printed with
 // three zeros appended; the token bucket's are printed from the truncated
-// double, as time.Duration(float64) truncates.
+// double, as time.Duration(float64) truncates. Every value is printed with
+// %.0f or %.17g, which are exact.
 //
-// State, in one hash per key:
+// State is one string per key, packed doubles (Lua's struct library), so one
+// GET and one SET ... PX per decision:
 //
-//	s  Stamp: token bucket µs of the last admission; fixed window index; sliding window newest sub-window index
-//	l  Level: tokens left (%.17g, exact round trip) or the fixed window count
-//	u  Until: end of a cooldown, µs
-//	<i> sliding window count of sub-window i (absolute index), only while live and non-zero
+//	token bucket:   stamp (µs of the last admission, 0 for none), level (tokens), until (µs)
+//	fixed window:   stamp (window index), level (count), until (µs)
+//	sliding window: stamp (newest sub-window index), until (µs), then n counts, a ring by index mod n
 //
 // ARGV: now_us (0: Redis TIME), cost, algorithm, limit, capacity, window_us,
 // rate (tokens per second, shortest round-trip decimal), block_us, sub-windows.
@@ -45,239 +47,232 @@ if now == 0 then
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local cost = tonumber(ARGV[2])
-local alg = tonumber(ARGV[3])
+local alg = ARGV[3]
 local limit = tonumber(ARGV[4])
 local cap = tonumber(ARGV[5])
 local win = tonumber(ARGV[6])
-local rate = tonumber(ARGV[7])
 local block = tonumber(ARGV[8])
-local n = tonumber(ARGV[9])
-local TWO63 = 9223372036854775808
-
--- floor(a/b) for integers below 2^53, corrected for the rounding of a/b.
-local function fdiv(a, b)
-  local q = math.floor(a / b)
-  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
-  return q
-end
--- Go's truncated integer division.
-local function tdiv(a, b)
-  if (a < 0) ~= (b < 0) then return -fdiv(-a, b) end
-  return fdiv(a, b)
-end
-
-local stamp, level, untl, slots, live, dirty
 local fmt = string.format
+local floor = math.floor
+local MAXTTL = 1e13
+local v = redis.call('GET', key)
 
--- Durations: nanosecond doubles for the token bucket, microseconds otherwise.
-local function us(d) if alg == 0 then return d * 1000 end return d end
-local function out(d)
-  if alg == 0 then
-    if d >= TWO63 then return '9223372036854775807' end
-    return fmt('%.0f', d)
+-- No local functions or string patterns: they cost more than the math.
+
+if alg == '0' then
+  -- Token bucket, in nanosecond doubles, as core's tokensAt,
+  -- durationFromTokens (d = tokens / rate * 1e9, truncated) and tokenBucket.
+  local rate = tonumber(ARGV[7])
+  local stamp, level, untl = 0, 0, 0
+  if v and #v == 24 then stamp, level, untl = struct.unpack('ddd', v) end
+  local filled = cap
+  local full = 0
+  if stamp ~= 0 then
+    local d = now - stamp
+    if d < 0 then d = 0 end
+    local sec = floor(d / 1000000)
+    if sec * 1000000 > d then sec = sec - 1 elseif (sec + 1) * 1000000 <= d then sec = sec + 1 end
+    -- time.Duration.Seconds: float64(sec) + float64(nsec)/1e9
+    filled = level + (sec + ((d - sec * 1000000) * 1000) / 1e9) * rate
+    if filled > cap then filled = cap end
+    if cap - filled > 0 then full = floor((cap - filled) / rate * 1e9) end
   end
-  if d == 0 then return '0' end
-  return fmt('%.0f', d) .. '000'
-end
-
--- Token bucket, as core's tokenRate/durationFromTokens/tokensAt.
-local function dft(tokens)
-  if tokens <= 0 then return 0 end
-  local d = tokens / rate * 1e9
-  if d >= TWO63 then return TWO63 end
-  return math.floor(d)
-end
-local function tokensAt()
-  if stamp == 0 then return cap end
-  local last = stamp
-  if now < last then last = now end
-  local d = now - last
-  local sec = fdiv(d, 1000000)
-  local nsec = (d - sec * 1000000) * 1000
-  local tokens = level + (sec + nsec / 1e9) * rate
-  if tokens > cap then tokens = cap end
-  return tokens
-end
-
-local sub = 0
-if alg == 2 then sub = win / n end
-
-local function untilFull()
-  if alg == 1 then
-    local k = fdiv(now, win)
-    if stamp < k or level == 0 then return 0 end
-    return (stamp + 1) * win - now
-  elseif alg == 2 then
-    local newest = nil
-    for i, c in pairs(slots) do
-      if c ~= 0 and (newest == nil or i > newest) then newest = i end
-    end
-    if newest == nil then return 0 end
-    local d = (newest + n) * sub - now
-    if d < 0 then return 0 end
-    return d
+  if cost > cap then
+    return fmt('0 3 0 %.0f000 %.0f 0', win, full)
   end
-  if stamp == 0 then return 0 end
-  return dft(cap - tokensAt())
-end
-
--- Load the state.
-if alg == 2 then
-  slots = {}
-  local h = redis.call('HGETALL', key)
-  for i = 1, #h, 2 do
-    local f = h[i]
-    if f == 's' then stamp = tonumber(h[i + 1])
-    elseif f == 'u' then untl = tonumber(h[i + 1])
-    elseif f ~= 'l' then slots[tonumber(f)] = tonumber(h[i + 1]) end
+  if untl > now then
+    local wait = (untl - now) * 1000
+    local reset = wait
+    if full > reset then reset = full end
+    return fmt('0 2 0 %.0f %.0f %.0f %.0f %.0f %.17g %.0f', wait, reset, wait, now, stamp, level, untl)
   end
-else
-  local h = redis.call('HMGET', key, 's', 'l', 'u')
-  stamp = tonumber(h[1]) or 0
-  level = tonumber(h[2]) or 0
-  untl = tonumber(h[3])
-end
-untl = untl or 0
-
-local allowed, reason, remaining, retry, reset = 0, 1, 0, 0, 0
-local cachefor = nil
-local wrote = false
-
--- A blocked answer carries the instant and, but for the sliding window,
--- the state, so the caller can keep answering it locally.
-local function blockedReply(reason, remaining, retry, reset, valid)
-  local r = {0, reason, remaining, out(retry), out(reset), out(valid), fmt('%.0f', now)}
-  if alg ~= 2 then
-    r[8] = fmt('%.0f', stamp)
-    r[9] = fmt('%.17g', level)
-    r[10] = fmt('%.0f', untl)
-  end
-  return r
-end
-
-if cost > cap then
-  return {0, 3, 0, out(us(win)), out(untilFull()), '0'}
-end
-if untl > now then
-  local wait = us(untl - now)
-  local uf = untilFull()
-  if uf > wait then reset = uf else reset = wait end
-  return blockedReply(2, 0, wait, reset, wait)
-end
-
-if alg == 0 then
-  local filled = tokensAt()
   local left = filled - cost
-  local wait = dft(-left)
+  local wait = 0
+  if left < 0 then wait = floor(-left / rate * 1e9) end
   if wait > 0 then
-    retry = wait
-    reset = dft(cap - filled)
-  else
-    stamp, level = now, left
-    remaining = math.floor(left / cost)
-    if remaining < 0 then remaining = 0 end
-    if dft(cost * (remaining + 1) - left) == 0 then remaining = remaining + 1 end
-    allowed, reason = 1, 0
-    reset = dft(cap - left)
-    redis.call('HSET', key, 's', fmt('%.0f', stamp), 'l', fmt('%.17g', level))
-    wrote = true
-  end
-elseif alg == 1 then
-  local k = fdiv(now, win)
-  if k > stamp then stamp, level = k, 0 end
-  local e = (stamp + 1) * win - now
-  local count = level
-  if count + cost > limit then
-    remaining = tdiv(limit - count, cost)
-    retry, reset = e, e
-  else
-    count = count + cost
-    level = count
-    allowed, reason = 1, 0
-    remaining = tdiv(limit - count, cost)
-    reset = e
-    redis.call('HSET', key, 's', fmt('%.0f', stamp), 'l', fmt('%.0f', level))
-    wrote = true
-  end
-else
-  local j = fdiv(now, sub)
-  local moved = false
-  if stamp == nil then
-    stamp, moved = j, true
-  elseif j > stamp then
-    stamp, moved = j, true
-  end
-  -- Sub-windows that left the window are zero: drop them.
-  local stale = {}
-  local sum = 0
-  local idx = {}
-  for i, c in pairs(slots) do
-    if i <= stamp - n then
-      stale[#stale + 1] = fmt('%.0f', i)
-    else
-      sum = sum + c
-      idx[#idx + 1] = i
+    local retry, reset, reason, valid = wait, full, 1, wait
+    if block > 0 then
+      untl = now + block
+      local b = block * 1000
+      if b > retry then retry = b end
+      if retry > reset then reset = retry end
+      reason, valid = 2, b
+      local ttl = full / 1e6
+      if stamp > now then ttl = ttl + (stamp - now) / 1000 end
+      if block / 1000 > ttl then ttl = block / 1000 end
+      if ttl > MAXTTL then ttl = MAXTTL end
+      redis.call('SET', key, struct.pack('ddd', stamp, level, untl), 'PX', fmt('%.0f', floor(ttl) + 1001))
     end
+    return fmt('0 %d 0 %.0f %.0f %.0f %.0f %.0f %.17g %.0f', reason, retry, reset, valid, now, stamp, level, untl)
   end
-  for _, f in ipairs(stale) do slots[tonumber(f)] = nil end
-  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) wrote = true end
-  if moved then redis.call('HSET', key, 's', fmt('%.0f', stamp)) wrote = true end
-  local jj = stamp
+  local remaining = floor(left / cost)
+  if remaining < 0 then remaining = 0 end
+  local y = cost * (remaining + 1) - left
+  if y <= 0 or floor(y / rate * 1e9) == 0 then remaining = remaining + 1 end
+  local reset = 0
+  if cap - left > 0 then reset = floor((cap - left) / rate * 1e9) end
+  local ttl = reset / 1e6
+  if ttl > MAXTTL then ttl = MAXTTL end
+  redis.call('SET', key, struct.pack('ddd', now, left, untl), 'PX', fmt('%.0f', floor(ttl) + 1001))
+  return fmt('1 0 %.0f 0 %.0f 0', remaining, reset)
+
+elseif alg == '1' then
+  -- Fixed window, in whole microseconds (exact below 2^53).
+  local stamp, count, untl = 0, 0, 0
+  if v and #v == 24 then stamp, count, untl = struct.unpack('ddd', v) end
+  local k = floor(now / win)
+  if k * win > now then k = k - 1 elseif (k + 1) * win <= now then k = k + 1 end
+  if cost > cap or untl > now then
+    local full = 0
+    if stamp >= k and count ~= 0 then full = (stamp + 1) * win - now end
+    if cost > cap then
+      return fmt('0 3 0 %.0f000 %.0f000 0', win, full)
+    end
+    local wait = untl - now
+    local reset = wait
+    if full > reset then reset = full end
+    return fmt('0 2 0 %.0f000 %.0f000 %.0f000 %.0f %.0f %.0f %.0f', wait, reset, wait, now, stamp, count, untl)
+  end
+  if k > stamp then stamp, count = k, 0 end
+  local e = (stamp + 1) * win - now
+  if count + cost > limit then
+    local rem = limit - count
+    if rem >= 0 then rem = floor(rem / cost) else rem = -floor(-rem / cost) end
+    local retry, reset, reason, valid = e, e, 1, e
+    if block > 0 then
+      untl = now + block
+      if block > retry then retry = block end
+      if retry > reset then reset = retry end
+      reason, valid = 2, block
+      local ttl = block
+      if count ~= 0 and e > ttl then ttl = e end
+      redis.call('SET', key, struct.pack('ddd', stamp, count, untl), 'PX', fmt('%.0f', floor(ttl / 1000) + 1001))
+    end
+    return fmt('0 %d %.0f %.0f000 %.0f000 %.0f000 %.0f %.0f %.0f %.0f', reason, rem, retry, reset, valid, now, stamp, count, untl)
+  end
+  count = count + cost
+  local rem = limit - count
+  if rem >= 0 then rem = floor(rem / cost) else rem = -floor(-rem / cost) end
+  redis.call('SET', key, struct.pack('ddd', stamp, count, untl), 'PX', fmt('%.0f', floor(e / 1000) + 1001))
+  return fmt('1 0 %.0f 0 %.0f000 0', rem, e)
+
+else
+  -- Sliding window, in whole microseconds: the newest sub-window index,
+  -- the cooldown's end and a ring of n counts indexed by sub-window mod n,
+  -- exactly as core's State.
+  local n = tonumber(ARGV[9])
+  local sub = win / n
+  local layout = 'dd' .. string.rep('d', n)
+  local st
+  local fresh = true
+  if v and #v == 8 * (n + 2) then
+    st = {struct.unpack(layout, v)}
+    fresh = false
+  else
+    st = {0, 0}
+    for q = 3, n + 2 do st[q] = 0 end
+  end
+  local stamp, untl = st[1], st[2]
+  if cost > cap or untl > now then
+    local full = 0
+    if not fresh then
+      for i = stamp, stamp - n + 1, -1 do
+        local m = i % n
+        if m < 0 then m = m + n elseif m >= n then m = m - n end
+        if st[3 + m] ~= 0 then
+          full = (i + n) * sub - now
+          if full < 0 then full = 0 end
+          break
+        end
+      end
+    end
+    if cost > cap then
+      return fmt('0 3 0 %.0f000 %.0f000 0', win, full)
+    end
+    local wait = untl - now
+    local reset = wait
+    if full > reset then reset = full end
+    return fmt('0 2 0 %.0f000 %.0f000 %.0f000 %.0f', wait, reset, wait, now)
+  end
+  local j = floor(now / sub)
+  if j * sub > now then j = j - 1 elseif (j + 1) * sub <= now then j = j + 1 end
+  local jnow = j
+  local moved = true
+  if fresh then
+    stamp = j
+  elseif j - stamp >= n then
+    for q = 3, n + 2 do st[q] = 0 end
+    stamp = j
+  elseif j > stamp then
+    for i = stamp + 1, j do
+      local m = i % n
+      if m < 0 then m = m + n elseif m >= n then m = m - n end
+      st[3 + m] = 0
+    end
+    stamp = j
+  else
+    moved = false
+  end
+  j = stamp -- a clock that went back counts in the newest sub-window
+  st[1] = stamp
+  local sum = 0
+  for q = 3, n + 2 do sum = sum + st[q] end
   if sum + cost > limit then
     local need = sum + cost - limit
-    table.sort(idx)
     local freed = 0
-    for _, i in ipairs(idx) do
-      freed = freed + slots[i]
+    local retry = 0
+    for i = j - n + 1, j do
+      local m = i % n
+      if m < 0 then m = m + n elseif m >= n then m = m - n end
+      freed = freed + st[3 + m]
       if freed >= need then
         retry = (i + n) * sub - now
         break
       end
     end
-    local room = limit - sum
-    if room < 0 then room = 0 end
-    remaining = tdiv(room, cost)
-    reset = untilFull()
+    local rem = limit - sum
+    if rem < 0 then rem = 0 end
+    rem = floor(rem / cost)
+    local reset = 0
+    for i = stamp, stamp - n + 1, -1 do
+      local m = i % n
+      if m < 0 then m = m + n elseif m >= n then m = m - n end
+      if st[3 + m] ~= 0 then
+        reset = (i + n) * sub - now
+        if reset < 0 then reset = 0 end
+        break
+      end
+    end
+    local reason = 1
     -- The answer holds until the next sub-window starts at the latest.
-    local nxt = (fdiv(now, sub) + 1) * sub - now
-    if nxt < retry then cachefor = nxt end
-  else
-    slots[jj] = (slots[jj] or 0) + cost
-    redis.call('HINCRBY', key, fmt('%.0f', jj), cost)
-    wrote = true
-    sum = sum + cost
-    allowed, reason = 1, 0
-    remaining = tdiv(limit - sum, cost)
-    reset = (jj + n) * sub - now
+    local valid = (jnow + 1) * sub - now
+    if retry < valid then valid = retry end
+    if block > 0 then
+      untl = now + block
+      st[2] = untl
+      if block > retry then retry = block end
+      if retry > reset then reset = retry end
+      reason, valid = 2, block
+    end
+    if block > 0 or moved then
+      local ttl = reset
+      if untl - now > ttl then ttl = untl - now end
+      redis.call('SET', key, struct.pack(layout, unpack(st, 1, n + 2)), 'PX', fmt('%.0f', floor(ttl / 1000) + 1001))
+    end
+    return fmt('0 %d %.0f %.0f000 %.0f000 %.0f000 %.0f', reason, rem, retry, reset, valid, now)
   end
+  local m = j % n
+  if m < 0 then m = m + n elseif m >= n then m = m - n end
+  st[3 + m] = st[3 + m] + cost
+  sum = sum + cost
+  local rem = limit - sum
+  if rem >= 0 then rem = floor(rem / cost) else rem = -floor(-rem / cost) end
+  local reset = (j + n) * sub - now
+  local ttl = reset
+  if untl - now > ttl then ttl = untl - now end
+  redis.call('SET', key, struct.pack(layout, unpack(st, 1, n + 2)), 'PX', fmt('%.0f', floor(ttl / 1000) + 1001))
+  return fmt('1 0 %.0f 0 %.0f000 0', rem, reset)
 end
-
-if allowed == 0 and block > 0 then
-  untl = now + block
-  local b = us(block)
-  if b > retry then retry = b end
-  if retry > reset then reset = retry end
-  reason = 2
-  cachefor = b
-  redis.call('HSET', key, 'u', fmt('%.0f', untl))
-  wrote = true
-end
-
-if wrote then
-  -- core's Policy.TTL: until full (or the cooldown's end), plus a second.
-  local ttl = untilFull()
-  if alg == 0 then
-    ttl = ttl / 1000
-    -- A clock that went back: the bucket refills from its stamp, not now.
-    if stamp > now then ttl = ttl + stamp - now end
-  end
-  if untl > now and untl - now > ttl then ttl = untl - now end
-  redis.call('PEXPIRE', key, fmt('%.0f', math.floor(ttl / 1000) + 1001))
-end
-if allowed == 1 then
-  return {1, 0, remaining, '0', out(reset), '0'}
-end
-return blockedReply(reason, remaining, retry, reset, cachefor or retry)
 `
 
 // decideScript is the script, with its SHA-1 computed once.
