@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
-	"time"
 
 	halt "github.com/halt-go/halt/core"
 	"github.com/halt-go/halt/core/halttest"
@@ -18,7 +17,7 @@ import (
 func newBenchLimiter(b *testing.B) *halt.Limiter {
 	s := memory.New(nil)
 	b.Cleanup(func() { _ = s.Close() })
-	l, err := halt.New(s, halt.Policy{Name: "bench", Limit: hugeLimit, Window: time.Second})
+	l, err := halt.New(s, *benchPolicy())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,12 +24,20 @@ BENCHSTAT=${BENCHSTAT:-golang.org/x/perf/cmd/benchstat@latest}
 mkdir -p "$OUT"
 
 # bench NAME REGEX [go test flags...]: run the benchmarks matching REGEX in
-# the bench module, COUNT times, into $OUT/NAME.txt, and summarise them.
+# the bench module COUNT times into $OUT/NAME.txt, and summarise them. The
+# test binary is built once and run COUNT rounds of -count=1: each round runs
+# every benchmark once, so a busy spell on a shared machine spreads over all
+# of them instead of spoiling one. Flags are go test's (-benchtime=2s).
 bench() {
 	local name=$1 regex=$2
 	shift 2
-	echo "== $name: go test -run '^\$' -bench '$regex' -benchmem -count=$COUNT $*"
-	GOWORK=off go test -run '^$' -bench "$regex" -benchmem -count="$COUNT" "$@" . | tee "$OUT/$name.txt"
+	echo "== $name: $COUNT rounds of go test -run '^\$' -bench '$regex' -benchmem $*"
+	GOWORK=off go test -c -o "$OUT/bench.test" .
+	: >"$OUT/$name.txt"
+	local i
+	for ((i = 1; i <= COUNT; i++)); do
+		"$OUT/bench.test" -test.run '^$' -test.bench "$regex" -test.benchmem "${@/#-/-test.}" | tee -a "$OUT/$name.txt"
+	done
 	summarise "$name"
 }
 
