@@ -8,6 +8,7 @@ package bench
 // fasthttp handler for fiber), no test server. Results: RESULTS-adapters.md.
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -63,101 +64,115 @@ func benchLimiter(tb testing.TB, p halt.Policy) *halt.Limiter {
 	return l
 }
 
-// serveLoop serves GET / through h b.N times with a reused writer.
-func serveLoop(b *testing.B, h http.Handler) {
-	r := httptest.NewRequestWithContext(b.Context(), http.MethodGet, "/", nil)
+// httpOp returns one GET / through h with a reused request and writer.
+func httpOp(tb testing.TB, h http.Handler) func() {
+	r := httptest.NewRequestWithContext(context.Background(), http.MethodGet, "/", nil)
 	r.RemoteAddr = benchPeer
 	r.Header.Set("X-Forwarded-For", benchClient)
 	w := &discard{h: make(http.Header)}
-	b.ReportAllocs()
-	for b.Loop() {
+	return func() {
 		clear(w.h)
 		w.code = http.StatusOK
 		h.ServeHTTP(w, r)
 		if w.code != http.StatusOK {
-			b.Fatalf("status %d", w.code)
+			tb.Fatalf("status %d", w.code)
 		}
 	}
 }
 
-func BenchmarkAdapterGin(b *testing.B) {
-	gin.SetMode(gin.ReleaseMode)
-	engine := func(mw ...gin.HandlerFunc) *gin.Engine {
-		r := gin.New()
-		r.Use(mw...)
-		r.GET("/", func(c *gin.Context) { c.String(http.StatusOK, "Hello World") })
-		return r
-	}
-	b.Run("bare", func(b *testing.B) { serveLoop(b, engine()) })
-	b.Run("halt", func(b *testing.B) { serveLoop(b, engine(haltgin.Middleware(unreachable(b)))) })
-	b.Run("halt-small", func(b *testing.B) { serveLoop(b, engine(haltgin.Middleware(unreachableSmall(b)))) })
-	b.Run("ulule", func(b *testing.B) {
-		rate := ulule.Rate{Period: time.Hour, Limit: 1_000_000_000}
-		serveLoop(b, engine(ulgin.NewMiddleware(ulule.New(ulmemory.NewStore(), rate))))
-	})
-}
-
-func BenchmarkAdapterEcho(b *testing.B) {
-	server := func(mw ...echo.MiddlewareFunc) *echo.Echo {
-		e := echo.New()
-		e.Use(mw...)
-		e.GET("/", func(c echo.Context) error { return c.String(http.StatusOK, "Hello World") })
-		return e
-	}
-	b.Run("bare", func(b *testing.B) { serveLoop(b, server()) })
-	b.Run("halt", func(b *testing.B) { serveLoop(b, server(haltecho.Middleware(unreachable(b)))) })
-	b.Run("halt-small", func(b *testing.B) { serveLoop(b, server(haltecho.Middleware(unreachableSmall(b)))) })
-}
-
-func BenchmarkAdapterChi(b *testing.B) {
-	router := func(mw ...func(http.Handler) http.Handler) chi.Router {
-		r := chi.NewRouter()
-		r.Use(mw...)
-		r.Get("/", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("Hello World")) })
-		return r
-	}
-	b.Run("bare", func(b *testing.B) { serveLoop(b, router()) })
-	b.Run("halt", func(b *testing.B) { serveLoop(b, router(haltchi.Middleware(unreachable(b)))) })
-	b.Run("halt-small", func(b *testing.B) { serveLoop(b, router(haltchi.Middleware(unreachableSmall(b)))) })
-}
-
-// fiberLoop serves GET / through app's fasthttp handler b.N times on one
-// reused RequestCtx, as fasthttp does for a keep-alive connection.
-func fiberLoop(b *testing.B, app *fiber.App) {
+// fiberOp returns one GET / through app's fasthttp handler on a reused
+// RequestCtx, as fasthttp serves a keep-alive connection.
+func fiberOp(tb testing.TB, app *fiber.App) func() {
 	var req fasthttp.Request
 	req.Header.SetMethod(fasthttp.MethodGet)
 	req.SetRequestURI("/")
 	req.Header.Set("X-Forwarded-For", benchClient)
 	peer, err := net.ResolveTCPAddr("tcp", benchPeer)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	var ctx fasthttp.RequestCtx
+	ctx := new(fasthttp.RequestCtx)
 	ctx.Init(&req, peer, nil)
 	h := app.Handler()
-	b.ReportAllocs()
-	for b.Loop() {
+	return func() {
 		ctx.Response.Reset()
-		h(&ctx)
+		h(ctx)
 		if ctx.Response.StatusCode() != fiber.StatusOK {
-			b.Fatalf("status %d", ctx.Response.StatusCode())
+			tb.Fatalf("status %d", ctx.Response.StatusCode())
 		}
 	}
 }
 
-func BenchmarkAdapterFiber(b *testing.B) {
-	app := func(mw ...fiber.Handler) *fiber.App {
-		a := fiber.New(fiber.Config{DisableStartupMessage: true})
-		for _, m := range mw {
-			a.Use(m)
-		}
-		a.Get("/", func(c *fiber.Ctx) error { return c.SendString("Hello World") })
-		return a
+func loop(b *testing.B, op func()) {
+	b.ReportAllocs()
+	for b.Loop() {
+		op()
 	}
-	b.Run("bare", func(b *testing.B) { fiberLoop(b, app()) })
-	b.Run("halt", func(b *testing.B) { fiberLoop(b, app(haltfiber.Middleware(unreachable(b)))) })
-	b.Run("halt-small", func(b *testing.B) { fiberLoop(b, app(haltfiber.Middleware(unreachableSmall(b)))) })
-	b.Run("fiberlimiter", func(b *testing.B) {
-		fiberLoop(b, app(fiberlimiter.New(fiberlimiter.Config{Max: 1_000_000_000, Expiration: time.Hour})))
-	})
+}
+
+// The hello-world servers, each with the given middleware.
+
+func ginEngine(mw ...gin.HandlerFunc) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(mw...)
+	r.GET("/", func(c *gin.Context) { c.String(http.StatusOK, "Hello World") })
+	return r
+}
+
+func echoServer(mw ...echo.MiddlewareFunc) http.Handler {
+	e := echo.New()
+	e.Use(mw...)
+	e.GET("/", func(c echo.Context) error { return c.String(http.StatusOK, "Hello World") })
+	return e
+}
+
+func chiRouter(mw ...func(http.Handler) http.Handler) http.Handler {
+	r := chi.NewRouter()
+	r.Use(mw...)
+	r.Get("/", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("Hello World")) })
+	return r
+}
+
+func fiberApp(mw ...fiber.Handler) *fiber.App {
+	a := fiber.New(fiber.Config{DisableStartupMessage: true})
+	for _, m := range mw {
+		a.Use(m)
+	}
+	a.Get("/", func(c *fiber.Ctx) error { return c.SendString("Hello World") })
+	return a
+}
+
+func ululeGin() gin.HandlerFunc {
+	return ulgin.NewMiddleware(ulule.New(ulmemory.NewStore(), ulule.Rate{Period: time.Hour, Limit: 1_000_000_000}))
+}
+
+func fiberLimiter() fiber.Handler {
+	return fiberlimiter.New(fiberlimiter.Config{Max: 1_000_000_000, Expiration: time.Hour})
+}
+
+func BenchmarkAdapterGin(b *testing.B) {
+	b.Run("bare", func(b *testing.B) { loop(b, httpOp(b, ginEngine())) })
+	b.Run("halt", func(b *testing.B) { loop(b, httpOp(b, ginEngine(haltgin.Middleware(unreachable(b))))) })
+	b.Run("halt-small", func(b *testing.B) { loop(b, httpOp(b, ginEngine(haltgin.Middleware(unreachableSmall(b))))) })
+	b.Run("ulule", func(b *testing.B) { loop(b, httpOp(b, ginEngine(ululeGin()))) })
+}
+
+func BenchmarkAdapterEcho(b *testing.B) {
+	b.Run("bare", func(b *testing.B) { loop(b, httpOp(b, echoServer())) })
+	b.Run("halt", func(b *testing.B) { loop(b, httpOp(b, echoServer(haltecho.Middleware(unreachable(b))))) })
+	b.Run("halt-small", func(b *testing.B) { loop(b, httpOp(b, echoServer(haltecho.Middleware(unreachableSmall(b))))) })
+}
+
+func BenchmarkAdapterChi(b *testing.B) {
+	b.Run("bare", func(b *testing.B) { loop(b, httpOp(b, chiRouter())) })
+	b.Run("halt", func(b *testing.B) { loop(b, httpOp(b, chiRouter(haltchi.Middleware(unreachable(b))))) })
+	b.Run("halt-small", func(b *testing.B) { loop(b, httpOp(b, chiRouter(haltchi.Middleware(unreachableSmall(b))))) })
+}
+
+func BenchmarkAdapterFiber(b *testing.B) {
+	b.Run("bare", func(b *testing.B) { loop(b, fiberOp(b, fiberApp())) })
+	b.Run("halt", func(b *testing.B) { loop(b, fiberOp(b, fiberApp(haltfiber.Middleware(unreachable(b))))) })
+	b.Run("halt-small", func(b *testing.B) { loop(b, fiberOp(b, fiberApp(haltfiber.Middleware(unreachableSmall(b))))) })
+	b.Run("fiberlimiter", func(b *testing.B) { loop(b, fiberOp(b, fiberApp(fiberLimiter()))) })
 }
