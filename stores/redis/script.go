@@ -337,3 +337,8 @@ func newPolicyArgs(p *halt.Policy) *policyArgs {
 	}
 	return a
 }
+
+// ScriptSource returns the Lua source of the decision script, for
+// inspection and for measuring it alone (redis-benchmark, SCRIPT LOAD).
+// Its arguments are described in the package's README.
+func ScriptSource() string { return decideSrc }

@@ -1,0 +1,161 @@
+package redispeers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+	"github.com/ulule/limiter/v3"
+	ulredis "github.com/ulule/limiter/v3/drivers/store/redis"
+
+	halt "github.com/halt-go/halt/core"
+	haltredis "github.com/halt-go/halt/stores/redis"
+)
+
+// Every decision is admitted (the limits are far above the load), over
+// 1024 keys, so each one is a real round trip for every library: this
+// measures the decision path, not the over-limit cache.
+
+const keys = 1024
+
+var keyNames = func() []string {
+	k := make([]string, keys)
+	for i := range k {
+		k[i] = "203.0.113." + strconv.Itoa(i%250) + "-" + strconv.Itoa(i)
+	}
+	return k
+}()
+
+func addr() string {
+	if a := os.Getenv("HALT_REDIS_ADDR"); a != "" {
+		return a
+	}
+	return "127.0.0.1:6390"
+}
+
+func client(b *testing.B) *redis.Client {
+	b.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr(), PoolSize: 128})
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		if os.Getenv("CI") == "true" {
+			b.Fatalf("redis at %s unreachable: %v", addr(), err)
+		}
+		b.Skipf("SKIPPING: redis at %s unreachable (%v): run `make bench` or scripts/redis.sh start", addr(), err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// decider is one library's "decide one request for key".
+type decider func(ctx context.Context, key string) (bool, error)
+
+// run measures fn at the given number of concurrent callers.
+func run(b *testing.B, callers int, fn decider) {
+	ctx := context.Background()
+	var i atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	if callers == 1 {
+		for n := 0; n < b.N; n++ {
+			if ok, err := fn(ctx, keyNames[n%keys]); err != nil || !ok {
+				b.Fatalf("decision %d: allowed=%v err=%v", n, ok, err)
+			}
+		}
+	} else {
+		b.SetParallelism((callers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				n := i.Add(1)
+				if ok, err := fn(ctx, keyNames[n%keys]); err != nil || !ok {
+					b.Errorf("decision %d: allowed=%v err=%v", n, ok, err)
+					return
+				}
+			}
+		})
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+}
+
+func haltDecider(b *testing.B, c redis.UniversalClient) decider {
+	s, err := haltredis.New(c, haltredis.WithPrefix("bench:halt:"), haltredis.WithTimeout(5*time.Second), haltredis.WithPipelining(pipeWorkers(), 128))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	p := halt.Policy{Name: "bench", Limit: 1 << 40, Window: time.Hour}
+	keyBufs := make([][]byte, keys)
+	for i, k := range keyNames {
+		keyBufs[i] = []byte("halt:bench:ip:" + k)
+	}
+	idx := make(map[string]int, keys)
+	for i, k := range keyNames {
+		idx[k] = i
+	}
+	return func(ctx context.Context, key string) (bool, error) {
+		r, err := s.Take(ctx, keyBufs[idx[key]], &p, time.Now(), 1)
+		return r.Allowed, err
+	}
+}
+
+func redisRateDecider(c *redis.Client) decider {
+	l := redis_rate.NewLimiter(c)
+	lim := redis_rate.Limit{Rate: 1 << 30, Period: time.Hour, Burst: 1 << 30}
+	return func(ctx context.Context, key string) (bool, error) {
+		r, err := l.Allow(ctx, "bench:rr:"+key, lim)
+		if err != nil {
+			return false, err
+		}
+		return r.Allowed > 0, nil
+	}
+}
+
+func ululeDecider(b *testing.B, c *redis.Client) decider {
+	store, err := ulredis.NewStoreWithOptions(c, limiter.StoreOptions{Prefix: "bench:ulule", MaxRetry: 3})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := limiter.New(store, limiter.Rate{Period: time.Hour, Limit: 1 << 40})
+	return func(ctx context.Context, key string) (bool, error) {
+		r, err := l.Get(ctx, key)
+		if err != nil {
+			return false, err
+		}
+		return !r.Reached, nil
+	}
+}
+
+// BenchmarkRedisPeers runs every library at 1, 16 and 64 concurrent
+// callers, interleaved, in one run against one server.
+func BenchmarkRedisPeers(b *testing.B) {
+	c := client(b)
+	libs := []struct {
+		name string
+		fn   decider
+	}{
+		{"haltredis", haltDecider(b, c)},
+		{"redis_rate", redisRateDecider(c)},
+		{"ulule", ululeDecider(b, c)},
+	}
+	for _, callers := range []int{1, 16, 64} {
+		for _, lib := range libs {
+			b.Run(fmt.Sprintf("callers=%d/%s", callers, lib.name), func(b *testing.B) {
+				run(b, callers, lib.fn)
+			})
+		}
+	}
+}
+
+func pipeWorkers() int {
+	if n, err := strconv.Atoi(os.Getenv("W")); err == nil {
+		return n
+	}
+	return 4
+}
