@@ -3,7 +3,8 @@
 # this script from the repository root (cd bench && ./run.sh). See README.md.
 #
 #   ./run.sh                  every section
-#   ./run.sh decisions memory only the named sections
+#   ./run.sh decisions memory only the named sections (decisions, memory,
+#                             cputime, redis, adapters)
 #
 # Environment:
 #   COUNT=6        runs of each benchmark (benchstat reports the median)
@@ -67,6 +68,14 @@ section_memory() {
 	bench memory '^BenchmarkMemoryPerKey$' -benchtime=1x
 }
 
+# Section "cputime" (memory store and core): the main comparisons again as
+# the least thread CPU time per op over 200 short rounds (Linux), which a
+# busy shared machine disturbs far less than wall-clock benchmarks.
+section_cputime() {
+	echo "== cputime: HALT_BENCH_CPUTIME=1 go test -run '^TestCPUTime\$' -count=1 -v"
+	HALT_BENCH_CPUTIME=1 GOWORK=off go test -run '^TestCPUTime$' -count=1 -v . | tee "$OUT/cputime.txt"
+}
+
 # ---------------------------------------------------------------------------
 # Section "redis" (Redis store): reserved for the stores/redis benchmarks
 # (bench/redis_*.go); they need the Redis servers `make bench` starts.
@@ -100,14 +109,14 @@ section_adapters() {
 }
 
 # ---------------------------------------------------------------------------
-SECTIONS=(decisions memory redis adapters)
-
+ALL=(decisions memory cputime redis adapters)
+SECTIONS=("${ALL[@]}")
 if [ $# -gt 0 ]; then
 	SECTIONS=("$@")
 fi
 for s in "${SECTIONS[@]}"; do
 	if ! declare -F "section_$s" >/dev/null; then
-		echo "run.sh: unknown section $s (known: decisions memory redis adapters)" >&2
+		echo "run.sh: unknown section $s (known: ${ALL[*]})" >&2
 		exit 2
 	fi
 	"section_$s"

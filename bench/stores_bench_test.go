@@ -59,14 +59,14 @@ type taker func(key int) bool
 // library builds a taker over a fresh store.
 type library struct {
 	name string
-	make func(b *testing.B) taker
+	make func(tb testing.TB) taker
 }
 
 func keyedLibraries() []library {
 	return []library{
-		{"halt-memory", func(b *testing.B) taker {
+		{"halt-memory", func(tb testing.TB) taker {
 			s := memory.New(nil)
-			b.Cleanup(func() { _ = s.Close() })
+			tb.Cleanup(func() { _ = s.Close() })
 			p := benchPolicy()
 			ctx := context.Background()
 			return func(i int) bool {
@@ -74,26 +74,26 @@ func keyedLibraries() []library {
 				return r.Allowed
 			}
 		}},
-		{"xtimerate-map", func(*testing.B) taker {
+		{"xtimerate-map", func(testing.TB) taker {
 			m := newRateMap(rate.Limit(hugeLimit), hugeLimit)
 			return func(i int) bool { return m.allow(benchKeyBytes[i]) }
 		}},
-		{"golimiter-memory", func(b *testing.B) taker {
+		{"golimiter-memory", func(tb testing.TB) taker {
 			// go-limiter refills delta_ticks*interval/tokens tokens per tick,
 			// so a huge token count would empty the bucket after a second:
 			// 60 million tokens over 1,000 hours is never refilled nor used up.
 			s, err := memorystore.New(&memorystore.Config{Tokens: 60_000_000, Interval: 1000 * time.Hour})
 			if err != nil {
-				b.Fatal(err)
+				tb.Fatal(err)
 			}
-			b.Cleanup(func() { _ = s.Close(context.Background()) })
+			tb.Cleanup(func() { _ = s.Close(context.Background()) })
 			ctx := context.Background()
 			return func(i int) bool {
 				_, _, _, ok, _ := s.Take(ctx, benchKeys[i])
 				return ok
 			}
 		}},
-		{"ulule-memory", func(*testing.B) taker {
+		{"ulule-memory", func(testing.TB) taker {
 			l := ulule.New(ululememory.NewStore(), ulule.Rate{Period: time.Second, Limit: hugeLimit})
 			ctx := context.Background()
 			return func(i int) bool {
@@ -101,14 +101,14 @@ func keyedLibraries() []library {
 				return !c.Reached
 			}
 		}},
-		{"throttled-memstore", func(b *testing.B) taker {
+		{"throttled-memstore", func(tb testing.TB) taker {
 			st, err := memstore.NewCtx(0)
 			if err != nil {
-				b.Fatal(err)
+				tb.Fatal(err)
 			}
 			l, err := throttled.NewGCRARateLimiterCtx(st, throttled.RateQuota{MaxRate: throttled.PerSec(1_000_000_000), MaxBurst: 1 << 30})
 			if err != nil {
-				b.Fatal(err)
+				tb.Fatal(err)
 			}
 			ctx := context.Background()
 			return func(i int) bool {

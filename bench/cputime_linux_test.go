@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/time/rate"
+
+	halthttp "github.com/halt-go/halt/adapters/nethttp"
+	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/stores/memory"
+)
+
+// TestCPUTime prints, for the main comparisons, the least thread CPU time
+// per operation over many short rounds: a measure that a busy shared
+// machine disturbs far less than wall-clock benchmarks (time the thread
+// spends descheduled is not counted, and the least round is the one least
+// disturbed). It runs only with HALT_BENCH_CPUTIME=1 (run.sh's cputime
+// section).
+func TestCPUTime(t *testing.T) {
+	if os.Getenv("HALT_BENCH_CPUTIME") != "1" {
+		t.Skip("set HALT_BENCH_CPUTIME=1 (run.sh cputime)")
+	}
+	const ops, rounds = 20_000, 200
+	ctx := context.Background()
+	var sink bool
+
+	rows := []struct {
+		name string
+		op   func() func()
+	}{
+		{"time.Now (clock read, in every row below)", func() func() {
+			return func() { sink = time.Now().IsZero() }
+		}},
+		{"AllowOne/impl=xtimerate", func() func() {
+			l := rate.NewLimiter(rate.Limit(hugeLimit), hugeLimit)
+			return func() { sink = l.Allow() }
+		}},
+	}
+	for _, lib := range keyedLibraries() {
+		rows = append(rows, struct {
+			name string
+			op   func() func()
+		}{"Take/keys=1/impl=" + lib.name, func() func() {
+			take := lib.make(t)
+			return func() { sink = take(0) }
+		}})
+	}
+	rows = append(rows,
+		struct {
+			name string
+			op   func() func()
+		}{"Check/keys=1/impl=halt", func() func() {
+			s := memory.New(nil)
+			t.Cleanup(func() { _ = s.Close() })
+			l, err := halt.New(s, *benchPolicy())
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := benchRequests[0]
+			return func() { d, _ := l.Check(ctx, req); sink = d.Allowed }
+		}},
+		struct {
+			name string
+			op   func() func()
+		}{"Middleware/handler=bare", func() func() { return serveOnce(nil) }},
+		struct {
+			name string
+			op   func() func()
+		}{"Middleware/handler=halthttp", func() func() {
+			s := memory.New(nil)
+			t.Cleanup(func() { _ = s.Close() })
+			l, err := halt.New(s, halt.Policy{Name: "bench", Limit: 50, Window: time.Microsecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return serveOnce(halthttp.Middleware(l))
+		}},
+	)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fmt.Printf("%-45s %s\n", "least thread CPU time per op", "ns/op")
+	for _, r := range rows {
+		op := r.op()
+		for range ops { // warm up
+			op()
+		}
+		fmt.Printf("%-45s %6.1f\n", r.name, leastCPUTime(ops, rounds, op))
+	}
+	_ = sink
+}
+
+// serveOnce returns one request through mw (nil: the bare handler), as
+// BenchmarkMiddleware serves it.
+func serveOnce(mw func(http.Handler) http.Handler) func() {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header()["Content-Type"] = plainText
+		w.WriteHeader(http.StatusOK)
+	})
+	if mw != nil {
+		h = mw(h)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/api/items", nil)
+	r.RemoteAddr = "198.18.0.7:52311"
+	w := &discard{h: make(http.Header)}
+	return func() {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
+}
+
+// leastCPUTime runs op ops times per round and returns the least thread CPU
+// time per op over rounds. The caller has locked its OS thread.
+func leastCPUTime(ops, rounds int, op func()) float64 {
+	res := make([]float64, rounds)
+	for i := range res {
+		t0 := threadCPUTime()
+		for range ops {
+			op()
+		}
+		res[i] = float64(threadCPUTime()-t0) / float64(ops)
+	}
+	return slices.Min(res)
+}
+
+// threadCPUTime is CLOCK_THREAD_CPUTIME_ID in nanoseconds.
+func threadCPUTime() int64 {
+	const clockThreadCPUTimeID = 3
+	var ts syscall.Timespec
+	_, _, _ = syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTimeID, uintptr(unsafe.Pointer(&ts)), 0)
+	return ts.Nano()
+}
