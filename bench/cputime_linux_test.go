@@ -46,14 +46,22 @@ func TestCPUTime(t *testing.T) {
 			return func() { sink = l.Allow() }
 		}},
 	}
-	for _, lib := range keyedLibraries() {
-		rows = append(rows, struct {
-			name string
-			op   func() func()
-		}{"Take/keys=1/impl=" + lib.name, func() func() {
-			take := lib.make(t)
-			return func() { sink = take(0) }
-		}})
+	for _, keys := range []int{1, numKeys} {
+		for _, lib := range keyedLibraries() {
+			rows = append(rows, struct {
+				name string
+				op   func() func()
+			}{fmt.Sprintf("Take/keys=%d/impl=%s", keys, lib.name), func() func() {
+				take := lib.make(t)
+				i := 0
+				return func() {
+					sink = take(i)
+					if i++; i == keys {
+						i = 0
+					}
+				}
+			}})
+		}
 	}
 	rows = append(rows,
 		struct {
