@@ -85,7 +85,7 @@ func run(b *testing.B, callers int, fn decider) {
 }
 
 func haltDecider(b *testing.B, c redis.UniversalClient) decider {
-	s, err := haltredis.New(c, haltredis.WithPrefix("bench:halt:"), haltredis.WithTimeout(5*time.Second), haltredis.WithPipelining(pipeWorkers(), 128))
+	s, err := haltredis.New(c, haltredis.WithPrefix("bench:halt:"), haltredis.WithTimeout(5*time.Second))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -151,11 +151,4 @@ func BenchmarkRedisPeers(b *testing.B) {
 			})
 		}
 	}
-}
-
-func pipeWorkers() int {
-	if n, err := strconv.Atoi(os.Getenv("W")); err == nil {
-		return n
-	}
-	return 4
 }

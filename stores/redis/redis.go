@@ -322,9 +322,12 @@ func (s *Store) worker() {
 
 // run executes one batch and delivers the answers.
 func (s *Store) run(pipe redis.Pipeliner, batch []*call, cmds []*redis.Cmd) []*redis.Cmd {
-	// No deadline here: the callers bound their own waits, and a context
-	// per batch would cost allocations on every round trip.
-	ctx := context.Background()
+	// The callers bound their own waits; the deadline keeps a batch whose
+	// callers have gone from running late (it bounds dialing and waiting
+	// for a connection, and the network I/O when the client has
+	// ContextTimeoutEnabled).
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
+	defer cancel()
 	for _, c := range batch {
 		cmds = append(cmds, decideScript.EvalSha(ctx, pipe, c.keys[:], c.args[:]...))
 	}
