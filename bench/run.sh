@@ -88,11 +88,15 @@ section_redis() {
 # framework's hello-world in-process (ServeHTTP, or fiber's fasthttp handler)
 # bare, with Halt (memory store, limit never reached, a public client behind
 # a trusted proxy), and with ulule/limiter's gin middleware and fiber's
-# limiter; then requests/second over loopback HTTP with wrk, bare vs Halt.
+# limiter (ns/op, and least thread CPU time per request, which a busy
+# machine disturbs less); then requests/second over loopback HTTP with wrk,
+# bare vs Halt.
 # ADAPTERS_LOOPBACK=0 skips the loopback part; ADAPTERS_SECONDS and
 # ADAPTERS_ROUNDS size it. Results and commands: RESULTS-adapters.md.
 section_adapters() {
 	bench adapters '^BenchmarkAdapter(Gin|Echo|Chi|Fiber)$' -benchtime="$BENCHTIME"
+	echo "== adapters-cputime: HALT_BENCH_CPUTIME=1 go test -run '^TestAdapterCPUTime\$' -count=1 -v"
+	HALT_BENCH_CPUTIME=1 GOWORK=off go test -run '^TestAdapterCPUTime$' -count=1 -v . | tee "$OUT/adapters-cputime.txt"
 	if [ "${ADAPTERS_LOOPBACK:-1}" = 0 ]; then
 		return
 	fi

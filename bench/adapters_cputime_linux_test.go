@@ -1,0 +1,54 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"testing"
+
+	haltchi "github.com/halt-go/halt/adapters/chi"
+	haltecho "github.com/halt-go/halt/adapters/echo"
+	haltfiber "github.com/halt-go/halt/adapters/fiber"
+	haltgin "github.com/halt-go/halt/adapters/gin"
+)
+
+// TestAdapterCPUTime prints the adapter benchmarks' operations as the least
+// thread CPU time per request over many short rounds (see TestCPUTime): on
+// a busy shared machine, wall-clock ns/op of the same code varies by 2x,
+// this by a few percent. It runs only with HALT_BENCH_CPUTIME=1 (run.sh's
+// adapters section).
+func TestAdapterCPUTime(t *testing.T) {
+	if os.Getenv("HALT_BENCH_CPUTIME") != "1" {
+		t.Skip("set HALT_BENCH_CPUTIME=1 (run.sh adapters)")
+	}
+	const ops, rounds = 20_000, 200
+	rows := []struct {
+		name string
+		op   func() func()
+	}{
+		{"gin/bare", func() func() { return httpOp(t, ginEngine()) }},
+		{"gin/halt", func() func() { return httpOp(t, ginEngine(haltgin.Middleware(unreachable(t)))) }},
+		{"gin/halt-small", func() func() { return httpOp(t, ginEngine(haltgin.Middleware(unreachableSmall(t)))) }},
+		{"gin/ulule", func() func() { return httpOp(t, ginEngine(ululeGin())) }},
+		{"echo/bare", func() func() { return httpOp(t, echoServer()) }},
+		{"echo/halt", func() func() { return httpOp(t, echoServer(haltecho.Middleware(unreachable(t)))) }},
+		{"echo/halt-small", func() func() { return httpOp(t, echoServer(haltecho.Middleware(unreachableSmall(t)))) }},
+		{"chi/bare", func() func() { return httpOp(t, chiRouter()) }},
+		{"chi/halt", func() func() { return httpOp(t, chiRouter(haltchi.Middleware(unreachable(t)))) }},
+		{"chi/halt-small", func() func() { return httpOp(t, chiRouter(haltchi.Middleware(unreachableSmall(t)))) }},
+		{"fiber/bare", func() func() { return fiberOp(t, fiberApp()) }},
+		{"fiber/halt", func() func() { return fiberOp(t, fiberApp(haltfiber.Middleware(unreachable(t)))) }},
+		{"fiber/halt-small", func() func() { return fiberOp(t, fiberApp(haltfiber.Middleware(unreachableSmall(t)))) }},
+		{"fiber/fiberlimiter", func() func() { return fiberOp(t, fiberApp(fiberLimiter())) }},
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fmt.Printf("%-24s %s\n", "adapter (least CPU)", "ns/op")
+	for _, r := range rows {
+		op := r.op()
+		for range ops { // warm up
+			op()
+		}
+		fmt.Printf("%-24s %6.1f\n", r.name, leastCPUTime(ops, rounds, op))
+	}
+}
