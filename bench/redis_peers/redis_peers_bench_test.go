@@ -40,9 +40,12 @@ func addr() string {
 	return "127.0.0.1:6390"
 }
 
-func client(b *testing.B) *redis.Client {
+// client returns a client of the benchmark server. haltredis's gets
+// ContextTimeoutEnabled, as its README recommends: the store can then decide
+// on the caller's goroutine when idle and still bound each request.
+func client(b *testing.B, ctxTimeouts bool) *redis.Client {
 	b.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr(), PoolSize: 128})
+	c := redis.NewClient(&redis.Options{Addr: addr(), PoolSize: 128, ContextTimeoutEnabled: ctxTimeouts})
 	if err := c.Ping(context.Background()).Err(); err != nil {
 		if os.Getenv("CI") == "true" {
 			b.Fatalf("redis at %s unreachable: %v", addr(), err)
@@ -135,14 +138,13 @@ func ululeDecider(b *testing.B, c *redis.Client) decider {
 // BenchmarkRedisPeers runs every library at 1, 16 and 64 concurrent
 // callers, interleaved, in one run against one server.
 func BenchmarkRedisPeers(b *testing.B) {
-	c := client(b)
 	libs := []struct {
 		name string
 		fn   decider
 	}{
-		{"haltredis", haltDecider(b, c)},
-		{"redis_rate", redisRateDecider(c)},
-		{"ulule", ululeDecider(b, c)},
+		{"haltredis", haltDecider(b, client(b, true))},
+		{"redis_rate", redisRateDecider(client(b, false))},
+		{"ulule", ululeDecider(b, client(b, false))},
 	}
 	for _, callers := range []int{1, 16, 64} {
 		for _, lib := range libs {

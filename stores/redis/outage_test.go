@@ -3,6 +3,7 @@ package haltredis_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -186,10 +187,16 @@ func TestOutage(t *testing.T) {
 // connections stay open and nothing answers, so only the store's own timeout
 // bounds the wait.
 func TestOutageHungServer(t *testing.T) {
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ContextTimeoutEnabled=%v", inline), func(t *testing.T) { testHung(t, inline) })
+	}
+}
+
+func testHung(t *testing.T, ctxTimeouts bool) {
 	srv := startServer(t)
 	// The client's own timeouts are the defaults (seconds): the store's
 	// timeout must still hold.
-	c := redis.NewClient(&redis.Options{Addr: srv.addr})
+	c := redis.NewClient(&redis.Options{Addr: srv.addr, ContextTimeoutEnabled: ctxTimeouts})
 	t.Cleanup(func() { _ = c.Close() })
 	s := newStore(t, c, haltredis.WithTimeout(outageTimeout), haltredis.WithProbeInterval(20*time.Millisecond),
 		haltredis.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))

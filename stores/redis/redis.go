@@ -45,9 +45,12 @@ type Store struct {
 	policies sync.Map // *halt.Policy -> *policyArgs
 	npol     atomic.Int64
 
-	queue chan *call
-	calls sync.Pool
-	bufs  sync.Pool
+	queue   chan *call
+	inline  bool         // the client honours context deadlines: see runInline
+	busy    atomic.Int32 // round trips in flight
+	waiting atomic.Int32 // Takes waiting for Redis
+	calls   sync.Pool
+	bufs    sync.Pool
 
 	down     atomic.Bool
 	mu       sync.Mutex // guards lastErr and the prober's start
@@ -83,6 +86,12 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 		start:  time.Now(),
 		queue:  make(chan *call, 4096),
 		stop:   make(chan struct{}),
+	}
+	switch c := client.(type) {
+	case *redis.Client:
+		s.inline = c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		s.inline = c.Options().ContextTimeoutEnabled
 	}
 	if cfg.cacheSize > 0 {
 		s.cache = newBlockCache(cfg.cacheSize)
@@ -170,6 +179,12 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 	c.alg = p.Algorithm
 	copy(c.args[2:], pa.args[:])
 	c.err = nil
+	// Alone: decide on this goroutine. With company: share a pipeline.
+	alone := s.waiting.Add(1) == 1
+	defer s.waiting.Add(-1)
+	if s.inline && alone && s.busy.Load() == 0 && s.busy.CompareAndSwap(0, 1) {
+		return s.runInline(ctx, c, key, p, now, cost, pa, t0)
+	}
 	c.state.Store(callQueued)
 	if c.timer == nil {
 		c.timer = time.NewTimer(s.cfg.timeout)
@@ -203,9 +218,33 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 	return s.failed(ctx, key, p, now, cost, err)
 }
 
+// runInline decides c on the caller's goroutine, with no hand-off: when
+// nothing else is in flight and the client bounds its I/O by the context's
+// deadline (ContextTimeoutEnabled), so the timeout still holds.
+func (s *Store) runInline(ctx context.Context, c *call, key []byte, p *halt.Policy, now time.Time, cost int64, pa *policyArgs, t0 int64) (halt.Result, error) {
+	tctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	cmd := decideScript.EvalSha(tctx, s.client, c.keys[:], c.args[:]...)
+	if isNoScript(cmd.Err()) {
+		cmd = decideScript.Run(tctx, s.client, c.keys[:], c.args[:]...)
+	}
+	s.busy.Store(0)
+	if err := cmd.Err(); err != nil {
+		c.err = err
+		if tctx.Err() != nil && ctx.Err() == nil {
+			c.err = fmt.Errorf("%w (%v): %w", ErrTimeout, s.cfg.timeout, err)
+		}
+	} else {
+		c.res, c.err = parseReply(cmd.Val(), c.alg, &c.rp)
+	}
+	cancel()
+	return s.finish(ctx, c, key, p, now, cost, pa, t0)
+}
+
 // finish reads a delivered call and recycles it.
 func (s *Store) finish(ctx context.Context, c *call, key []byte, p *halt.Policy, now time.Time, cost int64, pa *policyArgs, t0 int64) (halt.Result, error) {
-	c.timer.Stop()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
 	r, rp, err, rk := c.res, c.rp, c.err, c.keys[0]
 	c.keys[0] = ""
 	s.calls.Put(c)
@@ -316,7 +355,9 @@ func (s *Store) worker() {
 		if len(batch) == 0 {
 			continue
 		}
+		s.busy.Add(1)
 		cmds = s.run(pipe, batch, cmds[:0])
+		s.busy.Add(-1)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	halt "github.com/halt-go/halt/core"
 	"github.com/halt-go/halt/core/halttest"
 	haltredis "github.com/halt-go/halt/stores/redis"
@@ -40,6 +42,18 @@ func TestStoreSuiteStandaloneNoCache(t *testing.T) {
 	halttest.RunStoreTests(t, func(t *testing.T) halt.Store {
 		return newStore(t, c, haltredis.WithCallerClock(), haltredis.WithTimeout(suiteTimeout),
 			haltredis.WithOverLimitCache(0), haltredis.WithPrefix(freshPrefix("nocache")))
+	})
+}
+
+// With ContextTimeoutEnabled, an idle store decides on the caller's
+// goroutine (no hand-off to a pipeline worker).
+func TestStoreSuiteStandaloneInline(t *testing.T) {
+	standalone(t)
+	c := redis.NewClient(&redis.Options{Addr: standaloneAddr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = c.Close() })
+	halttest.RunStoreTests(t, func(t *testing.T) halt.Store {
+		return newStore(t, c, haltredis.WithCallerClock(), haltredis.WithTimeout(suiteTimeout),
+			haltredis.WithPrefix(freshPrefix("inline")))
 	})
 }
 
