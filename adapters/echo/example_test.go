@@ -1,7 +1,6 @@
 package haltecho_test
 
 import (
-	"log"
 	"net/http"
 	"time"
 
@@ -19,11 +18,11 @@ func Example() {
 	trusted := halt.WithTrustedProxies("10.0.0.0/8") // your load balancers
 	public, err := halt.New(store, halt.Policy{Name: "public", Limit: 100, Window: time.Minute, Burst: 120}, trusted)
 	if err != nil {
-		log.Fatal(err)
+		panic(err)
 	}
 	login, err := halt.New(store, halt.Policy{Name: "auth", Limit: 10, Window: time.Minute, BlockDuration: 5 * time.Minute}, trusted)
 	if err != nil {
-		log.Fatal(err)
+		panic(err)
 	}
 
 	e := echo.New()

@@ -24,7 +24,6 @@ func main() {
 	if err != nil {
 		log.Fatalf("echo example: %v", err)
 	}
-	defer closer.Close()
 
 	e.Use(haltecho.Middleware(public))
 	e.GET("/", reply(app.HelloBody))
@@ -32,5 +31,8 @@ func main() {
 	e.GET("/health", reply(app.HealthBody))
 
 	e.Server.ReadHeaderTimeout = 5 * time.Second
-	log.Fatal(e.Start(cfg.Addr))
+	if err := e.Start(cfg.Addr); err != nil {
+		_ = closer.Close()
+		log.Fatalf("echo example: %v", err)
+	}
 }

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"log"
 
 	"github.com/gofiber/fiber/v2"
@@ -19,7 +20,6 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer closer.Close()
 
 	f.Use(haltfiber.Middleware(global))
 	send := func(body string) fiber.Handler {
@@ -33,5 +33,5 @@ func main() {
 	f.Get("/health", send(app.HealthBody))
 
 	log.Printf("fiber example listening on http://%s", cfg.Addr)
-	log.Fatal(f.Listen(cfg.Addr))
+	log.Fatal(errors.Join(f.Listen(cfg.Addr), closer.Close()))
 }

@@ -18,7 +18,6 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer closer.Close()
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -32,5 +31,7 @@ func main() {
 
 	log.Printf("gin example listening on http://%s", cfg.Addr)
 	srv := &http.Server{Addr: cfg.Addr, Handler: r, ReadHeaderTimeout: 5 * time.Second}
-	log.Fatal(srv.ListenAndServe())
+	err = srv.ListenAndServe()
+	_ = closer.Close()
+	log.Fatal(err)
 }
