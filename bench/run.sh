@@ -77,10 +77,15 @@ section_cputime() {
 }
 
 # ---------------------------------------------------------------------------
-# Section "redis" (Redis store): reserved for the stores/redis benchmarks
-# (bench/redis_*.go); they need the Redis servers `make bench` starts.
+# Section "redis" (Redis store): haltredis, go-redis/redis_rate v10 and
+# ulule/limiter v3's Redis store at 1, 16 and 64 concurrent callers against
+# one server, then redis-benchmark's EVALSHA ceilings (trivial script and
+# Halt's). Its own module, bench/redis_peers (see its run.sh); it needs the
+# Redis server `make bench` starts (HALT_REDIS_ADDR). Results:
+# ../stores/redis/README.md.
 section_redis() {
-	echo "== redis: no benchmarks yet"
+	echo "== redis: redis_peers/run.sh (COUNT=${REDIS_COUNT:-3} BENCHTIME=${REDIS_BENCHTIME:-2s})"
+	COUNT="${REDIS_COUNT:-3}" BENCHTIME="${REDIS_BENCHTIME:-2s}" ./redis_peers/run.sh | tee "$OUT/redis.txt"
 }
 
 # ---------------------------------------------------------------------------
