@@ -262,6 +262,7 @@ type HTTPHeaderWriter struct {
 // Init points a new writer at h.
 func (s *HTTPHeaderWriter) Init(h http.Header) { *s = HTTPHeaderWriter{h: h} }
 
+// Get returns the first value of the response header name.
 func (s *HTTPHeaderWriter) Get(name string) string {
 	if v := s.h[name]; len(v) > 0 {
 		return v[0]
@@ -269,6 +270,7 @@ func (s *HTTPHeaderWriter) Get(name string) string {
 	return ""
 }
 
+// Set replaces the response header name with value.
 func (s *HTTPHeaderWriter) Set(name, value string) {
 	if s.n < len(s.vals) {
 		s.vals[s.n] = value
@@ -279,6 +281,7 @@ func (s *HTTPHeaderWriter) Set(name, value string) {
 	s.h[name] = []string{value}
 }
 
+// Add appends value to the response header name.
 func (s *HTTPHeaderWriter) Add(name, value string) {
 	s.h[name] = append(s.h[name], value)
 }
