@@ -22,12 +22,13 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
 	limiter, err := halt.New(store, halt.Policy{Name: "api", Limit: 100, Window: time.Minute},
 		halt.WithFailureMode(halt.FailOpen))
 	if err != nil {
+		_ = store.Close()
 		log.Fatal(err)
 	}
+	defer store.Close()
 	_ = limiter // use it with an adapter: halthttp.Middleware(limiter), …
 }
 

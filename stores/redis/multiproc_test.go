@@ -48,7 +48,7 @@ func TestMultiProcess(t *testing.T) {
 					cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d,%d,%d", childEnv, name, alg, limit, start))
 					out, err := cmd.CombinedOutput()
 					if err != nil {
-						errs[i] = fmt.Errorf("child %d: %v\n%s", i, err, out)
+						errs[i] = fmt.Errorf("child %d: %w\n%s", i, err, out)
 						return
 					}
 					counts[i], errs[i] = parseAdmitted(out)

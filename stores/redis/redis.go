@@ -445,7 +445,7 @@ func parseReply(v any, alg halt.Algorithm, rp *reply) (halt.Result, error) {
 			continue // the level, a float
 		}
 		x, err := strconv.ParseInt(f[i], 10, 64)
-		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+		if errors.Is(err, strconv.ErrRange) {
 			err = nil // beyond time.Duration: x is its maximum, as core caps it
 		}
 		if err != nil {

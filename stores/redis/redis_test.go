@@ -2,6 +2,7 @@ package haltredis_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -95,7 +96,7 @@ func TestNewValidates(t *testing.T) {
 	}
 	_ = s.Close() // idempotent
 	p := halt.Policy{Name: "closed", Limit: 1, Window: time.Second}
-	if _, err := s.Take(context.Background(), []byte("k"), &p, time.Now(), 1); err != halt.ErrStoreClosed {
+	if _, err := s.Take(context.Background(), []byte("k"), &p, time.Now(), 1); !errors.Is(err, halt.ErrStoreClosed) {
 		t.Fatalf("Take after Close: %v, want ErrStoreClosed", err)
 	}
 }
