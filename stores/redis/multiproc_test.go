@@ -21,7 +21,7 @@ import (
 )
 
 const (
-	childEnv     = "HALT_REDIS_TEST_CHILD" // "policy,algorithm,limit,startUnixNano"
+	childEnv     = "HALT_REDIS_TEST_CHILD" // "policy,algorithm,limit,burst,startUnixNano"
 	processes    = 4
 	perProcess   = 64 // concurrent requests in each process
 	takesPerGoro = 4
@@ -29,13 +29,17 @@ const (
 
 // TestMultiProcess: several OS processes, each with its own store and 64
 // goroutines, hammer one key through one Redis; together they admit exactly
-// the limit, for every algorithm.
+// the burst (the token bucket's capacity, the windows' limit), for every
+// algorithm.
 func TestMultiProcess(t *testing.T) {
 	standalone(t)
 	for _, alg := range []halt.Algorithm{halt.TokenBucket, halt.FixedWindow, halt.SlidingWindow} {
 		t.Run(alg.String(), func(t *testing.T) {
 			name := fmt.Sprintf("multiproc-%s-%d", alg, time.Now().UnixNano())
-			const limit = 100
+			limit, burst, want := 100, 0, 100
+			if alg == halt.TokenBucket {
+				limit, burst = 10, 100 // 10 per window, bursts of 100
+			}
 			start := time.Now().Add(300 * time.Millisecond).UnixNano() // all processes start together
 			var wg sync.WaitGroup
 			counts := make([]int, processes)
@@ -45,7 +49,7 @@ func TestMultiProcess(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					cmd := exec.Command(os.Args[0], "-test.run=^TestMultiProcessChild$", "-test.count=1", "-test.v")
-					cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d,%d,%d", childEnv, name, alg, limit, start))
+					cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d,%d,%d,%d", childEnv, name, alg, limit, burst, start))
 					out, err := cmd.CombinedOutput()
 					if err != nil {
 						errs[i] = fmt.Errorf("child %d: %w\n%s", i, err, out)
@@ -63,8 +67,8 @@ func TestMultiProcess(t *testing.T) {
 				total += counts[i]
 			}
 			t.Logf("%d processes x %d goroutines x %d requests: admitted %v = %d", processes, perProcess, takesPerGoro, counts, total)
-			if total != limit {
-				t.Fatalf("admitted %d in total, want exactly %d", total, limit)
+			if total != want {
+				t.Fatalf("admitted %d in total, want exactly %d", total, want)
 			}
 		})
 	}
@@ -89,9 +93,10 @@ func TestMultiProcessChild(t *testing.T) {
 	f := strings.Split(spec, ",")
 	alg, _ := strconv.Atoi(f[1])
 	limit, _ := strconv.ParseInt(f[2], 10, 64)
-	startNs, _ := strconv.ParseInt(f[3], 10, 64)
+	burst, _ := strconv.ParseInt(f[3], 10, 64)
+	startNs, _ := strconv.ParseInt(f[4], 10, 64)
 	// Server clock (the default); the window is far longer than the test.
-	p := halt.Policy{Name: f[0], Limit: limit, Window: 1000 * time.Hour, Algorithm: halt.Algorithm(alg)}
+	p := halt.Policy{Name: f[0], Limit: limit, Burst: burst, Window: 1000 * time.Hour, Algorithm: halt.Algorithm(alg)}
 	c := redis.NewClient(&redis.Options{Addr: standaloneAddr(), PoolSize: 32})
 	defer c.Close()
 	s, err := haltredis.New(c, haltredis.WithTimeout(10*time.Second), haltredis.WithPrefix(runPrefixFor(f[0])))
