@@ -53,11 +53,12 @@ func unreachableSmall(tb testing.TB) *halt.Limiter {
 	return benchLimiter(tb, halt.Policy{Name: "bench", Limit: 1000, Window: 100 * time.Microsecond})
 }
 
-func benchLimiter(tb testing.TB, p halt.Policy) *halt.Limiter {
+func benchLimiter(tb testing.TB, p halt.Policy, opts ...halt.Option) *halt.Limiter {
 	tb.Helper()
 	store := memory.New(nil)
 	tb.Cleanup(func() { _ = store.Close() })
-	l, err := halt.New(store, p, halt.WithTrustedProxies(benchProxy), halt.WithTelemetry(halt.NopTelemetry{}))
+	opts = append([]halt.Option{halt.WithTrustedProxies(benchProxy), halt.WithTelemetry(halt.NopTelemetry{})}, opts...)
+	l, err := halt.New(store, p, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
