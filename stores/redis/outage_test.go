@@ -264,21 +264,25 @@ func testHung(t *testing.T, ctxTimeouts bool) {
 // and decides, counting nothing twice.
 func TestScriptCacheFlushed(t *testing.T) {
 	srv := startServer(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.addr})
-	t.Cleanup(func() { _ = c.Close() })
-	s := newStore(t, c)
-	ctx := context.Background()
-	p := halt.Policy{Name: "flush", Limit: 3, Window: time.Hour, Algorithm: halt.FixedWindow}
-	for i := range 3 {
-		if err := c.ScriptFlush(ctx).Err(); err != nil {
-			t.Fatal(err)
-		}
-		r, err := s.Take(ctx, []byte("halt:flush:k"), &p, time.Now(), 1)
-		if err != nil || !r.Allowed || r.Remaining != int64(2-i) {
-			t.Fatalf("take %d after SCRIPT FLUSH: %+v, %v", i, r, err)
-		}
-	}
-	if s.Down() {
-		t.Fatal("NOSCRIPT switched the store to its failure mode")
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ContextTimeoutEnabled=%v", inline), func(t *testing.T) {
+			c := redis.NewClient(&redis.Options{Addr: srv.addr, ContextTimeoutEnabled: inline})
+			t.Cleanup(func() { _ = c.Close() })
+			s := newStore(t, c)
+			ctx := context.Background()
+			p := halt.Policy{Name: fmt.Sprintf("flush%v", inline), Limit: 3, Window: time.Hour, Algorithm: halt.FixedWindow}
+			for i := range 3 {
+				if err := c.ScriptFlush(ctx).Err(); err != nil {
+					t.Fatal(err)
+				}
+				r, err := s.Take(ctx, []byte("halt:flush:k"), &p, time.Now(), 1)
+				if err != nil || !r.Allowed || r.Remaining != int64(2-i) {
+					t.Fatalf("take %d after SCRIPT FLUSH: %+v, %v", i, r, err)
+				}
+			}
+			if s.Down() {
+				t.Fatal("NOSCRIPT switched the store to its failure mode")
+			}
+		})
 	}
 }

@@ -196,6 +196,7 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 	case s.queue <- c:
 	default: // the queue is full: Redis is far behind
 		c.timer.Stop()
+		c.keys[0] = ""
 		s.calls.Put(c)
 		return s.fallback(ctx, key, p, now, cost, fmt.Errorf("%w: request queue full", ErrTimeout))
 	}
@@ -224,10 +225,10 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 func (s *Store) runInline(ctx context.Context, c *call, key []byte, p *halt.Policy, now time.Time, cost int64, pa *policyArgs, t0 int64) (halt.Result, error) {
 	tctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	cmd := decideScript.EvalSha(tctx, s.client, c.keys[:], c.args[:]...)
-	if isNoScript(cmd.Err()) {
-		cmd = decideScript.Run(tctx, s.client, c.keys[:], c.args[:]...)
+	if isNoScript(cmd.Err()) { // EVAL also caches the script again
+		cmd = decideScript.Eval(tctx, s.client, c.keys[:], c.args[:]...)
 	}
-	s.busy.Store(0)
+	s.busy.Add(-1)
 	if err := cmd.Err(); err != nil {
 		c.err = err
 		if tctx.Err() != nil && ctx.Err() == nil {
