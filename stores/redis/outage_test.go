@@ -275,7 +275,7 @@ func TestScriptCacheFlushed(t *testing.T) {
 				if err := c.ScriptFlush(ctx).Err(); err != nil {
 					t.Fatal(err)
 				}
-				r, err := s.Take(ctx, []byte("halt:flush:k"), &p, time.Now(), 1)
+				r, err := s.Take(ctx, []byte("halt:"+p.Name+":k"), &p, time.Now(), 1)
 				if err != nil || !r.Allowed || r.Remaining != int64(2-i) {
 					t.Fatalf("take %d after SCRIPT FLUSH: %+v, %v", i, r, err)
 				}
