@@ -110,15 +110,17 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 
 // call is one decision on its way through a pipeline.
 type call struct {
-	keys  [1]string
-	args  [9]any
-	state atomic.Int32 // callQueued, callTaken, callAbandoned, callDone
-	alg   halt.Algorithm
-	res   halt.Result
-	rp    reply
-	err   error
-	done  chan struct{}
-	timer *time.Timer
+	keys   [1]string
+	args   [7]any
+	nargs  int
+	state  atomic.Int32 // callQueued, callTaken, callAbandoned, callDone
+	alg    halt.Algorithm
+	window time.Duration
+	res    halt.Result
+	rp     reply
+	err    error
+	done   chan struct{}
+	timer  *time.Timer
 }
 
 const (
@@ -176,8 +178,8 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 		c.args[0] = 0
 	}
 	c.args[1] = cost
-	c.alg = p.Algorithm
-	copy(c.args[2:], pa.args[:])
+	c.alg, c.window = p.Algorithm, p.Window
+	c.nargs = 2 + copy(c.args[2:], pa.args[:pa.nargs])
 	c.err = nil
 	// Alone: decide on this goroutine. With company: share a pipeline.
 	alone := s.waiting.Add(1) == 1
@@ -224,9 +226,9 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 // deadline (ContextTimeoutEnabled), so the timeout still holds.
 func (s *Store) runInline(ctx context.Context, c *call, key []byte, p *halt.Policy, now time.Time, cost int64, pa *policyArgs, t0 int64) (halt.Result, error) {
 	tctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
-	cmd := decideScript.EvalSha(tctx, s.client, c.keys[:], c.args[:]...)
+	cmd := decideScript.EvalSha(tctx, s.client, c.keys[:], c.args[:c.nargs]...)
 	if isNoScript(cmd.Err()) { // EVAL also caches the script again
-		cmd = decideScript.Eval(tctx, s.client, c.keys[:], c.args[:]...)
+		cmd = decideScript.Eval(tctx, s.client, c.keys[:], c.args[:c.nargs]...)
 	}
 	s.busy.Add(-1)
 	if err := cmd.Err(); err != nil {
@@ -236,6 +238,9 @@ func (s *Store) runInline(ctx context.Context, c *call, key []byte, p *halt.Poli
 		}
 	} else {
 		c.res, c.err = parseReply(cmd.Val(), c.alg, &c.rp)
+		if c.res.Reason == halt.ReasonCostExceedsCapacity {
+			c.res.RetryAfter = c.window
+		}
 	}
 	cancel()
 	return s.finish(ctx, c, key, p, now, cost, pa, t0)
@@ -371,7 +376,7 @@ func (s *Store) run(pipe redis.Pipeliner, batch []*call, cmds []*redis.Cmd) []*r
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
 	defer cancel()
 	for _, c := range batch {
-		cmds = append(cmds, decideScript.EvalSha(ctx, pipe, c.keys[:], c.args[:]...))
+		cmds = append(cmds, decideScript.EvalSha(ctx, pipe, c.keys[:], c.args[:c.nargs]...))
 	}
 	_, _ = pipe.Exec(ctx)
 
@@ -387,11 +392,11 @@ func (s *Store) run(pipe redis.Pipeliner, batch []*call, cmds []*redis.Cmd) []*r
 	if len(retry) > 0 {
 		if err := decideScript.Load(ctx, s.client).Err(); err == nil {
 			for _, i := range retry {
-				cmds[i] = decideScript.EvalSha(ctx, pipe, batch[i].keys[:], batch[i].args[:]...)
+				cmds[i] = decideScript.EvalSha(ctx, pipe, batch[i].keys[:], batch[i].args[:batch[i].nargs]...)
 			}
 		} else {
 			for _, i := range retry {
-				cmds[i] = decideScript.Eval(ctx, pipe, batch[i].keys[:], batch[i].args[:]...)
+				cmds[i] = decideScript.Eval(ctx, pipe, batch[i].keys[:], batch[i].args[:batch[i].nargs]...)
 			}
 		}
 		_, _ = pipe.Exec(ctx)
@@ -404,6 +409,9 @@ func (s *Store) run(pipe redis.Pipeliner, batch []*call, cmds []*redis.Cmd) []*r
 			c.err = err
 		} else {
 			c.res, c.err = parseReply(cmd.Val(), c.alg, &c.rp)
+			if c.res.Reason == halt.ReasonCostExceedsCapacity {
+				c.res.RetryAfter = c.window
+			}
 		}
 		if !c.state.CompareAndSwap(callTaken, callDone) {
 			continue // abandoned: its caller has gone

@@ -37,8 +37,12 @@ import (
 //	fixed window:   stamp (window index), level (count), until (µs)
 //	sliding window: stamp (newest sub-window index), until (µs), then n counts, a ring by index mod n
 //
-// ARGV: now_us (0: Redis TIME), cost, algorithm, limit, capacity, window_us,
-// rate (tokens per second, shortest round-trip decimal), block_us, sub-windows.
+// ARGV: now_us (0: Redis TIME), cost, algorithm ('0' token bucket, '1' fixed
+// window, '2' sliding window), capacity (the windows' limit), then rate
+// (tokens per second, shortest round-trip decimal) for the token bucket or
+// window_us for the windows, block_us, and sub-windows for the sliding
+// window. A cost above capacity answers retry_after 0: the caller fills in
+// the window.
 const decideSrc = `
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -48,10 +52,8 @@ if now == 0 then
 end
 local cost = tonumber(ARGV[2])
 local alg = ARGV[3]
-local limit = tonumber(ARGV[4])
-local cap = tonumber(ARGV[5])
-local win = tonumber(ARGV[6])
-local block = tonumber(ARGV[8])
+local cap = tonumber(ARGV[4])
+local block = tonumber(ARGV[6])
 local fmt = string.format
 local floor = math.floor
 local MAXTTL = 1e13
@@ -62,7 +64,7 @@ local v = redis.call('GET', key)
 if alg == '0' then
   -- Token bucket, in nanosecond doubles, as core's tokensAt,
   -- durationFromTokens (d = tokens / rate * 1e9, truncated) and tokenBucket.
-  local rate = tonumber(ARGV[7])
+  local rate = tonumber(ARGV[5])
   local stamp, level, untl = 0, 0, 0
   if v and #v == 24 then stamp, level, untl = struct.unpack('ddd', v) end
   local filled = cap
@@ -78,7 +80,7 @@ if alg == '0' then
     if cap - filled > 0 then full = floor((cap - filled) / rate * 1e9) end
   end
   if cost > cap then
-    return fmt('0 3 0 %.0f000 %.0f 0', win, full)
+    return fmt('0 3 0 0 %.0f 0', full)
   end
   if untl > now then
     local wait = (untl - now) * 1000
@@ -118,6 +120,8 @@ if alg == '0' then
 
 elseif alg == '1' then
   -- Fixed window, in whole microseconds (exact below 2^53).
+  local limit = cap
+  local win = tonumber(ARGV[5])
   local stamp, count, untl = 0, 0, 0
   if v and #v == 24 then stamp, count, untl = struct.unpack('ddd', v) end
   local k = floor(now / win)
@@ -126,7 +130,7 @@ elseif alg == '1' then
     local full = 0
     if stamp >= k and count ~= 0 then full = (stamp + 1) * win - now end
     if cost > cap then
-      return fmt('0 3 0 %.0f000 %.0f000 0', win, full)
+      return fmt('0 3 0 0 %.0f000 0', full)
     end
     local wait = untl - now
     local reset = wait
@@ -160,7 +164,9 @@ else
   -- Sliding window, in whole microseconds: the newest sub-window index,
   -- the cooldown's end and a ring of n counts indexed by sub-window mod n,
   -- exactly as core's State.
-  local n = tonumber(ARGV[9])
+  local limit = cap
+  local win = tonumber(ARGV[5])
+  local n = tonumber(ARGV[7])
   local sub = win / n
   local layout = 'dd' .. string.rep('d', n)
   local st
@@ -187,7 +193,7 @@ else
       end
     end
     if cost > cap then
-      return fmt('0 3 0 %.0f000 %.0f000 0', win, full)
+      return fmt('0 3 0 0 %.0f000 0', full)
     end
     local wait = untl - now
     local reset = wait
@@ -287,7 +293,8 @@ type policyArgs struct {
 	alg                halt.Algorithm
 	prec               int
 
-	args [7]any // algorithm, limit, capacity, window_us, rate, block_us, sub-windows
+	args  [5]any // the script's ARGV after now and cost (see decideSrc)
+	nargs int
 	// suffix follows the hash tag in the key. The windows' state is
 	// meaningless under another window or algorithm, so a changed policy
 	// starts on fresh keys; the token bucket keeps its tokens, as
@@ -320,14 +327,16 @@ func newPolicyArgs(p *halt.Policy) *policyArgs {
 	// The rate exactly as core computes it, printed so that it parses back
 	// to the same double.
 	rate := float64(p.Limit) / p.Window.Seconds()
-	a.args = [7]any{
-		int64(p.Algorithm),
-		strconv.FormatInt(p.Limit, 10),
-		strconv.FormatInt(p.Capacity(), 10),
-		strconv.FormatInt(int64(p.Window/time.Microsecond), 10),
-		strconv.FormatFloat(rate, 'g', -1, 64),
-		strconv.FormatInt(int64(p.BlockDuration/time.Microsecond), 10),
-		n,
+	block := strconv.FormatInt(int64(p.BlockDuration/time.Microsecond), 10)
+	win := strconv.FormatInt(int64(p.Window/time.Microsecond), 10)
+	capacity := strconv.FormatInt(p.Capacity(), 10)
+	switch p.Algorithm {
+	case halt.FixedWindow:
+		a.args, a.nargs = [5]any{"1", capacity, win, block}, 4
+	case halt.SlidingWindow:
+		a.args, a.nargs = [5]any{"2", capacity, win, block, strconv.FormatInt(n, 10)}, 5
+	default:
+		a.args, a.nargs = [5]any{"0", capacity, strconv.FormatFloat(rate, 'g', -1, 64), block}, 4
 	}
 	switch p.Algorithm {
 	case halt.FixedWindow:
