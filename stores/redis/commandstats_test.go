@@ -72,6 +72,9 @@ func TestCommandStats(t *testing.T) {
 				if admitted != limit {
 					t.Fatalf("admitted %d, want %d", admitted, limit)
 				}
+				if n := s.CacheLen(); cached && n != 1 {
+					t.Fatalf("over-limit cache holds %d keys, want 1", n)
+				}
 				got := evalshaCalls(t, c)
 				want := limit + 1 // each admission, and the first refusal
 				if !cached {
