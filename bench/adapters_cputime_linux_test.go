@@ -45,10 +45,15 @@ func TestAdapterCPUTime(t *testing.T) {
 	defer runtime.UnlockOSThread()
 	fmt.Printf("%-24s %s\n", "adapter (least CPU)", "ns/op")
 	for _, r := range rows {
-		op := r.op()
-		for range ops { // warm up
-			op()
-		}
-		fmt.Printf("%-24s %6.1f\n", r.name, leastCPUTime(ops, rounds, op))
+		fmt.Printf("%-24s %6.1f\n", r.name, warmLeastCPUTime(ops, rounds, r.op()))
 	}
+}
+
+// warmLeastCPUTime runs op ops times to warm caches and pools, then
+// measures it with leastCPUTime.
+func warmLeastCPUTime(ops, rounds int, op func()) float64 {
+	for range ops {
+		op()
+	}
+	return leastCPUTime(ops, rounds, op)
 }

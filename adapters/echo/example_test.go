@@ -1,6 +1,7 @@
 package haltecho_test
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -16,12 +17,9 @@ func Example() {
 	store := memory.New(nil)
 	defer store.Close()
 	trusted := halt.WithTrustedProxies("10.0.0.0/8") // your load balancers
-	public, err := halt.New(store, halt.Policy{Name: "public", Limit: 100, Window: time.Minute, Burst: 120}, trusted)
-	if err != nil {
-		panic(err)
-	}
-	login, err := halt.New(store, halt.Policy{Name: "auth", Limit: 10, Window: time.Minute, BlockDuration: 5 * time.Minute}, trusted)
-	if err != nil {
+	public, errPublic := halt.New(store, halt.Policy{Name: "public", Limit: 100, Window: time.Minute, Burst: 120}, trusted)
+	login, errLogin := halt.New(store, halt.Policy{Name: "auth", Limit: 10, Window: time.Minute, BlockDuration: 5 * time.Minute}, trusted)
+	if err := errors.Join(errPublic, errLogin); err != nil {
 		panic(err)
 	}
 
