@@ -17,29 +17,16 @@ type Option = halthttp.Option
 
 // WithSkip skips the limiter (no check, no headers) for requests where fn
 // returns true. A nil fn skips nothing.
-func WithSkip(fn func(r *http.Request) bool) Option {
-	if fn == nil {
-		return nil // NewMiddleware ignores nil options
-	}
-	return halthttp.WithSkip(fn)
-}
+func WithSkip(fn func(r *http.Request) bool) Option { return halthttp.WithSkip(fn) }
 
 // WithCost sets a per-request cost; zero or less means the policy's cost.
 // A nil fn keeps the policy's cost.
-func WithCost(fn func(r *http.Request) int64) Option {
-	if fn == nil {
-		return nil
-	}
-	return halthttp.WithCost(fn)
-}
+func WithCost(fn func(r *http.Request) int64) Option { return halthttp.WithCost(fn) }
 
 // WithDenyHandler replaces the default JSON 429 writer; the rate-limit
 // headers, Retry-After and Cache-Control are already set on w. A nil fn
 // keeps the default.
 func WithDenyHandler(fn func(w http.ResponseWriter, r *http.Request, d halt.Decision)) Option {
-	if fn == nil {
-		return nil
-	}
 	return halthttp.WithDenyHandler(fn)
 }
 

@@ -62,20 +62,31 @@ type exchange struct {
 // Option configures the middleware.
 type Option = halt.MiddlewareOption[exchange]
 
-// WithSkip skips the limiter for requests where fn returns true.
+// WithSkip skips the limiter (no check, no headers) for requests where fn
+// returns true. A nil fn skips nothing.
 func WithSkip(fn func(r *http.Request) bool) Option {
+	if fn == nil {
+		return nil // NewMiddleware ignores nil options
+	}
 	return halt.MiddlewareSkip(func(x exchange) bool { return fn(x.r) })
 }
 
 // WithCost sets a per-request cost; a result of zero or less means the
-// policy's cost.
+// policy's cost. A nil fn keeps the policy's cost.
 func WithCost(fn func(r *http.Request) int64) Option {
+	if fn == nil {
+		return nil
+	}
 	return halt.MiddlewareCost(func(x exchange) int64 { return fn(x.r) })
 }
 
 // WithDenyHandler replaces the default JSON 429 writer. The rate-limit
-// headers, Retry-After and Cache-Control are already set on w.
+// headers, Retry-After and Cache-Control are already set on w. A nil fn
+// keeps the default.
 func WithDenyHandler(fn func(w http.ResponseWriter, r *http.Request, d halt.Decision)) Option {
+	if fn == nil {
+		return nil
+	}
 	return halt.MiddlewareDeny(func(x exchange, d halt.Decision) error { fn(x.w, x.r, d); return nil })
 }
 

@@ -2,6 +2,7 @@ package halthttp_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 
@@ -66,4 +67,21 @@ func serve(t *testing.T, cfg halttest.AdapterConfig) string {
 
 func TestConformance(t *testing.T) {
 	halttest.RunAdapterTests(t, newStore, serve)
+}
+
+// Nil option functions keep the defaults instead of panicking per request.
+func TestNilOptions(t *testing.T) {
+	l, err := halt.New(newStore(t), halt.Policy{Name: "nil", Limit: 1, Window: 60e9}, halt.WithExemptPrivateIPs(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := halthttp.Middleware(l, halthttp.WithSkip(nil), halthttp.WithCost(nil), halthttp.WithDenyHandler(nil),
+		halthttp.WithHeaderStyle(nil))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for i, want := range []int{200, 429} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+		if w.Code != want {
+			t.Fatalf("request %d: status %d, want %d", i+1, w.Code, want)
+		}
+	}
 }
