@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	halt "github.com/halt-go/halt/core"
 	"github.com/halt-go/halt/examples/internal/app"
 	"github.com/halt-go/halt/examples/internal/httpapp"
 )
@@ -28,7 +29,9 @@ func main() {
 	}
 }
 
-func run(out io.Writer) error {
+// run plays the demo; extra options go to both limiters (the test passes a
+// stopped clock, so a slow machine cannot refill a token mid-burst).
+func run(out io.Writer, extra ...halt.Option) error {
 	cfg, err := app.FromEnv()
 	if err != nil {
 		return err
@@ -41,7 +44,7 @@ func run(out io.Writer) error {
 		return err
 	}
 	defer closer.Close()
-	global, auth, err := cfg.Limiters(store)
+	global, auth, err := cfg.Limiters(store, extra...)
 	if err != nil {
 		return err
 	}

@@ -3,13 +3,17 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
+
+	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/halttest"
 )
 
 func TestDemo(t *testing.T) {
 	t.Setenv("HALT_REDIS_URL", "")
 	t.Setenv("HALT_HEADER_STYLE", "")
 	var out strings.Builder
-	if err := run(&out); err != nil {
+	if err := run(&out, halt.WithClock(halttest.NewClock(time.Now()))); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	for _, want := range []string{
