@@ -504,3 +504,16 @@ func TestHeaderStyles(t *testing.T) {
 		t.Errorf("IETF policy: %s", got)
 	}
 }
+
+// TestNewMiddlewareNilLimiter: a middleware without a limiter is refused at
+// construction, with a message naming the mistake, not on the first request.
+func TestNewMiddlewareNilLimiter(t *testing.T) {
+	defer func() {
+		msg, _ := recover().(string)
+		if !strings.Contains(msg, "non-nil *halt.Limiter") {
+			t.Fatalf("recovered %q", msg)
+		}
+	}()
+	halt.NewMiddleware[*http.Request](nil)
+	t.Fatal("NewMiddleware(nil) returned")
+}
