@@ -6,9 +6,9 @@ require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/gofiber/fiber/v2 v2.52.15
-	github.com/halt-go/halt/adapters/nethttp v0.0.0
-	github.com/halt-go/halt/core v0.0.0
-	github.com/halt-go/halt/stores/memory v0.0.0
+	github.com/halt-go/halt/adapters/nethttp v0.2.0
+	github.com/halt-go/halt/core v0.2.0
+	github.com/halt-go/halt/stores/memory v0.2.0
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/sethvargo/go-limiter v0.7.1
 	github.com/throttled/throttled/v2 v2.15.0
@@ -62,10 +62,10 @@ require (
 )
 
 require (
-	github.com/halt-go/halt/adapters/chi v0.0.0
-	github.com/halt-go/halt/adapters/echo v0.0.0
-	github.com/halt-go/halt/adapters/fiber v0.0.0
-	github.com/halt-go/halt/adapters/gin v0.0.0
+	github.com/halt-go/halt/adapters/chi v0.2.0
+	github.com/halt-go/halt/adapters/echo v0.2.0
+	github.com/halt-go/halt/adapters/fiber v0.2.0
+	github.com/halt-go/halt/adapters/gin v0.2.0
 	github.com/hashicorp/golang-lru v0.5.4 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 )

@@ -1,3 +1,3 @@
 module github.com/halt-go/halt/core
 
-go 1.25
+go 1.25.0

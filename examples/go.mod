@@ -6,15 +6,15 @@ require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/gofiber/fiber/v2 v2.52.15
-	github.com/halt-go/halt/adapters/chi v0.0.0
-	github.com/halt-go/halt/adapters/echo v0.0.0
-	github.com/halt-go/halt/adapters/fiber v0.0.0
-	github.com/halt-go/halt/adapters/gin v0.0.0
-	github.com/halt-go/halt/adapters/nethttp v0.0.0
-	github.com/halt-go/halt/core v0.0.0
-	github.com/halt-go/halt/presets v0.0.0
-	github.com/halt-go/halt/stores/memory v0.0.0
-	github.com/halt-go/halt/stores/redis v0.0.0
+	github.com/halt-go/halt/adapters/chi v0.2.0
+	github.com/halt-go/halt/adapters/echo v0.2.0
+	github.com/halt-go/halt/adapters/fiber v0.2.0
+	github.com/halt-go/halt/adapters/gin v0.2.0
+	github.com/halt-go/halt/adapters/nethttp v0.2.0
+	github.com/halt-go/halt/core v0.2.0
+	github.com/halt-go/halt/presets v0.2.0
+	github.com/halt-go/halt/stores/memory v0.2.0
+	github.com/halt-go/halt/stores/redis v0.2.0
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/redis/go-redis/v9 v9.23.0
 )

@@ -4,9 +4,9 @@ go 1.25.0
 
 require (
 	github.com/go-chi/chi/v5 v5.5.0
-	github.com/halt-go/halt/adapters/nethttp v0.0.0
-	github.com/halt-go/halt/core v0.0.0
-	github.com/halt-go/halt/stores/memory v0.0.0
+	github.com/halt-go/halt/adapters/nethttp v0.2.0
+	github.com/halt-go/halt/core v0.2.0
+	github.com/halt-go/halt/stores/memory v0.2.0
 )
 
 replace (

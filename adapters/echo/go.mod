@@ -3,8 +3,8 @@ module github.com/halt-go/halt/adapters/echo
 go 1.25.0
 
 require (
-	github.com/halt-go/halt/core v0.0.0
-	github.com/halt-go/halt/stores/memory v0.0.0-00010101000000-000000000000
+	github.com/halt-go/halt/core v0.2.0
+	github.com/halt-go/halt/stores/memory v0.2.0
 	github.com/labstack/echo/v4 v4.16.0
 )
 

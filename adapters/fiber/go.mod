@@ -4,8 +4,8 @@ go 1.25.0
 
 require (
 	github.com/gofiber/fiber/v2 v2.52.15
-	github.com/halt-go/halt/core v0.0.0
-	github.com/halt-go/halt/stores/memory v0.0.0
+	github.com/halt-go/halt/core v0.2.0
+	github.com/halt-go/halt/stores/memory v0.2.0
 )
 
 require (

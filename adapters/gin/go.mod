@@ -4,8 +4,8 @@ go 1.25.0
 
 require (
 	github.com/gin-gonic/gin v1.12.0
-	github.com/halt-go/halt/core v0.0.0
-	github.com/halt-go/halt/stores/memory v0.0.0-00010101000000-000000000000
+	github.com/halt-go/halt/core v0.2.0
+	github.com/halt-go/halt/stores/memory v0.2.0
 )
 
 require (

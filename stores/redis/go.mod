@@ -3,8 +3,8 @@ module github.com/halt-go/halt/stores/redis
 go 1.26.0
 
 require (
-	github.com/halt-go/halt/core v0.0.0
-	github.com/halt-go/halt/stores/memory v0.0.0
+	github.com/halt-go/halt/core v0.2.0
+	github.com/halt-go/halt/stores/memory v0.2.0
 	github.com/redis/go-redis/v9 v9.23.0
 )
 
