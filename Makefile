@@ -7,7 +7,7 @@ export HALT_REDIS_ADDR    ?= 127.0.0.1:6390
 export HALT_REDIS_CLUSTER ?= 127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103
 GOTESTFLAGS ?= -race -count=1 -shuffle=on -timeout=12m
 
-.PHONY: test test-short demo bench lint vet fmt gowork-off tidy redis-up redis-down ci
+.PHONY: test test-short demo bench lint vet fmt gowork-off tidy release-check bump release-tags redis-up redis-down ci
 
 ## test: every module's tests with -race, against a real redis-server and Redis Cluster
 test: redis-up
@@ -41,8 +41,27 @@ vet:
 gowork-off:
 	@for m in $(MODULES); do echo "== $$m"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...) || exit 1; done
 
+## tidy: go mod tidy in every module, as users get it (GOWORK=off)
 tidy:
 	@for m in $(MODULES); do (cd $$m && GOWORK=off go mod tidy) || exit 1; done
+
+# Releases (RELEASING.md). VERSION is the version every published module gets.
+need-version:
+	@case "$(VERSION)" in v*.*.*) ;; *) echo "usage: make $(MAKECMDGOALS) VERSION=vX.Y.Z" >&2; exit 2 ;; esac
+
+## release-check: the modules at VERSION install, and every README block compiles, as users get them
+release-check: need-version
+	@go run ./tools/releasecheck check $(VERSION)
+
+## bump: every in-repo requirement of every go.mod names VERSION
+bump: need-version
+	@go run ./tools/releasecheck bump $(VERSION)
+
+## release-tags: tag every published module <dir>/VERSION at HEAD, in dependency order (does not push)
+release-tags: need-version
+	@git diff --quiet HEAD -- || { echo "release-tags: commit or stash your changes first" >&2; exit 1; }
+	@tags=$$(go run ./tools/releasecheck tags $(VERSION)) || exit 1; \
+	for t in $$tags; do git tag -a "$$t" -m "$$t" || exit 1; echo "$$t"; done
 
 redis-up:
 	@scripts/redis.sh start
