@@ -23,6 +23,7 @@ import (
 
 // checker runs the check subcommand.
 type checker struct {
+	ctx     context.Context
 	root    string
 	version string
 	mods    []*repoMod
@@ -94,7 +95,7 @@ func (c *checker) run() error {
 func (c *checker) warnDirty(pubs []*repoMod) {
 	args := []string{"-C", c.root, "status", "--porcelain", "--ignored", "--"}
 	args = append(args, dirs(pubs)...)
-	out, err := exec.Command("git", args...).Output()
+	out, err := exec.CommandContext(c.ctx, "git", args...).Output()
 	if err != nil || len(bytes.TrimSpace(out)) == 0 {
 		return
 	}
@@ -107,7 +108,7 @@ func (c *checker) warnDirty(pubs []*repoMod) {
 // everything else from the local module cache or the usual GOPROXY, into a
 // scratch module cache that is deleted afterwards.
 func (c *checker) setEnv(proxy string) error {
-	out, err := exec.Command("go", "env", "-json", "GOPROXY", "GOMODCACHE", "GOFLAGS").Output()
+	out, err := exec.CommandContext(c.ctx, "go", "env", "-json", "GOPROXY", "GOMODCACHE", "GOFLAGS").Output()
 	if err != nil {
 		return fmt.Errorf("go env: %w", err)
 	}
@@ -155,7 +156,7 @@ func fileURL(dir string) string { return "file://" + filepath.ToSlash(dir) }
 // goCmd runs the go command in dir with the scratch environment.
 func (c *checker) goCmd(dir string, args ...string) (string, error) {
 	start := time.Now()
-	cmd := exec.Command("go", args...)
+	cmd := exec.CommandContext(c.ctx, "go", args...)
 	cmd.Dir, cmd.Env = dir, c.env
 	out, err := cmd.CombinedOutput()
 	if c.verbose {
@@ -341,7 +342,9 @@ func (c *checker) runQuickStart(r *readme, dir string, snippets []*snippet) erro
 // serveOnce starts the quick start on a free loopback port, sends GET /
 // and checks the answer. retry is true when the port was taken meanwhile.
 func (c *checker) serveOnce(where, bin string) (retry bool, err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(c.ctx, time.Minute)
+	defer cancel()
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return false, err
 	}
@@ -349,8 +352,6 @@ func (c *checker) serveOnce(where, bin string) (retry bool, err error) {
 	if err := ln.Close(); err != nil {
 		return false, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = append(slices.Clone(c.env), "ADDR="+addr)
 	var logs bytes.Buffer
@@ -362,13 +363,15 @@ func (c *checker) serveOnce(where, bin string) (retry bool, err error) {
 	go func() { exited <- cmd.Wait() }()
 	defer func() {
 		cancel()
-		<-exited
+		if err := <-exited; err != nil && c.verbose {
+			c.logf("  the quick start, stopped: %v", err)
+		}
 	}()
 
 	// Wait until it listens, then send exactly one request.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
 		if err == nil {
 			_ = conn.Close()
 			break
@@ -377,7 +380,7 @@ func (c *checker) serveOnce(where, bin string) (retry bool, err error) {
 		case err := <-exited:
 			exited <- err // for the deferred wait
 			retry = strings.Contains(logs.String(), "address already in use")
-			return retry, fmt.Errorf("%s: the quick start exited before serving (ADDR=%s): %v\n%s", where, addr, err, logs.String())
+			return retry, fmt.Errorf("%s: the quick start exited before serving (ADDR=%s): %w\n%s", where, addr, err, logs.String())
 		case <-time.After(50 * time.Millisecond): // waiting for a process to listen
 		}
 		if time.Now().After(deadline) {

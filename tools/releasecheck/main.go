@@ -17,11 +17,14 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -72,17 +75,26 @@ func main() {
 		}
 		fmt.Println(strings.Join(ts, "\n"))
 	case "check":
-		start := time.Now()
-		c := &checker{root: abs, version: version, mods: mods, keep: *keep, verbose: *verbose, log: os.Stderr}
-		if err := c.run(); err != nil {
-			fmt.Fprintf(os.Stderr, "releasecheck: FAIL after %s\n%v\n", time.Since(start).Round(time.Second), err)
-			os.Exit(1)
+		if err := check(abs, version, mods, *keep, *verbose); err != nil {
+			fatal(err)
 		}
-		fmt.Fprintf(os.Stderr, "releasecheck: ok: %s installs as users will get it (%s)\n", version, time.Since(start).Round(time.Second))
 	default:
 		flag.Usage()
 		os.Exit(2)
 	}
+}
+
+// check runs the release check, logging to standard error.
+func check(root, version string, mods []*repoMod, keep, verbose bool) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	c := &checker{ctx: ctx, root: root, version: version, mods: mods, keep: keep, verbose: verbose, log: os.Stderr}
+	if err := c.run(); err != nil {
+		return fmt.Errorf("FAIL after %s\n%w", time.Since(start).Round(time.Second), err)
+	}
+	c.logf("ok: %s installs as users will get it (%s)", version, time.Since(start).Round(time.Second))
+	return nil
 }
 
 func fatal(err error) {
