@@ -2,11 +2,14 @@ package haltecho_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"time"
 
 	haltecho "github.com/halt-go/halt/adapters/echo"
 	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/halttest"
 	"github.com/halt-go/halt/stores/memory"
 	"github.com/labstack/echo/v4"
 )
@@ -16,9 +19,10 @@ import (
 func Example() {
 	store := memory.New(nil)
 	defer store.Close()
-	trusted := halt.WithTrustedProxies("10.0.0.0/8") // your load balancers
-	public, errPublic := halt.New(store, halt.Policy{Name: "public", Limit: 100, Window: time.Minute, Burst: 120}, trusted)
-	login, errLogin := halt.New(store, halt.Policy{Name: "auth", Limit: 10, Window: time.Minute, BlockDuration: 5 * time.Minute}, trusted)
+	clock := halt.WithClock(halttest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))) // for a stable output
+	trusted := halt.WithTrustedProxies("10.0.0.0/8")                                        // your load balancers
+	public, errPublic := halt.New(store, halt.Policy{Name: "public", Limit: 100, Window: time.Minute, Burst: 120}, trusted, clock)
+	login, errLogin := halt.New(store, halt.Policy{Name: "auth", Limit: 1, Window: time.Minute, BlockDuration: 5 * time.Minute}, trusted, clock)
 	if err := errors.Join(errPublic, errLogin); err != nil {
 		panic(err)
 	}
@@ -33,6 +37,20 @@ func Example() {
 		return c.Path() == "/admin/ping"
 	})))
 	admin.GET("/ping", func(c echo.Context) error { return c.String(http.StatusOK, "pong") })
+	// e.Start(":8080")
 
-	_ = e // e.Start(":8080")
+	for _, q := range [][2]string{{"GET", "/"}, {"POST", "/auth/login"}, {"POST", "/auth/login"}, {"GET", "/admin/ping"}} {
+		req := httptest.NewRequest(q[0], q[1], nil)
+		req.RemoteAddr = "10.0.0.2:40000"                // the load balancer,
+		req.Header.Set("X-Forwarded-For", "203.0.113.7") // for this client
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		fmt.Printf("%-4s %-11s %d  remaining=%q retry-after=%q\n", q[0], q[1], rec.Code,
+			rec.Header().Get("RateLimit-Remaining"), rec.Header().Get("Retry-After"))
+	}
+	// Output:
+	// GET  /           200  remaining="119" retry-after=""
+	// POST /auth/login 204  remaining="0" retry-after=""
+	// POST /auth/login 429  remaining="0" retry-after="300"
+	// GET  /admin/ping 200  remaining="116" retry-after=""
 }

@@ -1,33 +1,46 @@
 package haltfiber_test
 
 import (
+	"fmt"
+	"net/http/httptest"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	haltfiber "github.com/halt-go/halt/adapters/fiber"
 	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/halttest"
 	"github.com/halt-go/halt/stores/memory"
 )
 
-// An app-wide limit, a stricter one on the login route with fiber's
-// LimitReached convention, and a probe route that skips the limiter with
-// Next.
+// An app-wide limit per user, a stricter one on the login route with
+// fiber's LimitReached convention, and a metrics route that skips the
+// limiter with Next. The requests go through app.Test, as in fiber's own
+// tests.
 func Example() {
 	app := fiber.New(fiber.Config{ReadBufferSize: 64 << 10}) // room for long X-Forwarded-For chains
 	store := memory.New(nil)
 	defer store.Close()
+	clock := halt.WithClock(halttest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))) // for a stable output
 
-	lb := halt.WithTrustedProxies("10.0.0.0/8") // your load balancers
-	public, err := halt.New(store, halt.Policy{Name: "public", Limit: 100, Window: time.Minute, Burst: 120}, lb)
+	// Your authentication runs first and records the user in c.Locals.
+	app.Use(func(c *fiber.Ctx) error {
+		if user := c.Get("X-Demo-User"); user != "" {
+			c.Locals(halt.DefaultUserKey, user)
+		}
+		return c.Next()
+	})
+	perUser, err := halt.New(store, halt.Policy{Name: "per_user", Limit: 100, Window: time.Minute, KeyStrategy: halt.KeyUser}, clock)
 	if err != nil {
 		panic(err)
 	}
-	app.Use(haltfiber.Middleware(public, haltfiber.WithNext(func(c *fiber.Ctx) bool {
+	app.Use(haltfiber.Middleware(perUser, haltfiber.WithNext(func(c *fiber.Ctx) bool {
 		return c.Path() == "/metrics"
 	})))
 	app.Get("/", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"message": "Hello World"}) })
+	app.Get("/metrics", func(c *fiber.Ctx) error { return c.SendString("# metrics") })
 
-	auth, err := halt.New(store, halt.Policy{Name: "auth", Limit: 10, Window: time.Minute, BlockDuration: 5 * time.Minute}, lb)
+	auth, err := halt.New(store, halt.Policy{Name: "auth", Limit: 1, Window: time.Minute, KeyStrategy: halt.KeyUser,
+		BlockDuration: 5 * time.Minute}, clock)
 	if err != nil {
 		panic(err)
 	}
@@ -37,6 +50,22 @@ func Example() {
 	app.Post("/auth/login", haltfiber.Middleware(auth, slowDown), func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"token": "…"})
 	})
+	// app.Listen(":8080")
 
-	_ = app // app.Listen(":8080")
+	for _, q := range [][2]string{{"GET", "/"}, {"GET", "/metrics"}, {"POST", "/auth/login"}, {"POST", "/auth/login"}} {
+		req := httptest.NewRequest(q[0], q[1], nil)
+		req.Header.Set("X-Demo-User", "alice")
+		res, err := app.Test(req)
+		if err != nil {
+			panic(err)
+		}
+		_ = res.Body.Close()
+		fmt.Printf("%-4s %-11s %d  remaining=%q retry-after=%q\n", q[0], q[1], res.StatusCode,
+			res.Header.Get("RateLimit-Remaining"), res.Header.Get("Retry-After"))
+	}
+	// Output:
+	// GET  /           200  remaining="99" retry-after=""
+	// GET  /metrics    200  remaining="" retry-after=""
+	// POST /auth/login 200  remaining="0" retry-after=""
+	// POST /auth/login 429  remaining="0" retry-after="300"
 }

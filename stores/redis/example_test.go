@@ -1,16 +1,23 @@
 package haltredis_test
 
 import (
+	"context"
+	"fmt"
 	"log"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/halttest"
 	haltredis "github.com/halt-go/halt/stores/redis"
 )
 
-// One Redis server shared by every app instance.
+// One Redis server shared by every app instance. (This example and the
+// next one need a Redis server, so they have no output to check: go test
+// compiles them and runs ExampleWithMemoryFallback. The package's tests run
+// against a real redis-server and Redis Cluster.)
 func ExampleNew() {
 	client := redis.NewClient(&redis.Options{
 		Addr: "localhost:6379",
@@ -46,11 +53,31 @@ func ExampleNew_cluster() {
 }
 
 // While Redis is unreachable, each instance limits on its own in memory.
+// Here nothing listens at the address, as when Redis is down: the first
+// decision finds out (within the store's timeout), and every decision comes
+// from the local memory store until Redis answers again.
 func ExampleWithMemoryFallback() {
-	client := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
-	store, err := haltredis.New(client, haltredis.WithMemoryFallback(nil))
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true, MaxRetries: -1})
+	defer client.Close()
+	store, err := haltredis.New(client,
+		haltredis.WithMemoryFallback(nil),
+		haltredis.WithLogger(slog.New(slog.DiscardHandler))) // it would log "store_down"
 	if err != nil {
-		log.Fatal(err)
+		panic(err)
 	}
 	defer store.Close()
+	limiter, err := halt.New(store, halt.Policy{Name: "api", Limit: 2, Window: time.Minute},
+		halt.WithClock(halttest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))) // for a stable output
+	if err != nil {
+		panic(err)
+	}
+	client1 := &halttest.FakeRequest{Peer: "203.0.113.7:51234"}
+	for range 3 {
+		d, err := limiter.Check(context.Background(), client1)
+		fmt.Printf("allowed=%v remaining=%d error=%v\n", d.Allowed, d.Remaining, err)
+	}
+	// Output:
+	// allowed=true remaining=1 error=<nil>
+	// allowed=true remaining=0 error=<nil>
+	// allowed=false remaining=0 error=<nil>
 }
