@@ -3,6 +3,8 @@ SHELL   := /bin/bash
 MODULES := $(shell go list -m -f '{{.Dir}}' 2>/dev/null)
 PKGS    := $(addsuffix /...,$(MODULES))
 # Redis for the tests: a standalone server and a 3-node cluster on loopback.
+# (Recipes call scripts/redis.sh rather than $(MAKE) redis-down, so that
+# make -n prints them instead of running them.)
 export HALT_REDIS_ADDR    ?= 127.0.0.1:6390
 export HALT_REDIS_CLUSTER ?= 127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103
 GOTESTFLAGS ?= -race -count=1 -shuffle=on -timeout=12m
@@ -13,11 +15,11 @@ GOTESTFLAGS ?= -race -count=1 -shuffle=on -timeout=12m
 test: redis-up
 	@set -o pipefail; status=0; \
 	go test $(GOTESTFLAGS) $(PKGS) || status=$$?; \
-	$(MAKE) --no-print-directory redis-down; exit $$status
+	scripts/redis.sh stop; exit $$status
 
 ## test-short: the tests without -race (faster feedback)
 test-short: redis-up
-	@status=0; go test -count=1 $(PKGS) || status=$$?; $(MAKE) --no-print-directory redis-down; exit $$status
+	@status=0; go test -count=1 $(PKGS) || status=$$?; scripts/redis.sh stop; exit $$status
 
 ## demo: start the example app in-process and fire a burst at it
 demo:
@@ -25,7 +27,7 @@ demo:
 
 ## bench: benchmarks side by side with peer libraries (see bench/README.md)
 bench: redis-up
-	@status=0; cd bench && ./run.sh || status=$$?; cd .. && $(MAKE) --no-print-directory redis-down; exit $$status
+	@status=0; cd bench && ./run.sh || status=$$?; cd .. && scripts/redis.sh stop; exit $$status
 
 ## lint: gofmt, go vet, golangci-lint
 lint: fmt vet
@@ -69,4 +71,7 @@ redis-up:
 redis-down:
 	@scripts/redis.sh stop
 
-ci: fmt vet gowork-off test
+## ci: what .ci/run runs (VERSION defaults to the version the go.mod files name)
+ci: lint gowork-off
+	@$(MAKE) --no-print-directory release-check VERSION=$(or $(VERSION),v0.2.0)
+	@$(MAKE) --no-print-directory test
