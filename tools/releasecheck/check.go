@@ -403,7 +403,7 @@ func (c *checker) serveOnce(where, bin string) (retry bool, err error) {
 	}
 	limit := res.Header.Get("RateLimit-Limit")
 	if res.StatusCode != http.StatusOK || limit == "" {
-		return false, fmt.Errorf("%s: GET / answered %s with RateLimit-Limit %q, want 200 with the header; headers %v, body %q\n%s",
+		return false, fmt.Errorf("%s: net/http quick start: GET / answered %s with RateLimit-Limit %q, want 200 with the header; headers %v, body %q\n%s",
 			where, res.Status, limit, res.Header, body, logs.String())
 	}
 	c.logf("%s: net/http quick start: GET http://%s/ (X-Forwarded-For: 203.0.113.7) -> %s, RateLimit-Limit: %s, RateLimit-Remaining: %s, body %s",
