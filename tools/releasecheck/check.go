@@ -108,11 +108,11 @@ func (c *checker) warnDirty(pubs []*repoMod) {
 // everything else from the local module cache or the usual GOPROXY, into a
 // scratch module cache that is deleted afterwards.
 func (c *checker) setEnv(proxy string) error {
-	out, err := exec.CommandContext(c.ctx, "go", "env", "-json", "GOPROXY", "GOMODCACHE", "GOFLAGS").Output()
+	out, err := exec.CommandContext(c.ctx, "go", "env", "-json", "GOPROXY", "GOMODCACHE", "GOFLAGS", "GOSUMDB", "GONOSUMDB").Output()
 	if err != nil {
 		return fmt.Errorf("go env: %w", err)
 	}
-	var ge struct{ GOPROXY, GOMODCACHE, GOFLAGS string }
+	var ge struct{ GOPROXY, GOMODCACHE, GOFLAGS, GOSUMDB, GONOSUMDB string }
 	if err := json.Unmarshal(out, &ge); err != nil {
 		return err
 	}
@@ -131,22 +131,29 @@ func (c *checker) setEnv(proxy string) error {
 			flags = append(flags, f)
 		}
 	}
-	drop := []string{"GOWORK", "GOFLAGS", "GOPROXY", "GOMODCACHE", "GONOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE", "GOTOOLCHAIN", "GO111MODULE", "ADDR"}
+	nosumdb := repoPath // not in the checksum database until published
+	if ge.GONOSUMDB != "" {
+		nosumdb += "," + ge.GONOSUMDB
+	}
+	// GOENV=off: a go env -w setting (GOPRIVATE, say) must not undo these;
+	// the ones that matter are read above and passed on.
+	drop := []string{"GOENV", "GOWORK", "GOFLAGS", "GOPROXY", "GOMODCACHE", "GOSUMDB", "GONOSUMDB", "GOPRIVATE",
+		"GONOPROXY", "GOINSECURE", "GOTOOLCHAIN", "GO111MODULE", "ADDR"}
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); !slices.Contains(drop, k) {
 			c.env = append(c.env, kv)
 		}
 	}
 	c.env = append(c.env,
+		"GOENV=off",
 		"GOWORK=off",
 		"GO111MODULE=on",
 		"GOTOOLCHAIN=local",
 		"GOFLAGS="+strings.Join(flags, " "),
 		"GOPROXY="+strings.Join(proxies, ","),
 		"GOMODCACHE="+filepath.Join(c.tmp, "modcache"),
-		"GONOSUMDB="+repoPath, // not in the checksum database until published
-		"GOPRIVATE=",
-		"GONOPROXY=",
+		"GOSUMDB="+ge.GOSUMDB,
+		"GONOSUMDB="+nosumdb,
 	)
 	return nil
 }
