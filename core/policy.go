@@ -106,6 +106,11 @@ type Policy struct {
 	// KeyFunc extracts the key for KeyCustom. A false result (no key) falls
 	// back as configured by [WithMissingKey].
 	KeyFunc func(Request) (string, bool)
+	// PerRoute counts every route separately: the key gains the pattern of
+	// the route the request matched ([Request.Route]), so a client that used
+	// up its budget on /items/{id} still has a whole one on /search.
+	// Requests that matched no route share one budget per client.
+	PerRoute bool
 	// Cost is what one request takes from the limit. The default (0) is 1.
 	Cost int64
 	// BlockDuration is a cooldown: once a key is blocked it stays blocked

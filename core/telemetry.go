@@ -9,10 +9,12 @@ import (
 
 // Event describes one rate-limit check to telemetry.
 type Event struct {
-	// Policy is the name of the policy that decided.
+	// Policy is the name of the policy that decided (for exempt and
+	// skipped requests, the policy that would have).
 	Policy string
 	// Key is the rate-limit key (IP, "user:…", a hashed API key…), without
-	// the store prefix. Credentials never appear in clear.
+	// the store prefix; "" for exempt and skipped requests. Credentials
+	// never appear in clear.
 	Key string
 	// Decision is the outcome.
 	Decision Decision
@@ -32,6 +34,19 @@ const (
 	NoticeStoreDown NoticeKind = "store_down"
 	// NoticeStoreUp: a store recovered.
 	NoticeStoreUp NoticeKind = "store_up"
+	// NoticePrivateExempt: the first request from a private client address
+	// (loopback, RFC 1918...) was exempt; so are all that follow. Reported
+	// once per Limiter, so that a quick start tried from localhost, which
+	// never shows a rate-limit header, says why.
+	NoticePrivateExempt NoticeKind = "private_exempt"
+	// NoticeProxyOnly: a request came through a trusted proxy that named no
+	// client beyond the trusted proxies (no usable X-Forwarded-For), so it
+	// was limited under the proxy's own address. Reported once per Limiter.
+	NoticeProxyOnly NoticeKind = "proxy_without_client"
+	// NoticeInvalidPolicy: a policy from WithPolicyResolver or WithPolicy
+	// failed validation; requests it was meant for are decided under the
+	// limiter's own policy. Reported at Error, once per policy name.
+	NoticeInvalidPolicy NoticeKind = "invalid_policy"
 )
 
 // Notice is a condition worth an operator's attention, reported once per
@@ -39,6 +54,9 @@ const (
 type Notice struct {
 	Kind    NoticeKind
 	Message string
+	// Level is how serious it is; SlogTelemetry logs the notice at it. The
+	// zero value is slog.LevelInfo.
+	Level slog.Level
 	// Attrs carries structured details, as for log/slog.
 	Attrs []slog.Attr
 }
@@ -47,15 +65,17 @@ type Notice struct {
 // request path and must be fast and safe for concurrent use. Embed
 // [NopTelemetry] to implement only the methods you need.
 type Telemetry interface {
-	// OnCheck is called for every request the limiter decided (exempt
-	// requests included).
+	// OnCheck is called for every request the limiter saw: decided,
+	// exempt (Decision.Reason ReasonExempt) and skipped (ReasonSkipped,
+	// by a skip option or MissingKeySkip) alike, and for store failures.
 	OnCheck(ctx context.Context, e Event)
-	// OnAllowed is called when a request was admitted by the store.
+	// OnAllowed is called when a request was admitted by the store (or by
+	// the fallback store).
 	OnAllowed(ctx context.Context, e Event)
 	// OnBlocked is called when a request was rejected.
 	OnBlocked(ctx context.Context, e Event)
 	// OnError is called when the store failed; e.Decision is what the
-	// failure mode decided.
+	// fallback store or the failure mode decided.
 	OnError(ctx context.Context, e Event, err error)
 	// OnNotice reports conditions such as a misconfigured proxy or a store
 	// going down or coming back.
@@ -80,8 +100,9 @@ func (NopTelemetry) OnError(context.Context, Event, error) {}
 // OnNotice does nothing.
 func (NopTelemetry) OnNotice(context.Context, Notice) {}
 
-// SlogTelemetry logs blocked requests at Info, store errors at Error and
-// notices at Warn, and allowed requests at Debug when the logger enables it.
+// SlogTelemetry logs blocked requests at Info, store errors at Error,
+// notices at their own level, and allowed requests at Debug when the logger
+// enables it.
 // A nil Logger means slog.Default().
 type SlogTelemetry struct {
 	Logger *slog.Logger
@@ -115,10 +136,10 @@ func (t SlogTelemetry) OnError(ctx context.Context, e Event, err error) {
 	t.logger().LogAttrs(ctx, slog.LevelError, "halt: store error", attrs...)
 }
 
-// OnNotice logs at Warn.
+// OnNotice logs at the notice's level.
 func (t SlogTelemetry) OnNotice(ctx context.Context, n Notice) {
 	attrs := append([]slog.Attr{slog.String("kind", string(n.Kind))}, n.Attrs...)
-	t.logger().LogAttrs(ctx, slog.LevelWarn, "halt: "+n.Message, attrs...)
+	t.logger().LogAttrs(ctx, n.Level, "halt: "+n.Message, attrs...)
 }
 
 func eventAttrs(e Event) []slog.Attr {

@@ -58,6 +58,8 @@ type FakeRequest struct {
 	Ctx     context.Context
 	Verb    string
 	URLPath string
+	// RoutePattern is what Route returns.
+	RoutePattern string
 	Headers http.Header
 	Peer    string
 	Values  map[any]any
@@ -88,6 +90,9 @@ func (r *FakeRequest) Path() string {
 	}
 	return r.URLPath
 }
+
+// Route returns RoutePattern.
+func (r *FakeRequest) Route() string { return r.RoutePattern }
 
 // Header returns the first value of the header.
 func (r *FakeRequest) Header(name string) string { return r.Headers.Get(name) }

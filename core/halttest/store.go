@@ -41,7 +41,41 @@ func newCase(t *testing.T, s halt.Store, p halt.Policy) *storeCase {
 	if err := p.Validate(); err != nil {
 		t.Fatalf("suite policy invalid: %v", err)
 	}
-	return &storeCase{t: t, store: s, p: p, key: []byte("halt:" + p.Name + ":ip:203.0.113.7")}
+	return &storeCase{t: t, store: s, p: p, key: []byte("halt:" + p.Name + ":{ip:203.0.113.7}")}
+}
+
+// peek calls Peek at Base+at and fails the test on error.
+func (c *storeCase) peek(at time.Duration, cost int64) halt.Result {
+	c.t.Helper()
+	r, err := c.store.(halt.Peeker).Peek(context.Background(), c.key, &c.p, Base.Add(at), cost)
+	if err != nil {
+		c.t.Fatalf("Peek at +%v: %v", at, err)
+	}
+	return r
+}
+
+// wantPeek asserts one Peek exactly.
+func (c *storeCase) wantPeek(at time.Duration, cost int64, w halt.Result) {
+	c.t.Helper()
+	if got := c.peek(at, cost); got != w {
+		c.t.Fatalf("peek at +%v cost %d:\n got %+v\nwant %+v", at, cost, got, w)
+	}
+}
+
+// refund calls Refund at Base+at and fails the test on error.
+func (c *storeCase) refund(at time.Duration, cost int64) {
+	c.t.Helper()
+	if err := c.store.(halt.Refunder).Refund(context.Background(), c.key, &c.p, Base.Add(at), cost); err != nil {
+		c.t.Fatalf("Refund at +%v: %v", at, err)
+	}
+}
+
+// reset calls Reset and fails the test on error.
+func (c *storeCase) reset() {
+	c.t.Helper()
+	if err := c.store.(halt.Resetter).Reset(context.Background(), c.key, &c.p); err != nil {
+		c.t.Fatalf("Reset: %v", err)
+	}
 }
 
 // take calls Take at Base+at and fails the test on error.
@@ -125,8 +159,8 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
 		for _, alg := range []halt.Algorithm{halt.TokenBucket, halt.FixedWindow, halt.SlidingWindow} {
 			c := newCase(t, newStore(t), halt.Policy{Name: "toobig", Limit: 10, Window: 10 * time.Second, Algorithm: alg})
 			got := c.take(0, 11)
-			if got.Allowed || got.Reason != halt.ReasonCostExceedsCapacity || got.RetryAfter <= 0 {
-				t.Fatalf("%v: cost 11 of 10: got %+v, want blocked with ReasonCostExceedsCapacity", alg, got)
+			if got.Allowed || got.Reason != halt.ReasonCostExceedsCapacity || got.RetryAfter != 0 {
+				t.Fatalf("%v: cost 11 of 10: got %+v, want blocked with ReasonCostExceedsCapacity and no retry", alg, got)
 			}
 			// and it consumed nothing
 			if r := c.take(0, 10); !r.Allowed {
@@ -201,7 +235,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
 	t.Run("KeysAreIndependent", func(t *testing.T) {
 		s := newStore(t)
 		a := newCase(t, s, halt.Policy{Name: "indep", Limit: 1, Window: time.Minute})
-		b := &storeCase{t: t, store: s, p: a.p, key: []byte("halt:" + a.p.Name + ":ip:198.51.100.1")}
+		b := &storeCase{t: t, store: s, p: a.p, key: []byte("halt:" + a.p.Name + ":{ip:198.51.100.1}")}
 		a.want(0, 1, allowed(0, time.Minute))
 		a.want(0, 1, limited(0, time.Minute, time.Minute))
 		b.want(0, 1, allowed(0, time.Minute))
@@ -262,6 +296,139 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
 					t.Fatalf("%d goroutines x %d requests admitted %d, want exactly 50", workers, each, got)
 				}
 			})
+		}
+	})
+	t.Run("Peek", func(t *testing.T) {
+		if _, ok := newStore(t).(halt.Peeker); !ok {
+			t.Skip("the store does not implement halt.Peeker")
+		}
+		c := newCase(t, newStore(t), halt.Policy{Name: "peek", Limit: 5, Window: time.Minute,
+			BlockDuration: time.Hour})
+		c.wantPeek(0, 1, allowed(4, 12*time.Second)) // what a take would answer, for a key never seen
+		c.wantPeek(0, 5, allowed(0, time.Minute))
+		for i := int64(0); i < 5; i++ {
+			c.want(0, 1, allowed(4-i, time.Duration(i+1)*12*time.Second))
+		}
+		// A peek at an empty bucket is limited, and starts no cooldown.
+		c.wantPeek(0, 1, limited(0, 12*time.Second, time.Minute))
+		c.wantPeek(6*time.Second, 1, limited(0, 6*time.Second, 54*time.Second))
+		c.wantPeek(6*time.Second, 0, limited(0, 6*time.Second, 54*time.Second))
+		c.want(12*time.Second, 1, allowed(0, time.Minute))
+		// A cooldown that is running is reported.
+		c.want(12*time.Second, 1, halt.Result{RetryAfter: time.Hour, ResetAfter: time.Hour, Reason: halt.ReasonCooldown})
+		c.wantPeek(13*time.Second, 1, halt.Result{RetryAfter: time.Hour - time.Second,
+			ResetAfter: time.Hour - time.Second, Reason: halt.ReasonCooldown})
+
+		f := newCase(t, newStore(t), halt.Policy{Name: "peekfixed", Limit: 3, Window: time.Minute, Algorithm: halt.FixedWindow})
+		f.wantPeek(10*time.Second, 1, allowed(2, 50*time.Second))
+		f.want(10*time.Second, 2, allowed(0, 50*time.Second))
+		f.wantPeek(20*time.Second, 1, allowed(0, 40*time.Second))
+		f.wantPeek(20*time.Second, 2, limited(0, 40*time.Second, 40*time.Second))
+		f.want(20*time.Second, 1, allowed(0, 40*time.Second))
+
+		w := newCase(t, newStore(t), halt.Policy{Name: "peekslide", Limit: 4, Window: 10 * time.Second,
+			Algorithm: halt.SlidingWindow, Precision: 10})
+		w.wantPeek(0, 1, allowed(3, 10*time.Second))
+		w.want(0, 2, allowed(1, 10*time.Second))
+		w.want(5*time.Second, 2, allowed(0, 10*time.Second))
+		w.wantPeek(6*time.Second, 1, limited(0, 4*time.Second, 9*time.Second))
+		w.wantPeek(10*time.Second, 2, allowed(0, 10*time.Second)) // sub-window 0 has left
+		w.want(10*time.Second, 2, allowed(0, 10*time.Second))     // and the peek consumed nothing
+	})
+	t.Run("Reset", func(t *testing.T) {
+		if _, ok := newStore(t).(halt.Resetter); !ok {
+			t.Skip("the store does not implement halt.Resetter")
+		}
+		for _, alg := range []halt.Algorithm{halt.TokenBucket, halt.FixedWindow, halt.SlidingWindow} {
+			c := newCase(t, newStore(t), halt.Policy{Name: "reset", Limit: 2, Window: time.Minute, Algorithm: alg,
+				BlockDuration: time.Hour})
+			c.reset() // a key never seen: nothing to do, no error
+			c.take(0, 1)
+			c.take(0, 1)
+			if r := c.take(0, 1); r.Reason != halt.ReasonCooldown {
+				t.Fatalf("%v: third request: %+v, want a cooldown", alg, r)
+			}
+			c.reset()
+			if r := c.take(time.Second, 1); !r.Allowed || r.Remaining != 1 {
+				t.Fatalf("%v: after Reset: %+v, want a fresh key (1 remaining)", alg, r)
+			}
+		}
+	})
+	t.Run("Refund", func(t *testing.T) {
+		if _, ok := newStore(t).(halt.Refunder); !ok {
+			t.Skip("the store does not implement halt.Refunder")
+		}
+		c := newCase(t, newStore(t), halt.Policy{Name: "refund", Limit: 5, Window: time.Minute})
+		c.refund(0, 3) // a full bucket stays full
+		c.want(0, 1, allowed(4, 12*time.Second))
+		c.want(0, 2, allowed(1, 36*time.Second))
+		c.refund(0, 1)
+		c.want(0, 1, allowed(2, 36*time.Second))
+		c.refund(0, 0) // the policy's cost
+		c.want(0, 1, allowed(2, 36*time.Second))
+		c.refund(0, 100) // never beyond capacity
+		c.want(0, 1, allowed(4, 12*time.Second))
+
+		f := newCase(t, newStore(t), halt.Policy{Name: "refundfixed", Limit: 3, Window: time.Minute, Algorithm: halt.FixedWindow})
+		f.want(10*time.Second, 3, allowed(0, 50*time.Second))
+		f.refund(20*time.Second, 2)
+		f.want(20*time.Second, 1, allowed(1, 40*time.Second))
+		f.refund(30*time.Second, 10) // at most what the window holds
+		f.want(30*time.Second, 3, allowed(0, 30*time.Second))
+		f.refund(70*time.Second, 3) // the window has passed: nothing to give back
+		f.want(70*time.Second, 3, allowed(0, 50*time.Second))
+
+		w := newCase(t, newStore(t), halt.Policy{Name: "refundslide", Limit: 4, Window: 10 * time.Second,
+			Algorithm: halt.SlidingWindow, Precision: 10})
+		w.want(0, 2, allowed(1, 10*time.Second))
+		w.want(5*time.Second, 2, allowed(0, 10*time.Second))
+		w.refund(5*time.Second, 1)
+		w.want(5*time.Second, 1, allowed(0, 10*time.Second))
+		// 3 back at +6 s: the 2 of sub-window 5, then 1 of sub-window 0.
+		w.refund(6*time.Second, 3)
+		w.want(6*time.Second, 1, allowed(2, 10*time.Second))
+
+		// A cooldown stays in place.
+		k := newCase(t, newStore(t), halt.Policy{Name: "refundcool", Limit: 2, Window: time.Minute,
+			BlockDuration: 5 * time.Minute})
+		k.take(0, 1)
+		k.take(0, 1)
+		k.take(0, 1)
+		k.refund(0, 2)
+		k.want(time.Minute, 1, halt.Result{RetryAfter: 4 * time.Minute, ResetAfter: 4 * time.Minute, Reason: halt.ReasonCooldown})
+	})
+	t.Run("Refund/Concurrency", func(t *testing.T) {
+		if _, ok := newStore(t).(halt.Refunder); !ok {
+			t.Skip("the store does not implement halt.Refunder")
+		}
+		// 64 goroutines take and give back at once: every take is refunded,
+		// so afterwards the key is full again, exactly.
+		for _, alg := range []halt.Algorithm{halt.TokenBucket, halt.FixedWindow, halt.SlidingWindow} {
+			c := newCase(t, newStore(t), halt.Policy{Name: "refundconc", Limit: 40, Window: time.Hour, Algorithm: alg})
+			var wg sync.WaitGroup
+			for w := 0; w < 64; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < 4; i++ {
+						r, err := c.store.Take(context.Background(), c.key, &c.p, Base, 1)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if r.Allowed {
+							if err := c.store.(halt.Refunder).Refund(context.Background(), c.key, &c.p, Base, 1); err != nil {
+								t.Error(err)
+								return
+							}
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if r := c.take(0, 40); !r.Allowed || r.Remaining != 0 {
+				t.Fatalf("%v: after balanced takes and refunds: %+v, want the whole limit available", alg, r)
+			}
 		}
 	})
 	t.Run("ContextCanceled", func(t *testing.T) {

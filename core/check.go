@@ -1,0 +1,449 @@
+package halt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultHealthPaths are exempt from every limiter unless replaced with
+// [WithHealthPaths].
+var DefaultHealthPaths = []string{"/health", "/ping", "/ready", "/healthz", "/livez"}
+
+// ErrNilRequest is returned by Check and the other per-request methods when
+// given a nil Request.
+var ErrNilRequest = errors.New("halt: nil Request")
+
+// ErrInvalidPolicy wraps the *PolicyError of a resolved policy that failed
+// validation (see [WithPolicyResolver]).
+var ErrInvalidPolicy = errors.New("halt: invalid resolved policy")
+
+// Limiter applies one policy (or a per-request policy) to requests through a
+// Store. It is safe for concurrent use. Create it with [New].
+type Limiter struct {
+	store    Store
+	peeker   Peeker
+	resetter Resetter
+	fallback Store
+
+	policy   *compiled
+	resolver func(Request) Policy
+	cache    policyCache
+	invalid  nameSet // policy names reported invalid
+
+	clock    Clock
+	ip       ipResolver
+	ipv6Bits int
+	private  bool
+	health   []string
+	userKey  any
+	missing  MissingKey
+	failure  FailureMode
+	status   rejectStatus
+
+	telemetry Telemetry
+	logger    *slog.Logger
+	style     HeaderStyle
+	quiet     bool // telemetry wants no per-request events
+
+	warnedProxy     atomic.Bool // NoticeUntrustedProxy sent
+	warnedPrivate   atomic.Bool // NoticePrivateExempt sent
+	warnedProxyOnly atomic.Bool // NoticeProxyOnly sent
+
+	keyPool sync.Pool
+}
+
+// rejectStatus holds the HTTP status of each kind of rejection.
+type rejectStatus struct {
+	limited, tooCostly, missing, failed int
+}
+
+func (l *Limiter) rejectStatus(r Reason) int {
+	switch r {
+	case ReasonCostExceedsCapacity:
+		return l.status.tooCostly
+	case ReasonMissingKey:
+		return l.status.missing
+	case ReasonStoreError:
+		return l.status.failed
+	}
+	return l.status.limited
+}
+
+// New returns a Limiter applying p through store. It validates p and the
+// options and returns the first error; it never panics. A nil store, or an
+// interface holding a nil pointer, is an error.
+func New(store Store, p Policy, opts ...Option) (*Limiter, error) {
+	if isNil(store) {
+		return nil, fmt.Errorf("halt: store must not be nil (got %T)", store)
+	}
+	cp, err := compile(p)
+	if err != nil {
+		return nil, err
+	}
+	l := &Limiter{
+		store:    store,
+		policy:   cp,
+		clock:    SystemClock,
+		ipv6Bits: 64,
+		private:  true,
+		health:   DefaultHealthPaths,
+		userKey:  DefaultUserKey,
+		status: rejectStatus{
+			limited:   http.StatusTooManyRequests,
+			tooCostly: http.StatusTooManyRequests,
+			missing:   http.StatusUnauthorized,
+			failed:    http.StatusServiceUnavailable,
+		},
+		logger: slog.Default(),
+		style:  Standard,
+	}
+	for _, o := range opts {
+		if isNil(o) {
+			continue
+		}
+		if err := o.apply(l); err != nil {
+			return nil, err
+		}
+	}
+	if l.ip.trustAll && len(l.ip.trusted) > 0 {
+		return nil, errors.New("halt: WithTrustAllProxies and WithTrustedProxies exclude each other")
+	}
+	if l.telemetry == nil {
+		l.telemetry = &defaultTelemetry{log: SlogTelemetry{Logger: l.logger}}
+	}
+	switch l.telemetry.(type) {
+	case NopTelemetry, *NopTelemetry, *defaultTelemetry:
+		l.quiet = true
+	}
+	l.peeker, _ = store.(Peeker)
+	l.resetter, _ = store.(Resetter)
+	for _, s := range []Store{store, l.fallback} {
+		if src, ok := s.(NoticeSource); ok {
+			src.AddNoticeSink(l.telemetry)
+		}
+	}
+	l.keyPool.New = func() any { b := make([]byte, 0, 384); return &b }
+	return l, nil
+}
+
+// Policy returns a copy of the limiter's default policy.
+func (l *Limiter) Policy() Policy {
+	p := l.policy.Policy
+	p.Exemptions = append([]string(nil), p.Exemptions...)
+	return p
+}
+
+// HeaderStyle returns the header style adapters render with.
+func (l *Limiter) HeaderStyle() HeaderStyle { return l.style }
+
+// CheckOption adjusts one check.
+type CheckOption struct {
+	cost   int64
+	policy *Policy
+}
+
+// WithCost sets the cost of this request, overriding the policy's Cost. A
+// cost of zero or less keeps the policy's cost.
+func WithCost(n int64) CheckOption { return CheckOption{cost: n} }
+
+// WithPolicy decides this request under p instead of the limiter's policy.
+// p is validated and cached by name, like resolver results.
+func WithPolicy(p Policy) CheckOption { return CheckOption{policy: &p} }
+
+// Check decides whether req may proceed, and records it if so. Being rate
+// limited is not an error: it is Decision.Allowed == false. The error is
+// non-nil when the store failed (wrapped with ErrStoreUnavailable; the
+// decision is then the fallback store's, or the failure mode's), when a
+// resolved policy was invalid (wrapped with ErrInvalidPolicy; the decision
+// is the default policy's), or when req is nil (ErrNilRequest; the request
+// is rejected).
+func (l *Limiter) Check(ctx context.Context, req Request, opts ...CheckOption) (Decision, error) {
+	var cost int64
+	var override *Policy
+	for _, o := range opts {
+		if o.cost > 0 {
+			cost = o.cost
+		}
+		if o.policy != nil {
+			override = o.policy
+		}
+	}
+	return l.check(ctx, req, cost, override)
+}
+
+// CheckCost is Check with a cost, without building options: the adapters'
+// hot path. A cost of zero or less means the policy's cost.
+func (l *Limiter) CheckCost(ctx context.Context, req Request, cost int64) (Decision, error) {
+	return l.check(ctx, req, cost, nil)
+}
+
+// target is one request resolved: the policy it is decided under and its
+// key, or a decision made without the store.
+type target struct {
+	cp      *compiled
+	keyFunc func(Request) (string, bool)
+	key     []byte // "halt:<name>:[<route>:]{<client>}"
+	client  int    // where the client part starts in key (after '{')
+	early   bool   // d is the decision; the store is not asked
+	d       Decision
+	err     error // a resolved policy was invalid
+}
+
+// clientKey is the client part of the key, without braces.
+func (t *target) clientKey() string {
+	if t.client == 0 || len(t.key) <= t.client {
+		return ""
+	}
+	return string(t.key[t.client : len(t.key)-1])
+}
+
+// resolve is the one request-resolution step every per-request method
+// shares: the policy (default, resolved or overridden), exemptions, the
+// client and its key, or an early decision. buf is where the key is built.
+func (l *Limiter) resolve(ctx context.Context, req Request, override *Policy, now time.Time, buf []byte, t *target) {
+	t.cp, t.keyFunc = l.policy, l.policy.KeyFunc
+	if override != nil || l.resolver != nil {
+		var p Policy
+		if override != nil {
+			p = *override
+		} else {
+			p = l.resolver(req)
+		}
+		if cp, err := l.cache.lookup(&p); err != nil {
+			t.err = fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
+			l.reportInvalid(ctx, p.Name, err)
+		} else {
+			t.cp, t.keyFunc = cp, p.KeyFunc
+		}
+	}
+	cp := t.cp
+	path := req.Path()
+	if l.isHealth(path) || cp.exemptPath(path) {
+		t.decide(Decision{Allowed: true, Reason: ReasonExempt, Policy: cp.Name, At: now})
+		return
+	}
+	c := l.ip.resolve(req)
+	if c.ok {
+		if c.proxy {
+			l.warnProxyOnly(ctx, c)
+		} else if l.private && isPrivate(c.addr) {
+			l.warnPrivate(ctx, req, c)
+			t.decide(Decision{Allowed: true, Reason: ReasonExempt, Policy: cp.Name, At: now})
+			return
+		}
+		if cp.exemptIP(c.addr) {
+			t.decide(Decision{Allowed: true, Reason: ReasonExempt, Policy: cp.Name, At: now})
+			return
+		}
+	}
+	key := append(buf, cp.prefix...)
+	if cp.PerRoute {
+		key = append(appendEscaped(key, req.Route()), ':')
+	}
+	key = append(key, '{')
+	t.client = len(key)
+	key, ok := l.appendKey(key, &cp.Policy, t.keyFunc, req, c.addr, c.ok)
+	if !ok {
+		switch l.missing {
+		case MissingKeySkip:
+			t.client = 0
+			t.decide(Decision{Allowed: true, Reason: ReasonSkipped, Policy: cp.Name, At: now})
+			return
+		case MissingKeyDeny:
+			t.client = 0
+			t.decide(Decision{Reason: ReasonMissingKey, Policy: cp.Name, Limit: cp.Limit,
+				Window: cp.Window, At: now, cp: cp})
+			return
+		}
+		key = l.appendIP(key[:t.client], c.addr, c.ok)
+	}
+	t.key = append(key, '}')
+}
+
+func (t *target) decide(d Decision) {
+	t.early, t.d = true, d
+}
+
+func (l *Limiter) check(ctx context.Context, req Request, cost int64, override *Policy) (Decision, error) {
+	if isNil(req) {
+		return Decision{Reason: ReasonSkipped, Policy: l.policy.Name}, ErrNilRequest
+	}
+	if ctx == nil {
+		ctx = req.Context()
+	}
+	now := l.clock.Now()
+	bp := l.keyPool.Get().(*[]byte)
+	var t target
+	l.resolve(ctx, req, override, now, (*bp)[:0], &t)
+	if t.early {
+		d := t.d
+		l.report(ctx, &t, &d)
+		l.keyPool.Put(bp)
+		return d, t.err
+	}
+	*bp = t.key
+	res, err := l.store.Take(ctx, t.key, &t.cp.Policy, now, cost)
+	var d Decision
+	if err != nil {
+		d, err = l.failed(ctx, &t, now, cost, err)
+	} else {
+		d = l.decision(t.cp, &res, now)
+		l.report(ctx, &t, &d)
+	}
+	l.keyPool.Put(bp)
+	if err == nil {
+		err = t.err
+	}
+	return d, err
+}
+
+// decision turns a store's result into a Decision under cp.
+func (l *Limiter) decision(cp *compiled, r *Result, now time.Time) Decision {
+	d := Decision{
+		Allowed:    r.Allowed,
+		Reason:     r.Reason,
+		Policy:     cp.Name,
+		Limit:      cp.Limit,
+		Window:     cp.Window,
+		Remaining:  max(0, r.Remaining),
+		ResetAfter: r.ResetAfter,
+		RetryAfter: r.RetryAfter,
+		At:         now,
+		cp:         cp,
+	}
+	if d.Reason == ReasonCostExceedsCapacity {
+		d.RetryAfter = 0
+	}
+	return d
+}
+
+// report sends a decision to telemetry: OnCheck for every request, then
+// OnAllowed or OnBlocked for those the store (or a missing key) decided.
+func (l *Limiter) report(ctx context.Context, t *target, d *Decision) {
+	if l.quiet {
+		return
+	}
+	e := Event{Policy: d.Policy, Key: t.clientKey(), Decision: *d}
+	l.telemetry.OnCheck(ctx, e)
+	switch {
+	case d.Reason == ReasonExempt || d.Reason == ReasonSkipped:
+	case d.Allowed:
+		l.telemetry.OnAllowed(ctx, e)
+	default:
+		l.telemetry.OnBlocked(ctx, e)
+	}
+}
+
+// failed answers a store error: with the fallback store if there is one
+// and it decides, otherwise by the failure mode.
+func (l *Limiter) failed(ctx context.Context, t *target, now time.Time, cost int64, err error) (Decision, error) {
+	err = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	if l.fallback != nil && ctx.Err() == nil {
+		if res, ferr := l.fallback.Take(ctx, t.key, &t.cp.Policy, now, cost); ferr == nil {
+			d := l.decision(t.cp, &res, now)
+			l.telemetry.OnError(ctx, Event{Policy: d.Policy, Key: t.clientKey(), Decision: d}, err)
+			l.report(ctx, t, &d)
+			return d, err
+		}
+	}
+	cp := t.cp
+	d := Decision{
+		Allowed: l.failure == FailOpen,
+		Reason:  ReasonStoreError,
+		Policy:  cp.Name,
+		Limit:   cp.Limit,
+		Window:  cp.Window,
+		At:      now,
+		cp:      cp,
+	}
+	if !d.Allowed {
+		d.RetryAfter = time.Second
+		d.ResetAfter = time.Second
+	}
+	e := Event{Policy: cp.Name, Key: t.clientKey(), Decision: d}
+	l.telemetry.OnError(ctx, e, err)
+	if !l.quiet {
+		l.telemetry.OnCheck(ctx, e)
+	}
+	return d, err
+}
+
+// Key returns the rate-limit key req is counted under, as a store sees it
+// ("halt:<policy>:{ip:203.0.113.7}"), or "" when the request is exempt or
+// has no key. It consumes nothing: use it to debug key extraction.
+func (l *Limiter) Key(req Request) string {
+	if isNil(req) {
+		return ""
+	}
+	var t target
+	l.resolve(req.Context(), req, nil, l.clock.Now(), nil, &t)
+	if t.early {
+		return ""
+	}
+	return string(t.key)
+}
+
+// ClientIP returns the client address the limiter resolves for req, and
+// false when there is none (the peer is not an IP address and no trusted
+// forwarding header names one).
+func (l *Limiter) ClientIP(req Request) (netip.Addr, bool) {
+	if isNil(req) {
+		return netip.Addr{}, false
+	}
+	c := l.ip.resolve(req)
+	return c.addr, c.ok
+}
+
+// Peek returns req's standing under its policy without consuming anything:
+// what a check of the given cost would decide now (0: the policy's cost),
+// Remaining and ResetAfter included. Exempt requests come back exempt. It
+// needs a store that implements [Peeker] (both Halt stores do); otherwise
+// it returns an error wrapping ErrUnsupported.
+func (l *Limiter) Peek(ctx context.Context, req Request, cost int64) (Decision, error) {
+	if isNil(req) {
+		return Decision{}, ErrNilRequest
+	}
+	if l.peeker == nil {
+		return Decision{}, fmt.Errorf("%w: Peek needs a store implementing halt.Peeker, not %T", ErrUnsupported, l.store)
+	}
+	now := l.clock.Now()
+	var t target
+	l.resolve(ctx, req, nil, now, nil, &t)
+	if t.early {
+		return t.d, t.err
+	}
+	res, err := l.peeker.Peek(ctx, t.key, &t.cp.Policy, now, cost)
+	if err != nil {
+		return Decision{Reason: ReasonStoreError, Policy: t.cp.Name, At: now}, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	return l.decision(t.cp, &res, now), t.err
+}
+
+// Reset forgets req's state under its policy, cooldown included: after a
+// successful login, say, the client starts over. It needs a store that
+// implements [Resetter] (both Halt stores do); otherwise it returns an error
+// wrapping ErrUnsupported. Resetting an exempt request does nothing.
+func (l *Limiter) Reset(ctx context.Context, req Request) error {
+	if isNil(req) {
+		return ErrNilRequest
+	}
+	if l.resetter == nil {
+		return fmt.Errorf("%w: Reset needs a store implementing halt.Resetter, not %T", ErrUnsupported, l.store)
+	}
+	var t target
+	l.resolve(ctx, req, nil, l.clock.Now(), nil, &t)
+	if t.early {
+		return t.err
+	}
+	if err := l.resetter.Reset(ctx, t.key, &t.cp.Policy); err != nil {
+		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	return t.err
+}
