@@ -11,10 +11,18 @@
 // fixed-size records that hold no pointers (so the garbage collector never
 // scans them), and finds them through an open-addressing index of 32-bit
 // positions with linear probing, kept at most three quarters full. One
-// entry is 40 bytes (hash, the three numbers of a [halt.State] and the
-// expiry); with the index, a key costs about 50 bytes. A sliding window's
-// sub-window counters live out of line, beside the shard, for the keys that
-// use one.
+// entry is 40 bytes (hash, the three numbers of a [halt.State], the expiry
+// and a tag byte); with the index, a key costs about 50 bytes. A sliding
+// window's sub-window counters live out of line, beside the shard, for the
+// keys that use one.
+//
+// # Versioned state
+//
+// Each entry is tagged with [halt.StateVersion] and the algorithm that
+// wrote it. An entry whose tag does not match what reads it (a policy whose
+// algorithm changed under the same name, a colliding key of another
+// algorithm, a layout from another version) is read as a key never seen,
+// never misread.
 //
 // # Hash collisions
 //
@@ -57,6 +65,8 @@ import (
 const (
 	// DefaultMaxKeys is the default Config.MaxKeys: about 50 MB when full.
 	DefaultMaxKeys = 1_000_000
+	// MaxMaxKeys is the largest Config.MaxKeys (about 13 GB when full).
+	MaxMaxKeys = 1 << 28
 	// DefaultSweepInterval is the default Config.SweepInterval.
 	DefaultSweepInterval = time.Minute
 )
@@ -68,7 +78,7 @@ type Config struct {
 	// distinct keys cannot exhaust memory. [Store.Len] never exceeds MaxKeys
 	// by more than the number of shards that were empty when the store
 	// filled up (at most 63). The default value is DefaultMaxKeys
-	// (1,000,000); larger values than 2³¹-1 are lowered to it.
+	// (1,000,000); values above MaxMaxKeys (2²⁸) are lowered to it.
 	MaxKeys int
 	// SweepInterval is how often a background goroutine removes expired
 	// keys. The default value is DefaultSweepInterval (one minute).
@@ -87,7 +97,9 @@ const (
 	minIndex    = 16 // smallest index, in slots
 	evictSample = 8  // entries looked at to choose an eviction victim
 	sweepBatch  = 512
-	maxMaxKeys  = math.MaxInt32
+	maxMaxKeys  = MaxMaxKeys
+	winBits     = 24 // entry.tw: the low 24 bits are the window reference
+	winMask     = 1<<winBits - 1
 )
 
 // Store is an in-memory [halt.Store]. It is safe for concurrent use. Close
@@ -130,7 +142,21 @@ type entry struct {
 	level float64 // halt.State.Level
 	until int64   // halt.State.Until
 	exp   uint32  // Unix second from which the state is as good as fresh
-	win   uint32  // 1 + index in shard.windows, or 0 for none
+	// tw holds the tag (top 8 bits: see tagOf) and the window reference
+	// (low 24 bits: 1 + index in shard.windows, or 0 for none). A shard
+	// holds at most MaxMaxKeys/shards entries on average, far below 2²⁴.
+	tw uint32
+}
+
+func (e *entry) win() uint32     { return e.tw & winMask }
+func (e *entry) setWin(w uint32) { e.tw = e.tw&^winMask | w }
+func (e *entry) tag() uint8      { return uint8(e.tw >> winBits) }
+func (e *entry) setTag(t uint8)  { e.tw = e.tw&winMask | uint32(t)<<winBits }
+
+// tagOf is the tag of state written for p: the state layout's version and
+// the algorithm (never 0, which a new entry has).
+func tagOf(p *halt.Policy) uint8 {
+	return uint8(halt.StateVersion<<4) | uint8(p.Algorithm+1)
 }
 
 // window holds a sliding-window entry's sub-window counters.
@@ -139,7 +165,12 @@ type window struct {
 	owner uint32 // position of the entry in the shard
 }
 
-var _ halt.Store = (*Store)(nil)
+var (
+	_ halt.Store    = (*Store)(nil)
+	_ halt.Peeker   = (*Store)(nil)
+	_ halt.Resetter = (*Store)(nil)
+	_ halt.Refunder = (*Store)(nil)
+)
 
 // New returns a Store and starts its background sweep; a nil config gives
 // the defaults. Call Close to stop the sweep.
@@ -206,25 +237,101 @@ func (s *Store) Take(_ context.Context, key []byte, p *halt.Policy, now time.Tim
 		pos = s.insert(sh, h, ns)
 	}
 	e := sh.at(pos)
+	st := sh.state(e, p, ns)
+	r := p.Decide(&st, ns, cost)
+	sh.store(e, pos, p, &st, ns)
+	return r, nil
+}
+
+// state returns e's state as p reads it at ns: a fresh state when e has
+// expired or was written under another tag. Slots are the shard's own. It
+// requires sh.mu held.
+func (sh *shard) state(e *entry, p *halt.Policy, ns int64) halt.State {
 	st := halt.State{Stamp: e.stamp, Level: e.level, Until: e.until}
-	if e.win != 0 {
-		st.Slots = sh.windows[e.win-1].slots
+	if w := e.win(); w != 0 {
+		st.Slots = sh.windows[w-1].slots
 	}
-	if expired(e.exp, ns) {
+	if expired(e.exp, ns) || e.tag() != tagOf(p) {
 		clear(st.Slots)
 		st = halt.State{Slots: st.Slots}
 	}
-	r := p.Decide(&st, ns, cost)
+	return st
+}
+
+// store writes st back to e (at position pos) with its tag and expiry. It
+// requires sh.mu held.
+func (sh *shard) store(e *entry, pos int, p *halt.Policy, st *halt.State, ns int64) {
 	e.stamp, e.level, e.until = st.Stamp, st.Level, st.Until
-	switch {
-	case e.win != 0:
-		sh.windows[e.win-1].slots = st.Slots
+	switch w := e.win(); {
+	case w != 0:
+		sh.windows[w-1].slots = st.Slots
 	case st.Slots != nil:
 		sh.windows = append(sh.windows, window{slots: st.Slots, owner: uint32(pos)})
-		e.win = uint32(len(sh.windows))
+		e.setWin(uint32(len(sh.windows)))
 	}
-	e.exp = expiry(ns, p.TTL(&st, ns))
-	return r, nil
+	e.setTag(tagOf(p))
+	e.exp = expiry(ns, p.TTL(st, ns))
+}
+
+// Peek implements [halt.Peeker]: what Take would answer for key at now,
+// without changing anything. It allocates nothing for a token bucket or a
+// fixed window.
+func (s *Store) Peek(_ context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) (halt.Result, error) {
+	h := maphash.Bytes(s.seed, key)
+	ns := now.UnixNano()
+	sh := &s.shards[h>>s.shift]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() {
+		return halt.Result{}, halt.ErrStoreClosed
+	}
+	var st halt.State
+	if pos := sh.find(h); pos >= 0 {
+		st = sh.state(sh.at(pos), p, ns)
+	}
+	return p.Peek(&st, ns, cost), nil
+}
+
+// Reset implements [halt.Resetter]: it forgets key.
+func (s *Store) Reset(_ context.Context, key []byte, _ *halt.Policy) error {
+	h := maphash.Bytes(s.seed, key)
+	sh := &s.shards[h>>s.shift]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() {
+		return halt.ErrStoreClosed
+	}
+	if pos := sh.find(h); pos >= 0 {
+		sh.remove(pos)
+		s.keys.Add(-1)
+	}
+	return nil
+}
+
+// Refund implements [halt.Refunder]: it gives cost back to key at now
+// ([halt.Policy.Refund]). A key the store does not hold (or holds expired)
+// is full already.
+func (s *Store) Refund(_ context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) error {
+	h := maphash.Bytes(s.seed, key)
+	ns := now.UnixNano()
+	sh := &s.shards[h>>s.shift]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() {
+		return halt.ErrStoreClosed
+	}
+	pos := sh.find(h)
+	if pos < 0 {
+		return nil
+	}
+	e := sh.at(pos)
+	if expired(e.exp, ns) || e.tag() != tagOf(p) {
+		return nil
+	}
+	st := sh.state(e, p, ns)
+	p.Refund(&st, ns, cost)
+	sh.store(e, pos, p, &st, ns)
+	return nil
 }
 
 // Len returns the number of keys held, expired or not.
@@ -393,16 +500,16 @@ func (sh *shard) unplace(h uint64, pos int) {
 func (sh *shard) remove(pos int) {
 	e := sh.at(pos)
 	sh.unplace(e.hash, pos)
-	if e.win != 0 {
-		sh.dropWindow(int(e.win - 1))
+	if w := e.win(); w != 0 {
+		sh.dropWindow(int(w - 1))
 	}
 	last := sh.n - 1
 	if pos != last {
 		le := sh.at(last)
 		sh.index[sh.slot(le.hash, last)] = uint32(pos + 1)
 		*e = *le
-		if e.win != 0 {
-			sh.windows[e.win-1].owner = uint32(pos)
+		if w := e.win(); w != 0 {
+			sh.windows[w-1].owner = uint32(pos)
 		}
 	}
 	c := last >> chunkBits
@@ -421,7 +528,7 @@ func (sh *shard) dropWindow(w int) {
 	last := len(sh.windows) - 1
 	if w != last {
 		sh.windows[w] = sh.windows[last]
-		sh.at(int(sh.windows[w].owner)).win = uint32(w + 1)
+		sh.at(int(sh.windows[w].owner)).setWin(uint32(w + 1))
 	}
 	sh.windows[last] = window{}
 	sh.windows = sh.windows[:last]
