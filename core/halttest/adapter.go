@@ -451,7 +451,8 @@ func RunAdapterTests(t *testing.T, newStore func(t *testing.T) halt.Store, serve
 		}
 		c.do("GET", "/", xff("203.0.113.49"), "Authorization: bearer key-A").expect(t, 200, std(1, 0, 60), "ok")
 		c.do("GET", "/", xff("203.0.113.50"), "Authorization: BEARER  key-A").expect(t, 429, blocked(1, 60), "")
-		c.do("GET", "/", xff("203.0.113.50"), "X-API-Key: key-A").expect(t, 200, std(1, 0, 60), "ok")
+		c.do("GET", "/", xff("203.0.113.50"), "X-API-Key: key-A").expect(t, 429, blocked(1, 60), "") // the same key
+		c.do("GET", "/", xff("203.0.113.50"), "X-API-Key: key-B").expect(t, 200, std(1, 0, 60), "ok")
 	})
 	t.Run("PerRoute", func(t *testing.T) {
 		p := halt.Policy{Name: "perroute", Limit: 2, Window: time.Minute, PerRoute: true}
@@ -499,7 +500,9 @@ func RunAdapterTests(t *testing.T, newStore func(t *testing.T) halt.Store, serve
 	})
 	t.Run("HandlerCheck", func(t *testing.T) {
 		p := halt.Policy{Name: "handler", Limit: 10, Window: time.Minute}
-		c := start(t, AdapterConfig{Handler: limiter(t, newStore(t), p, proxy)})
+		global := halt.Policy{Name: "global", Limit: 100, Window: time.Minute, Exemptions: []string{"/generate"}}
+		store := newStore(t)
+		c := start(t, AdapterConfig{Global: limiter(t, store, global, proxy), Handler: limiter(t, store, p, proxy)})
 		ip := xff("203.0.113.73")
 		c.do("POST", "/generate", ip, "X-Cost: 4").expect(t, 200, std(10, 1, 24), "generated")
 		c.do("POST", "/generate", ip, "X-Cost: 4").expect(t, 200, std(10, 0, 48), "generated")
