@@ -559,4 +559,3 @@ func TestHeaderStyles(t *testing.T) {
 		t.Errorf("IETF policy: %s", got)
 	}
 }
-

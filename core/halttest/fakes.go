@@ -60,9 +60,9 @@ type FakeRequest struct {
 	URLPath string
 	// RoutePattern is what Route returns.
 	RoutePattern string
-	Headers http.Header
-	Peer    string
-	Values  map[any]any
+	Headers      http.Header
+	Peer         string
+	Values       map[any]any
 }
 
 var _ halt.Request = (*FakeRequest)(nil)
