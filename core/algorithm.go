@@ -136,9 +136,14 @@ func (p *Policy) Decide(s *State, now int64, cost int64) Result {
 	return r
 }
 
-// Peek is what Decide would answer for a request of cost at now, without
-// changing s (s.Slots included). A cooldown the answer would start is not
-// part of it: only a cooldown already running is reported.
+// Peek is s's standing at now for requests of cost (0: the policy's
+// cost), without changing s (s.Slots included): Allowed reports whether
+// one would be admitted now, Remaining how many would (before any is
+// taken: a key never seen has its whole capacity), ResetAfter the time
+// until s is full again, and RetryAfter, when none would, the wait until
+// one would. A cooldown already running is reported; one a rejection would
+// start is not. It allocates only for a sliding window of more than 16
+// sub-windows.
 func (p *Policy) Peek(s *State, now int64, cost int64) Result {
 	st := *s
 	if st.Slots != nil {
@@ -151,7 +156,14 @@ func (p *Policy) Peek(s *State, now int64, cost int64) Result {
 	}
 	q := *p
 	q.BlockDuration = 0
-	return q.Decide(&st, now, cost)
+	r := q.Decide(&st, now, cost)
+	if r.Allowed {
+		// What one more take would leave, plus the one taken; and the
+		// state as it stands.
+		r.Remaining++
+		r.ResetAfter = p.untilFull(s, now)
+	}
+	return r
 }
 
 // Refund gives cost (0: the policy's cost) back to s at now, as if that much

@@ -304,15 +304,18 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
 		}
 		c := newCase(t, newStore(t), halt.Policy{Name: "peek", Limit: 5, Window: time.Minute,
 			BlockDuration: time.Hour})
-		c.wantPeek(0, 1, allowed(4, 12*time.Second)) // what a take would answer, for a key never seen
-		c.wantPeek(0, 5, allowed(0, time.Minute))
+		// A key never seen has its whole capacity, and is full.
+		c.wantPeek(0, 1, allowed(5, 0))
+		c.wantPeek(0, 5, allowed(1, 0))
 		for i := int64(0); i < 5; i++ {
 			c.want(0, 1, allowed(4-i, time.Duration(i+1)*12*time.Second))
 		}
-		// A peek at an empty bucket is limited, and starts no cooldown.
+		// An empty bucket: none would pass, and peeking starts no cooldown.
 		c.wantPeek(0, 1, limited(0, 12*time.Second, time.Minute))
 		c.wantPeek(6*time.Second, 1, limited(0, 6*time.Second, 54*time.Second))
 		c.wantPeek(6*time.Second, 0, limited(0, 6*time.Second, 54*time.Second))
+		c.wantPeek(30*time.Second, 1, allowed(2, 30*time.Second)) // 2.5 tokens back
+		c.wantPeek(30*time.Second, 2, allowed(1, 30*time.Second))
 		c.want(12*time.Second, 1, allowed(0, time.Minute))
 		// A cooldown that is running is reported.
 		c.want(12*time.Second, 1, halt.Result{RetryAfter: time.Hour, ResetAfter: time.Hour, Reason: halt.ReasonCooldown})
@@ -320,20 +323,22 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
 			ResetAfter: time.Hour - time.Second, Reason: halt.ReasonCooldown})
 
 		f := newCase(t, newStore(t), halt.Policy{Name: "peekfixed", Limit: 3, Window: time.Minute, Algorithm: halt.FixedWindow})
-		f.wantPeek(10*time.Second, 1, allowed(2, 50*time.Second))
+		f.wantPeek(10*time.Second, 1, allowed(3, 0))
 		f.want(10*time.Second, 2, allowed(0, 50*time.Second))
-		f.wantPeek(20*time.Second, 1, allowed(0, 40*time.Second))
+		f.wantPeek(20*time.Second, 1, allowed(1, 40*time.Second))
 		f.wantPeek(20*time.Second, 2, limited(0, 40*time.Second, 40*time.Second))
 		f.want(20*time.Second, 1, allowed(0, 40*time.Second))
+		f.wantPeek(30*time.Second, 1, limited(0, 30*time.Second, 30*time.Second))
 
 		w := newCase(t, newStore(t), halt.Policy{Name: "peekslide", Limit: 4, Window: 10 * time.Second,
 			Algorithm: halt.SlidingWindow, Precision: 10})
-		w.wantPeek(0, 1, allowed(3, 10*time.Second))
+		w.wantPeek(0, 1, allowed(4, 0))
 		w.want(0, 2, allowed(1, 10*time.Second))
+		w.wantPeek(3*time.Second, 1, allowed(2, 7*time.Second))
 		w.want(5*time.Second, 2, allowed(0, 10*time.Second))
 		w.wantPeek(6*time.Second, 1, limited(0, 4*time.Second, 9*time.Second))
-		w.wantPeek(10*time.Second, 2, allowed(0, 10*time.Second)) // sub-window 0 has left
-		w.want(10*time.Second, 2, allowed(0, 10*time.Second))     // and the peek consumed nothing
+		w.wantPeek(10*time.Second, 2, allowed(1, 5*time.Second)) // sub-window 0 has left
+		w.want(10*time.Second, 2, allowed(0, 10*time.Second))    // and the peek consumed nothing
 	})
 	t.Run("Reset", func(t *testing.T) {
 		if _, ok := newStore(t).(halt.Resetter); !ok {
