@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/stores/memory"
 	haltredis "github.com/halt-go/halt/stores/redis"
 )
 
@@ -32,8 +33,8 @@ func ExampleNew() {
 	_ = limiter // use it with an adapter: halthttp.Middleware(limiter), …
 }
 
-// A Redis Cluster: every key of a decision carries a hash tag, so it lives
-// in one slot.
+// A Redis Cluster: the limiter's keys carry a hash tag around the client,
+// so every policy of one client lives in one slot.
 func ExampleNew_cluster() {
 	client := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs: []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"},
@@ -45,12 +46,21 @@ func ExampleNew_cluster() {
 	defer store.Close()
 }
 
-// While Redis is unreachable, each instance limits on its own in memory.
-func ExampleWithMemoryFallback() {
-	client := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
-	store, err := haltredis.New(client, haltredis.WithMemoryFallback(nil))
+// While Redis is unreachable, each instance limits on its own in memory:
+// the limiter's fallback store decides whatever the store cannot.
+func ExampleNew_fallback() {
+	client := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
+	store, err := haltredis.New(client)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer store.Close()
+	local := memory.New(nil)
+	defer local.Close()
+	limiter, err := halt.New(store, halt.Policy{Name: "api", Limit: 100, Window: time.Minute},
+		halt.WithFallback(local))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = limiter
 }
