@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,11 @@ type Limiter struct {
 	store    Store
 	peeker   Peeker
 	resetter Resetter
+	refunder Refunder
+	multiT   MultiTaker
 	fallback Store
+	extra    []*compiled // WithPolicies
+	multi    bool        // several policies, or a shadow one: the multi path
 
 	policy   *compiled
 	resolver func(Request) Policy
@@ -124,6 +129,11 @@ func New(store Store, p Policy, opts ...Option) (*Limiter, error) {
 	}
 	l.peeker, _ = store.(Peeker)
 	l.resetter, _ = store.(Resetter)
+	l.refunder, _ = store.(Refunder)
+	l.multiT, _ = store.(MultiTaker)
+	if err := l.initPolicies(); err != nil {
+		return nil, err
+	}
 	for _, s := range []Store{store, l.fallback} {
 		if src, ok := s.(NoticeSource); ok {
 			src.AddNoticeSink(l.telemetry)
@@ -191,6 +201,7 @@ type target struct {
 	keyFunc func(Request) (string, bool)
 	key     []byte // "halt:<name>:[<route>:]{<client>}"
 	client  int    // where the client part starts in key (after '{')
+	c       client // the client as resolved
 	early   bool   // d is the decision; the store is not asked
 	d       Decision
 	err     error // a resolved policy was invalid
@@ -208,21 +219,7 @@ func (t *target) clientKey() string {
 // shares: the policy (default, resolved or overridden), exemptions, the
 // client and its key, or an early decision. buf is where the key is built.
 func (l *Limiter) resolve(ctx context.Context, req Request, override *Policy, now time.Time, buf []byte, t *target) {
-	t.cp, t.keyFunc = l.policy, l.policy.KeyFunc
-	if override != nil || l.resolver != nil {
-		var p Policy
-		if override != nil {
-			p = *override
-		} else {
-			p = l.resolver(req)
-		}
-		if cp, err := l.cache.lookup(&p); err != nil {
-			t.err = fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
-			l.reportInvalid(ctx, p.Name, err)
-		} else {
-			t.cp, t.keyFunc = cp, p.KeyFunc
-		}
-	}
+	t.cp, t.keyFunc, t.err = l.resolvePolicy(ctx, req, override)
 	cp := t.cp
 	path := req.Path()
 	if l.isHealth(path) || cp.exemptPath(path) {
@@ -243,28 +240,63 @@ func (l *Limiter) resolve(ctx context.Context, req Request, override *Policy, no
 			return
 		}
 	}
+	t.c = c
+	key, start, ok := l.buildKey(buf, cp, t.keyFunc, req, c)
+	if !ok {
+		switch l.missing {
+		case MissingKeySkip:
+			t.decide(Decision{Allowed: true, Reason: ReasonSkipped, Policy: cp.Name, At: now})
+			return
+		case MissingKeyDeny:
+			t.decide(Decision{Reason: ReasonMissingKey, Policy: cp.Name, Limit: cp.Limit,
+				Window: cp.Window, At: now, cp: cp})
+			return
+		}
+	}
+	t.key, t.client = key, start
+}
+
+// buildKey appends to buf the key of req under cp:
+// "halt:<name>:[<route>:]{<client>}", and returns where the client part
+// starts. ok is false when req has no key under cp's strategy and the
+// missing-key mode is not MissingKeyUseIP (key is then unusable); under
+// MissingKeyUseIP such a request gets its IP key.
+func (l *Limiter) buildKey(buf []byte, cp *compiled, keyFunc func(Request) (string, bool), req Request, c client) ([]byte, int, bool) {
 	key := append(buf, cp.prefix...)
 	if cp.PerRoute {
 		key = append(appendEscaped(key, req.Route()), ':')
 	}
 	key = append(key, '{')
-	t.client = len(key)
-	key, ok := l.appendKey(key, &cp.Policy, t.keyFunc, req, c.addr, c.ok)
+	start := len(key)
+	key, ok := l.appendKey(key, &cp.Policy, keyFunc, req, c.addr, c.ok)
 	if !ok {
-		switch l.missing {
-		case MissingKeySkip:
-			t.client = 0
-			t.decide(Decision{Allowed: true, Reason: ReasonSkipped, Policy: cp.Name, At: now})
-			return
-		case MissingKeyDeny:
-			t.client = 0
-			t.decide(Decision{Reason: ReasonMissingKey, Policy: cp.Name, Limit: cp.Limit,
-				Window: cp.Window, At: now, cp: cp})
-			return
+		if l.missing != MissingKeyUseIP {
+			return key, start, false
 		}
-		key = l.appendIP(key[:t.client], c.addr, c.ok)
+		key = l.appendIP(key[:start], c.addr, c.ok)
 	}
-	t.key = append(key, '}')
+	return append(key, '}'), start, true
+}
+
+// resolvePolicy returns the policy req is decided under: override, the
+// resolver's, or the limiter's own (also when the other is invalid: err
+// says so), with the KeyFunc to call.
+func (l *Limiter) resolvePolicy(ctx context.Context, req Request, override *Policy) (*compiled, func(Request) (string, bool), error) {
+	if override == nil && l.resolver == nil {
+		return l.policy, l.policy.KeyFunc, nil
+	}
+	var p Policy
+	if override != nil {
+		p = *override
+	} else {
+		p = l.resolver(req)
+	}
+	cp, err := l.cache.lookup(&p)
+	if err != nil {
+		l.reportInvalid(ctx, p.Name, err)
+		return l.policy, l.policy.KeyFunc, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
+	}
+	return cp, p.KeyFunc, nil
 }
 
 func (t *target) decide(d Decision) {
@@ -279,6 +311,9 @@ func (l *Limiter) check(ctx context.Context, req Request, cost int64, override *
 		ctx = req.Context()
 	}
 	now := l.clock.Now()
+	if l.multi {
+		return l.checkMulti(ctx, req, cost, override, now)
+	}
 	bp := l.keyPool.Get().(*[]byte)
 	var t target
 	l.resolve(ctx, req, override, now, (*bp)[:0], &t)
@@ -295,6 +330,10 @@ func (l *Limiter) check(ctx context.Context, req Request, cost int64, override *
 		d, err = l.failed(ctx, &t, now, cost, err)
 	} else {
 		d = l.decision(t.cp, &res, now)
+		d.cost = cost
+		if d.Allowed {
+			d.taken = takenStore
+		}
 		l.report(ctx, &t, &d)
 	}
 	l.keyPool.Put(bp)
@@ -348,6 +387,10 @@ func (l *Limiter) failed(ctx context.Context, t *target, now time.Time, cost int
 	if l.fallback != nil && ctx.Err() == nil {
 		if res, ferr := l.fallback.Take(ctx, t.key, &t.cp.Policy, now, cost); ferr == nil {
 			d := l.decision(t.cp, &res, now)
+			d.cost = cost
+			if d.Allowed {
+				d.taken = takenFallback
+			}
 			l.telemetry.OnError(ctx, Event{Policy: d.Policy, Key: t.clientKey(), Decision: d}, err)
 			l.report(ctx, t, &d)
 			return d, err
@@ -413,6 +456,20 @@ func (l *Limiter) Peek(ctx context.Context, req Request, cost int64) (Decision, 
 	if l.peeker == nil {
 		return Decision{}, fmt.Errorf("%w: Peek needs a store implementing halt.Peeker, not %T", ErrUnsupported, l.store)
 	}
+	if len(l.extra) > 0 {
+		var t target
+		l.resolve(ctx, req, nil, l.clock.Now(), nil, &t)
+		if t.early {
+			return t.d, t.err
+		}
+		ds, err := l.standing(ctx, req, cost)
+		if len(ds) == 0 {
+			return Decision{Allowed: true, Reason: ReasonAllowed, Policy: l.policy.Name, At: l.clock.Now()}, err
+		}
+		d := ds[mostRestrictive(ds)]
+		d.multi = &multi{each: ds}
+		return d, err
+	}
 	now := l.clock.Now()
 	var t target
 	l.resolve(ctx, req, nil, now, nil, &t)
@@ -426,24 +483,40 @@ func (l *Limiter) Peek(ctx context.Context, req Request, cost int64) (Decision, 
 	return l.decision(t.cp, &res, now), t.err
 }
 
-// Reset forgets req's state under its policy, cooldown included: after a
-// successful login, say, the client starts over. It needs a store that
-// implements [Resetter] (both Halt stores do); otherwise it returns an error
-// wrapping ErrUnsupported. Resetting an exempt request does nothing.
-func (l *Limiter) Reset(ctx context.Context, req Request) error {
+// Reset forgets req's state under the limiter's policies, cooldowns
+// included (after a successful login, say, the client starts over): under
+// the policies named, or every policy (shadow ones too) when no name is
+// given. Exemptions do not matter: the client's key is reset. It needs a
+// store that implements [Resetter] (both Halt stores do); otherwise it
+// returns an error wrapping ErrUnsupported.
+func (l *Limiter) Reset(ctx context.Context, req Request, policies ...string) error {
 	if isNil(req) {
 		return ErrNilRequest
 	}
 	if l.resetter == nil {
 		return fmt.Errorf("%w: Reset needs a store implementing halt.Resetter, not %T", ErrUnsupported, l.store)
 	}
-	var t target
-	l.resolve(ctx, req, nil, l.clock.Now(), nil, &t)
-	if t.early {
-		return t.err
+	cp, keyFunc, perr := l.resolvePolicy(ctx, req, nil)
+	c := l.ip.resolve(req)
+	var errs []error
+	for i, p := range append([]*compiled{cp}, l.extra...) {
+		if len(policies) > 0 && !slices.Contains(policies, p.Name) {
+			continue
+		}
+		kf := p.KeyFunc
+		if i == 0 {
+			kf = keyFunc
+		}
+		key, _, ok := l.buildKey(nil, p, kf, req, c)
+		if !ok {
+			continue
+		}
+		if err := l.resetter.Reset(ctx, key, &p.Policy); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrStoreUnavailable, err))
+		}
 	}
-	if err := l.resetter.Reset(ctx, t.key, &t.cp.Policy); err != nil {
-		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	if perr != nil {
+		errs = append(errs, perr)
 	}
-	return t.err
+	return errors.Join(errs...)
 }

@@ -34,7 +34,40 @@ type Decision struct {
 	// At is the instant of the decision by the limiter's clock.
 	At time.Time
 
-	cp *compiled // rendering data of the policy that decided
+	cp    *compiled // rendering data of the policy that decided
+	cost  int64     // the cost asked for (0: the policy's)
+	taken taker     // which store recorded the admission, if any
+	multi *multi    // the decision of every policy, for limiters with several
+}
+
+// taker says which store recorded an admission, for Undo.
+type taker uint8
+
+const (
+	takenNone taker = iota
+	takenStore
+	takenFallback
+)
+
+// multi is the decision of each policy of a limiter with several.
+type multi struct {
+	each   []Decision // the enforcing policies, in order
+	shadow []Decision // the shadow policies decided (admitted requests only)
+}
+
+// Policies returns the decision of each policy the limiter enforces, in
+// the order they were configured (the limiter's own first): one element
+// for a limiter with one policy, none for an exempt or skipped request.
+// The Decision itself is the most restrictive of them: the one that
+// blocked, or the one closest to exhaustion.
+func (d *Decision) Policies() []Decision {
+	if d.multi != nil {
+		return d.multi.each
+	}
+	if d.cp == nil {
+		return nil
+	}
+	return []Decision{*d}
 }
 
 // Exempt reports whether the request was exempt or skipped: it consumed
@@ -91,6 +124,7 @@ func (c *compiled) same(p *Policy) bool {
 	return a.Limit == p.Limit && a.Window == p.Window && a.Burst == p.Burst &&
 		a.Algorithm == p.Algorithm && a.KeyStrategy == p.KeyStrategy && a.Cost == p.Cost &&
 		a.BlockDuration == p.BlockDuration && a.Precision == p.Precision && a.PerRoute == p.PerRoute &&
+		a.Shadow == p.Shadow &&
 		a.Plan == p.Plan && (a.KeyFunc == nil) == (p.KeyFunc == nil) && slices.Equal(a.Exemptions, p.Exemptions)
 }
 

@@ -169,7 +169,18 @@ func dictMember(dict, key string) string {
 
 type ietf struct{}
 
-func (ietf) Write(h ResponseHeaders, d Decision) {
+func (s ietf) Write(h ResponseHeaders, d Decision) {
+	if d.multi != nil && len(d.multi.each) > 1 {
+		for _, e := range d.multi.each {
+			s.item(h, &e)
+		}
+		return
+	}
+	s.item(h, &d)
+}
+
+// item writes one policy's RateLimit and RateLimit-Policy items.
+func (ietf) item(h ResponseHeaders, d *Decision) {
 	id := `"halt"`
 	if d.cp != nil {
 		id = d.cp.policyID

@@ -111,6 +111,12 @@ type Policy struct {
 	// up its budget on /items/{id} still has a whole one on /search.
 	// Requests that matched no route share one budget per client.
 	PerRoute bool
+	// Shadow makes the policy a dry run: it is decided and counted like any
+	// other, but never rejects a request and never writes headers; each
+	// request it would have rejected reaches telemetry's OnBlocked with
+	// Event.Shadow set. Roll out a new limit as a shadow policy, watch what
+	// it would do, then turn Shadow off.
+	Shadow bool
 	// Cost is what one request takes from the limit. The default (0) is 1.
 	Cost int64
 	// BlockDuration is a cooldown: once a key is blocked it stays blocked

@@ -60,6 +60,19 @@ type Refunder interface {
 	Refund(ctx context.Context, key []byte, p *Policy, now time.Time, cost int64) error
 }
 
+// MultiTaker is a store that decides several policies in one atomic step,
+// all or nothing: TakeAll admits the request only if every policy admits
+// it, and only then records it under each. When any policy rejects, no
+// policy is charged (a cooldown the rejecting policy starts is recorded).
+// out (as long as keys) receives each policy's answer: for an admission,
+// each Take's; for a rejection, the rejecting policies' answers as Take
+// gives them and the others' standing as Peek gives it. The limiter passes
+// keys of one client, which share one hash tag, so a store with hash slots
+// decides them in one slot.
+type MultiTaker interface {
+	TakeAll(ctx context.Context, keys [][]byte, ps []*Policy, now time.Time, cost int64, out []Result) error
+}
+
 // StateVersion is the version of the per-key state layout ([State]) that
 // stores persist. Stores tag what they write with it and treat state of
 // another version as a key never seen (or migrate it), so a later layout

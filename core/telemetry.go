@@ -18,6 +18,10 @@ type Event struct {
 	Key string
 	// Decision is the outcome.
 	Decision Decision
+	// Shadow marks the decision of a shadow policy (Policy.Shadow): an
+	// OnBlocked with Shadow set is a request the policy would have
+	// rejected, which went on.
+	Shadow bool
 }
 
 // NoticeKind classifies a [Notice].
@@ -72,7 +76,8 @@ type Telemetry interface {
 	// OnAllowed is called when a request was admitted by the store (or by
 	// the fallback store).
 	OnAllowed(ctx context.Context, e Event)
-	// OnBlocked is called when a request was rejected.
+	// OnBlocked is called when a request was rejected, and when a shadow
+	// policy would have rejected it (e.Shadow).
 	OnBlocked(ctx context.Context, e Event)
 	// OnError is called when the store failed; e.Decision is what the
 	// fallback store or the failure mode decided.
@@ -125,9 +130,13 @@ func (t SlogTelemetry) OnAllowed(ctx context.Context, e Event) {
 	}
 }
 
-// OnBlocked logs at Info.
+// OnBlocked logs at Info ("halt: would block" for a shadow policy).
 func (t SlogTelemetry) OnBlocked(ctx context.Context, e Event) {
-	t.logger().LogAttrs(ctx, slog.LevelInfo, "halt: blocked", eventAttrs(e)...)
+	msg := "halt: blocked"
+	if e.Shadow {
+		msg = "halt: would block (shadow policy)"
+	}
+	t.logger().LogAttrs(ctx, slog.LevelInfo, msg, eventAttrs(e)...)
 }
 
 // OnError logs at Error.

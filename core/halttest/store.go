@@ -436,6 +436,78 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
 			}
 		}
 	})
+	t.Run("TakeAll", func(t *testing.T) {
+		if _, ok := newStore(t).(halt.MultiTaker); !ok {
+			t.Skip("the store does not implement halt.MultiTaker")
+		}
+		store := newStore(t).(halt.MultiTaker)
+		sec := halt.Policy{Name: unique("second"), Limit: 2, Window: time.Second}
+		hour := halt.Policy{Name: unique("hour"), Limit: 20, Window: time.Hour}
+		fixed := halt.Policy{Name: unique("fixed"), Limit: 5, Window: time.Minute, Algorithm: halt.FixedWindow}
+		slide := halt.Policy{Name: unique("slide"), Limit: 4, Window: 10 * time.Second, Algorithm: halt.SlidingWindow}
+		ps := []*halt.Policy{&sec, &hour, &fixed, &slide}
+		keys := make([][]byte, len(ps))
+		for i, p := range ps {
+			keys[i] = []byte("halt:" + p.Name + ":{ip:203.0.113.7}")
+		}
+		all := func(at time.Duration, want ...halt.Result) {
+			t.Helper()
+			out := make([]halt.Result, len(ps))
+			if err := store.TakeAll(context.Background(), keys, ps, Base.Add(at), 1, out); err != nil {
+				t.Fatalf("TakeAll at +%v: %v", at, err)
+			}
+			for i := range want {
+				if want[i] != (halt.Result{}) && out[i] != want[i] { // a zero Result is not checked
+					t.Fatalf("TakeAll at +%v, policy %d:\n got %+v\nwant %+v", at, i, out[i], want[i])
+				}
+			}
+		}
+		all(0, allowed(1, 500*time.Millisecond), allowed(19, 3*time.Minute), allowed(4, time.Minute), allowed(3, 10*time.Second))
+		all(0, allowed(0, time.Second), allowed(18, 6*time.Minute), allowed(3, time.Minute), allowed(2, 10*time.Second))
+		// The per-second policy rejects: nothing is charged, and the others
+		// report their standing as it is.
+		all(0, limited(0, 500*time.Millisecond, time.Second), allowed(18, 6*time.Minute), allowed(3, time.Minute),
+			allowed(2, 10*time.Second))
+		all(100*time.Millisecond, limited(0, 400*time.Millisecond, 900*time.Millisecond))
+		// The sliding window is the tightest now: after 2 more, it rejects.
+		all(time.Second, allowed(1, 500*time.Millisecond))
+		all(1500*time.Millisecond, allowed(1, 500*time.Millisecond), halt.Result{}, allowed(1, 58500*time.Millisecond),
+			allowed(0, 9500*time.Millisecond))
+		out := make([]halt.Result, len(ps))
+		if err := store.TakeAll(context.Background(), keys, ps, Base.Add(2*time.Second), 1, out); err != nil {
+			t.Fatal(err)
+		}
+		if out[3].Allowed || out[0].Allowed != true || out[2] != allowed(1, 58*time.Second) {
+			t.Fatalf("sliding window full: %+v", out)
+		}
+		// nothing was charged by that rejection: the fixed window still has 1
+		if r, err := store.(halt.Store).Take(context.Background(), keys[2], &fixed, Base.Add(2*time.Second), 1); err != nil || r != allowed(0, 58*time.Second) {
+			t.Fatalf("fixed window after a rejected TakeAll: %+v %v", r, err)
+		}
+	})
+	t.Run("TakeAll/Concurrency", func(t *testing.T) {
+		if _, ok := newStore(t).(halt.MultiTaker); !ok {
+			t.Skip("the store does not implement halt.MultiTaker")
+		}
+		// 64 goroutines x 4: exactly the tightest allowance is admitted,
+		// and rejections consume nothing from the other policies.
+		store := newStore(t)
+		name := unique("multi")
+		if got := RunMultiTakeAll(t, store, name, 64, 4); got != 10 {
+			t.Fatalf("64 goroutines x 4 TakeAll admitted %d, want exactly 10 (the tightest policy)", got)
+		}
+		ps, keys := MultiPolicies(name)
+		pk, ok := store.(halt.Peeker)
+		if !ok {
+			return
+		}
+		for i, want := range []int64{0, 20, 10} {
+			r, err := pk.Peek(context.Background(), keys[i], ps[i], Base, 1)
+			if err != nil || r.Remaining != want {
+				t.Fatalf("%s after the run: %+v %v, want %d remaining", ps[i].Name, r, err, want)
+			}
+		}
+	})
 	t.Run("ContextCanceled", func(t *testing.T) {
 		// A canceled context must not panic; the store may decide or fail.
 		c := newCase(t, newStore(t), halt.Policy{Name: "ctx", Limit: 1, Window: time.Minute})
@@ -443,4 +515,52 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
 		cancel()
 		_, _ = c.store.Take(ctx, c.key, &c.p, Base, 1)
 	})
+}
+
+// MultiPolicies returns the policies and keys of the multi-policy
+// concurrency run named name: a token bucket of 10 per hour (the tightest),
+// one of 30 per hour and a fixed window of 20 per hour, one client. The
+// names depend only on name, so several processes share them.
+func MultiPolicies(name string) ([]*halt.Policy, [][]byte) {
+	ps := []*halt.Policy{
+		{Name: name + "-tight", Limit: 10, Window: time.Hour},
+		{Name: name + "-loose", Limit: 30, Window: time.Hour},
+		{Name: name + "-fixed", Limit: 20, Window: time.Hour, Algorithm: halt.FixedWindow},
+	}
+	keys := make([][]byte, len(ps))
+	for i, p := range ps {
+		keys[i] = []byte("halt:" + p.Name + ":{ip:203.0.113.77}")
+	}
+	return ps, keys
+}
+
+// RunMultiTakeAll runs workers goroutines, each calling TakeAll each times
+// at Base on [MultiPolicies](name), and returns how many were admitted:
+// exactly 10 (the tightest allowance) over all callers. Tests that run it
+// in several processes add the counts up (pass a name unique to the test
+// run and the same in every process).
+func RunMultiTakeAll(t testing.TB, store halt.Store, name string, workers, each int) int64 {
+	t.Helper()
+	mt := store.(halt.MultiTaker)
+	ps, keys := MultiPolicies(name)
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := make([]halt.Result, len(ps))
+			for i := 0; i < each; i++ {
+				if err := mt.TakeAll(context.Background(), keys, ps, Base, 1, out); err != nil {
+					t.Error(err)
+					return
+				}
+				if out[0].Allowed {
+					admitted.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return admitted.Load()
 }

@@ -52,6 +52,8 @@ package memory
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"hash/maphash"
 	"math"
 	"sync"
@@ -169,7 +171,8 @@ var (
 	_ halt.Store    = (*Store)(nil)
 	_ halt.Peeker   = (*Store)(nil)
 	_ halt.Resetter = (*Store)(nil)
-	_ halt.Refunder = (*Store)(nil)
+	_ halt.Refunder   = (*Store)(nil)
+	_ halt.MultiTaker = (*Store)(nil)
 )
 
 // New returns a Store and starts its background sweep; a nil config gives
@@ -271,6 +274,97 @@ func (sh *shard) store(e *entry, pos int, p *halt.Policy, st *halt.State, ns int
 	}
 	e.setTag(tagOf(p))
 	e.exp = expiry(ns, p.TTL(st, ns))
+}
+
+// TakeAll implements [halt.MultiTaker]: it decides every key under its
+// policy with all their shards locked (in shard order, so concurrent calls
+// cannot deadlock) and records the decisions only when every policy
+// admits; otherwise nothing is charged (a cooldown a rejecting policy
+// starts is recorded). It allocates nothing for up to eight keys of token
+// buckets and fixed windows (a sliding window's counters are copied).
+func (s *Store) TakeAll(_ context.Context, keys [][]byte, ps []*halt.Policy, now time.Time, cost int64, out []halt.Result) error {
+	n := len(keys)
+	if len(ps) != n || len(out) < n {
+		return fmt.Errorf("memory: TakeAll: %d keys, %d policies and room for %d results", n, len(ps), len(out))
+	}
+	const inline = 8
+	var hb [inline]uint64
+	var sb [inline]int
+	var stb [inline]halt.State
+	hashes, shards, states := hb[:0], sb[:0], stb[:0]
+	for _, k := range keys {
+		h := maphash.Bytes(s.seed, k)
+		hashes = append(hashes, h)
+		shards = append(shards, int(h>>s.shift))
+	}
+	// Lock each shard once, in ascending order.
+	locked := append(make([]int, 0, inline), shards...)
+	slices.Sort(locked)
+	locked = slices.Compact(locked)
+	for _, i := range locked {
+		s.shards[i].mu.Lock()
+	}
+	defer func() {
+		for _, i := range locked {
+			s.shards[i].mu.Unlock()
+		}
+	}()
+	if s.closed.Load() {
+		return halt.ErrStoreClosed
+	}
+	ns := now.UnixNano()
+	// Insert first (without evicting, which would move entries), then read
+	// every state: positions are stable from here on.
+	inserted := 0
+	for i, h := range hashes {
+		sh := &s.shards[shards[i]]
+		if sh.find(h) < 0 {
+			s.insertNoEvict(sh, h)
+			inserted++
+		}
+	}
+	all := true
+	for i, h := range hashes {
+		sh := &s.shards[shards[i]]
+		st := sh.state(sh.at(sh.find(h)), ps[i], ns).Clone()
+		states = append(states, st)
+		out[i] = ps[i].Decide(&states[i], ns, cost)
+		all = all && out[i].Allowed
+	}
+	for i, h := range hashes {
+		sh := &s.shards[shards[i]]
+		pos := sh.find(h)
+		e := sh.at(pos)
+		switch {
+		case all:
+		case !out[i].Allowed:
+			// The rejecting policy records what rejecting changed (a
+			// cooldown it starts, a window that moved on).
+		default:
+			// Not charged: report the standing as it is.
+			st := sh.state(e, ps[i], ns)
+			out[i] = ps[i].Peek(&st, ns, cost)
+			continue
+		}
+		sh.store(e, pos, ps[i], &states[i], ns) // the decided copy becomes the state
+	}
+	// Make room for what was inserted, as Take does.
+	for ; inserted > 0 && s.keys.Load() > s.maxKeys; inserted-- {
+		for _, i := range locked {
+			if sh := &s.shards[i]; sh.n > 0 && s.keys.Load() > s.maxKeys {
+				sh.evict(ns)
+				s.keys.Add(-1)
+			}
+		}
+	}
+	return nil
+}
+
+// insertNoEvict is insert without making room: TakeAll evicts afterwards.
+// It requires sh.mu held.
+func (s *Store) insertNoEvict(sh *shard, h uint64) {
+	s.keys.Add(1)
+	s.addEntry(sh, h)
 }
 
 // Peek implements [halt.Peeker]: what Take would answer for key at now,
@@ -408,6 +502,12 @@ func (s *Store) insert(sh *shard, h uint64, now int64) int {
 		sh.evict(now)
 		s.keys.Add(-1)
 	}
+	return s.addEntry(sh, h)
+}
+
+// addEntry appends a fresh entry for hash h and returns its position. It
+// requires sh.mu held.
+func (s *Store) addEntry(sh *shard, h uint64) int {
 	if (sh.n+1)*4 > len(sh.index)*3 {
 		sh.resize(max(minIndex, 2*len(sh.index)))
 	}
