@@ -127,13 +127,13 @@ func TestInvalidResolvedPolicy(t *testing.T) {
 // Defect 3: typed-nil stores and nil requests are refused, never a panic.
 func TestNilStoreAndRequest(t *testing.T) {
 	p := halt.Policy{Name: "n", Limit: 1, Window: time.Minute}
-	if _, err := halt.New((*mapStore)(nil), p); err == nil || !strings.Contains(err.Error(), "*halt_test.mapStore") {
+	if _, err := halt.New((*halttest.MapStore)(nil), p); err == nil || !strings.Contains(err.Error(), "*halttest.MapStore") {
 		t.Fatalf("typed-nil store: %v", err)
 	}
 	if _, err := halt.New(nil, p); err == nil {
 		t.Fatal("nil store accepted")
 	}
-	if _, err := halt.New(newMapStore(), p, halt.WithFallback((*mapStore)(nil))); err == nil {
+	if _, err := halt.New(newMapStore(), p, halt.WithFallback((*halttest.MapStore)(nil))); err == nil {
 		t.Fatal("typed-nil fallback accepted")
 	}
 	l := newLimiter(t, p)

@@ -15,57 +15,7 @@ import (
 	"github.com/halt-go/halt/core/halttest"
 )
 
-// mapStore is the smallest correct store: one mutex, one map. It checks
-// the suite itself and serves core's tests.
-type mapStore struct {
-	mu sync.Mutex
-	m  map[string]*halt.State
-}
-
-func newMapStore() *mapStore { return &mapStore{m: map[string]*halt.State{}} }
-
-func (s *mapStore) Take(_ context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) (halt.Result, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, ok := s.m[string(key)]
-	if !ok {
-		st = &halt.State{}
-		s.m[string(key)] = st
-	}
-	return p.Decide(st, now.UnixNano(), cost), nil
-}
-
-func (s *mapStore) Peek(_ context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) (halt.Result, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, ok := s.m[string(key)]
-	if !ok {
-		st = &halt.State{}
-	}
-	return p.Peek(st, now.UnixNano(), cost), nil
-}
-
-func (s *mapStore) Reset(_ context.Context, key []byte, _ *halt.Policy) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, string(key))
-	return nil
-}
-
-func (s *mapStore) Refund(_ context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st, ok := s.m[string(key)]; ok {
-		p.Refund(st, now.UnixNano(), cost)
-	}
-	return nil
-}
-
-var (
-	_ halt.Peeker   = (*mapStore)(nil)
-	_ halt.Resetter = (*mapStore)(nil)
-	_ halt.Refunder = (*mapStore)(nil)
-)
+func newMapStore() *halttest.MapStore { return halttest.NewMapStore() }
 
 func TestStoreSuiteOnMapStore(t *testing.T) {
 	halttest.RunStoreTests(t, func(*testing.T) halt.Store { return newMapStore() })

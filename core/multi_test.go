@@ -12,38 +12,8 @@ import (
 	"github.com/halt-go/halt/core/halttest"
 )
 
-// multiMapStore is mapStore with TakeAll: one lock over every key.
-type multiMapStore struct{ *mapStore }
-
-func (s multiMapStore) TakeAll(_ context.Context, keys [][]byte, ps []*halt.Policy, now time.Time, cost int64, out []halt.Result) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	states := make([]halt.State, len(keys))
-	all := true
-	for i, k := range keys {
-		if st, ok := s.m[string(k)]; ok {
-			states[i] = st.Clone()
-		}
-		out[i] = ps[i].Decide(&states[i], now.UnixNano(), cost)
-		all = all && out[i].Allowed
-	}
-	for i, k := range keys {
-		if all || !out[i].Allowed {
-			st := states[i]
-			s.m[string(k)] = &st
-			continue
-		}
-		cur := &halt.State{}
-		if st, ok := s.m[string(k)]; ok {
-			cur = st
-		}
-		out[i] = ps[i].Peek(cur, now.UnixNano(), cost)
-	}
-	return nil
-}
-
-func TestMultiMapStoreSuite(t *testing.T) {
-	halttest.RunStoreTests(t, func(*testing.T) halt.Store { return multiMapStore{newMapStore()} })
+func TestInOrderStoreSuite(t *testing.T) {
+	halttest.RunStoreTests(t, func(*testing.T) halt.Store { return halttest.InOrder(halttest.NewMapStore()) })
 }
 
 var (
@@ -55,7 +25,7 @@ var (
 // in order with refunds; the most restrictive decision is reported, and
 // the IETF style lists every policy.
 func TestSeveralPolicies(t *testing.T) {
-	for name, store := range map[string]halt.Store{"TakeAll": multiMapStore{newMapStore()}, "InOrder": newMapStore()} {
+	for name, store := range map[string]halt.Store{"TakeAll": newMapStore(), "InOrder": halttest.InOrder(newMapStore())} {
 		t.Run(name, func(t *testing.T) {
 			l, err := halt.New(store, searchSecond, halt.WithPolicies(searchHour),
 				halt.WithClock(halttest.NewClock(halttest.Base)), halt.WithHeaderStyle(halt.IETF))
@@ -103,7 +73,7 @@ func TestSeveralPolicies(t *testing.T) {
 func TestSeveralPoliciesMixedKeys(t *testing.T) {
 	perKey := halt.Policy{Name: "per_key", Limit: 2, Window: time.Minute, KeyStrategy: halt.KeyAPIKey}
 	perIP := halt.Policy{Name: "per_ip", Limit: 1, Window: time.Minute}
-	l, err := halt.New(multiMapStore{newMapStore()}, perKey, halt.WithPolicies(perIP),
+	l, err := halt.New(newMapStore(), perKey, halt.WithPolicies(perIP),
 		halt.WithClock(halttest.NewClock(halttest.Base)))
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +111,7 @@ func TestSeveralPoliciesMixedKeys(t *testing.T) {
 
 // All or nothing under concurrency, through the limiter.
 func TestSeveralPoliciesConcurrent(t *testing.T) {
-	for name, store := range map[string]halt.Store{"TakeAll": multiMapStore{newMapStore()}, "InOrder": newMapStore()} {
+	for name, store := range map[string]halt.Store{"TakeAll": newMapStore(), "InOrder": halttest.InOrder(newMapStore())} {
 		t.Run(name, func(t *testing.T) {
 			tight := halt.Policy{Name: "tight", Limit: 10, Window: time.Hour}
 			loose := halt.Policy{Name: "loose", Limit: 30, Window: time.Hour}
@@ -246,7 +216,7 @@ func TestUndo(t *testing.T) {
 		t.Fatalf("after a no-op Undo: %+v", p)
 	}
 	// several policies: each is given back
-	m, err := halt.New(multiMapStore{newMapStore()}, searchSecond, halt.WithPolicies(searchHour),
+	m, err := halt.New(newMapStore(), searchSecond, halt.WithPolicies(searchHour),
 		halt.WithClock(halttest.NewClock(halttest.Base)))
 	if err != nil {
 		t.Fatal(err)

@@ -59,6 +59,46 @@ type exchange struct {
 	w   http.ResponseWriter
 	r   *http.Request
 	mux Router // the handler the middleware wraps, when it routes
+	// The request's ledger, for the first Halt middleware of a request,
+	// which passes it on in the request's context.
+	ledger adapter.Ledger
+	ctx    ledgerContext
+}
+
+// ledgerKey is the context key of a request's *adapter.Ledger.
+type ledgerKey struct{}
+
+// ledgerContext is a request context carrying its ledger; it lives in the
+// exchange, so it costs no allocation of its own.
+type ledgerContext struct {
+	context.Context
+	g *adapter.Ledger
+}
+
+func (c *ledgerContext) Value(key any) any {
+	if key == (ledgerKey{}) {
+		return c.g
+	}
+	return c.Context.Value(key)
+}
+
+// ledgerOf returns the ledger of r's request, or nil.
+func ledgerOf(r *http.Request) *adapter.Ledger {
+	g, _ := r.Context().Value(ledgerKey{}).(*adapter.Ledger)
+	return g
+}
+
+// track returns the request the next handler gets and the ledger of the
+// request: the one an earlier Halt middleware started, or x's own, passed
+// on in the context of a copy of r.
+func (x *exchange) track(r *http.Request) (*http.Request, *adapter.Ledger) {
+	if g := ledgerOf(r); g != nil {
+		return r, g
+	}
+	x.ctx = ledgerContext{Context: r.Context(), g: &x.ledger}
+	r = r.WithContext(&x.ctx)
+	x.r = r
+	return r, &x.ledger
 }
 
 var (
@@ -137,9 +177,13 @@ func WithDenyHandler(fn func(w http.ResponseWriter, r *http.Request, d halt.Deci
 }
 
 // Middleware returns net/http middleware that rate-limits with l. Apply it
-// to a whole server, or to single handlers for per-route limits; stacked
-// limiters report the most restrictive decision in the headers. The header
-// style is the limiter's ([halt.WithHeaderStyle]). It panics if l is nil.
+// to a whole server, or to single handlers for per-route limits. Stacked
+// limiters report the most restrictive decision in the headers, and never
+// charge a refused request: when a later limiter (or [Check]) rejects it,
+// what the earlier ones took for it is given back (the first Halt
+// middleware of a request passes a ledger on in the request's context). The
+// header style is the limiter's ([halt.WithHeaderStyle]). It panics if l is
+// nil.
 func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler {
 	m := adapter.New(l, opts...)
 	return func(next http.Handler) http.Handler {
@@ -147,7 +191,8 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			x := &exchange{w: w, r: r, mux: mux}
 			x.Init(w.Header())
-			d, ok := m.Handle(x, x, x)
+			r, g := x.track(r)
+			d, ok := m.HandleWith(x, x, x, g)
 			if ok {
 				next.ServeHTTP(w, r)
 				return
@@ -161,8 +206,9 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 // cost only once it runs (an LLM prompt's length, rows to export): it
 // checks r with l at cost (zero or less: the policy's cost), writes the
 // rate-limit headers, and on a rejection writes the 429 (or other
-// rejection) exactly as the middleware does. It reports whether the
-// handler should go on:
+// rejection) exactly as the middleware does; a rejection gives back what
+// the Halt middleware before it took for the request. It reports whether
+// the handler should go on:
 //
 //	if !halthttp.Check(w, r, limiter, cost) {
 //		return
@@ -170,7 +216,7 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 func Check(w http.ResponseWriter, r *http.Request, l *halt.Limiter, cost int64) bool {
 	x := &exchange{w: w, r: r}
 	x.Init(w.Header())
-	d, ok := adapter.Decide(l, x, x, cost)
+	d, ok := adapter.DecideWith(l, x, x, cost, ledgerOf(r))
 	if !ok {
 		_ = adapter.Reject(l, d, write(w))
 	}

@@ -340,8 +340,23 @@ func RunAdapterTests(t *testing.T, newStore func(t *testing.T) halt.Store, serve
 		c.do("GET", "/", xff("203.0.113.30")).expect(t, 200, std(10, 8, 12), "ok")
 		c.do("POST", "/auth/login", xff("203.0.113.30")).expect(t, 200, std(2, 0, 60), "ok")
 		c.do("POST", "/auth/login", xff("203.0.113.30")).expect(t, 429, blocked(2, 30), RateLimitBody(30))
-		// the global limit counted every request that reached it
+		// The global limit counted the requests that passed every limiter:
+		// what it took for the refused login was given back.
+		c.do("GET", "/", xff("203.0.113.30")).expect(t, 200, std(10, 6, 24), "ok")
+		for i := 0; i < 3; i++ {
+			c.do("POST", "/auth/login", xff("203.0.113.30")).expect(t, 429, nil, "")
+		}
 		c.do("GET", "/", xff("203.0.113.30")).expect(t, 200, std(10, 5, 30), "ok")
+	})
+	t.Run("Stacked/HandlerCheck", func(t *testing.T) {
+		// A handler-level rejection gives back what the middleware took.
+		store := newStore(t)
+		global := limiter(t, store, halt.Policy{Name: "global", Limit: 10, Window: time.Minute}, proxy)
+		handler := limiter(t, store, halt.Policy{Name: "handler", Limit: 4, Window: time.Minute}, proxy)
+		c := start(t, AdapterConfig{Global: global, Handler: handler})
+		c.do("POST", "/generate", xff("203.0.113.35"), "X-Cost: 3").expect(t, 200, std(4, 0, 45), "generated")
+		c.do("POST", "/generate", xff("203.0.113.35"), "X-Cost: 3").expect(t, 429, nil, RateLimitBody(30))
+		c.do("GET", "/", xff("203.0.113.35")).expect(t, 200, std(10, 8, 12), "ok")
 	})
 	t.Run("Stacked/GlobalMoreRestrictive", func(t *testing.T) {
 		store := newStore(t)
