@@ -176,6 +176,17 @@ func WithDenyHandler(fn func(w http.ResponseWriter, r *http.Request, d halt.Deci
 	return adapter.Deny(func(x *exchange, d halt.Decision) error { fn(x.w, x.r, d); return nil })
 }
 
+// WithStatusEndpoint makes the middleware answer GET path itself, before
+// any check, with the caller's standing under limiters as JSON, like
+// GitHub's GET /rate_limit; it is never counted and never limited:
+//
+//	{"policies":[{"name":"public_api","limit":100,"remaining":97,"reset":2},...]}
+//
+// Give it to the outermost Halt middleware.
+func WithStatusEndpoint(path string, limiters ...*halt.Limiter) Option {
+	return adapter.StatusEndpoint[*exchange](path, limiters...)
+}
+
 // Middleware returns net/http middleware that rate-limits with l. Apply it
 // to a whole server, or to single handlers for per-route limits. Stacked
 // limiters report the most restrictive decision in the headers, and never
@@ -191,6 +202,10 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			x := &exchange{w: w, r: r, mux: mux}
 			x.Init(w.Header())
+			if status, body, ok := m.Status(x, x); ok {
+				_ = write(w)(status, body)
+				return
+			}
 			r, g := x.track(r)
 			d, ok := m.HandleWith(x, x, x, g)
 			if ok {

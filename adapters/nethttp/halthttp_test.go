@@ -58,7 +58,11 @@ func serve(t *testing.T, cfg halttest.AdapterConfig) string {
 			_, _ = w.Write([]byte("generated"))
 		})
 	}
-	h := halthttp.Middleware(cfg.Global, opts...)(mux)
+	gopts := opts
+	if cfg.Status {
+		gopts = append(gopts[:len(gopts):len(gopts)], halthttp.WithStatusEndpoint("/rate_limit", cfg.Global, cfg.Route))
+	}
+	h := halthttp.Middleware(cfg.Global, gopts...)(mux)
 	if cfg.UserFromHeader {
 		inner := h
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

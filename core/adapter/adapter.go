@@ -23,6 +23,9 @@ type Middleware[C any] struct {
 	skip func(C) bool
 	cost func(C) int64
 	deny func(C, halt.Decision) error
+
+	statusPath string          // StatusEndpoint
+	statusOf   []*halt.Limiter // the limiters it reports
 }
 
 // Option configures a Middleware. Adapters wrap these in their own With…
@@ -52,6 +55,32 @@ func Cost[C any](fn func(C) int64) Option[C] {
 // the default JSON rejection.
 func Deny[C any](fn func(C, halt.Decision) error) Option[C] {
 	return option[C](func(m *Middleware[C]) { m.deny = fn })
+}
+
+// StatusEndpoint makes the middleware answer GET path itself, before any
+// check, with the caller's standing under limiters as JSON
+// ([halt.StatusJSON]): like GitHub's GET /rate_limit, it is never counted
+// and never limited. The adapter calls [Middleware.Status] first.
+func StatusEndpoint[C any](path string, limiters ...*halt.Limiter) Option[C] {
+	return option[C](func(m *Middleware[C]) {
+		m.statusPath, m.statusOf = path, append([]*halt.Limiter(nil), limiters...)
+	})
+}
+
+// Status reports whether req is a request for the status endpoint, and if
+// so the response to send: 200 and the standing, or 503 and an error body
+// when the store could not tell, both as JSON, with Cache-Control:
+// no-store set on h.
+func (m *Middleware[C]) Status(req halt.Request, h halt.ResponseHeaders) (status int, body []byte, ok bool) {
+	if m.statusPath == "" || req.Path() != m.statusPath || (req.Method() != "GET" && req.Method() != "HEAD") {
+		return 0, nil, false
+	}
+	h.Set("Cache-Control", "no-store")
+	body, err := halt.StatusJSON(req.Context(), req, m.statusOf...)
+	if err != nil {
+		return http.StatusServiceUnavailable, []byte(`{"error":"status_unavailable","message":"The rate-limit store could not be read. Please try again later."}`), true
+	}
+	return http.StatusOK, body, true
 }
 
 // New builds the engine. It panics if l is nil: a middleware without a

@@ -48,6 +48,9 @@ type AdapterConfig struct {
 	CustomDeny bool
 	// Handler is the limiter of POST /generate's handler-level check.
 	Handler *halt.Limiter
+	// Status: pass the adapter's status-endpoint option to the Global
+	// middleware, for GET /rate_limit, reporting Global then Route.
+	Status bool
 	// UserFromHeader: before the limiter, install the framework's own
 	// middleware that stores the X-User request header (when present) as the
 	// per-request value named "user_id" (gin/echo c.Set, fiber c.Locals,
@@ -512,6 +515,29 @@ func RunAdapterTests(t *testing.T, newStore func(t *testing.T) halt.Store, serve
 				t.Fatalf("request %d: route %q, want one of %q (all: %q)", i, seen[i], alts, seen)
 			}
 		}
+	})
+	t.Run("StatusEndpoint", func(t *testing.T) {
+		store := newStore(t)
+		global := limiter(t, store, halt.Policy{Name: "global", Limit: 3, Window: time.Minute}, proxy)
+		auth := limiter(t, store, halt.Policy{Name: "auth", Limit: 2, Window: time.Minute}, proxy)
+		c := start(t, AdapterConfig{Global: global, Route: auth, Status: true})
+		ip := xff("203.0.113.80")
+		status := func(g, greset, a, areset int64) {
+			t.Helper()
+			body := fmt.Sprintf(`{"policies":[{"name":%q,"limit":3,"remaining":%d,"reset":%d},{"name":%q,"limit":2,"remaining":%d,"reset":%d}]}`,
+				global.Policy().Name, g, greset, auth.Policy().Name, a, areset)
+			r := c.do("GET", "/rate_limit", ip)
+			r.expect(t, 200, map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}, body)
+			r.noRateLimitHeaders(t)
+		}
+		status(3, 0, 2, 0)
+		status(3, 0, 2, 0) // never counted
+		c.do("POST", "/auth/login", ip).expect(t, 200, std(2, 1, 30), "ok")
+		status(2, 20, 1, 30)
+		c.do("GET", "/", ip).expect(t, 200, std(3, 1, 40), "ok")
+		c.do("GET", "/", ip).expect(t, 200, std(3, 0, 60), "ok")
+		c.do("GET", "/", ip).expect(t, 429, blocked(3, 20), "")
+		status(0, 60, 1, 30) // never limited
 	})
 	t.Run("HandlerCheck", func(t *testing.T) {
 		p := halt.Policy{Name: "handler", Limit: 10, Window: time.Minute}
