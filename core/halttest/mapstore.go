@@ -113,7 +113,9 @@ func (o inOrder) Peek(ctx context.Context, key []byte, p *halt.Policy, now time.
 	return o.s.Peek(ctx, key, p, now, cost)
 }
 
-func (o inOrder) Reset(ctx context.Context, key []byte, p *halt.Policy) error { return o.s.Reset(ctx, key, p) }
+func (o inOrder) Reset(ctx context.Context, key []byte, p *halt.Policy) error {
+	return o.s.Reset(ctx, key, p)
+}
 
 func (o inOrder) Refund(ctx context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) error {
 	return o.s.Refund(ctx, key, p, now, cost)

@@ -53,9 +53,9 @@ package memory
 import (
 	"context"
 	"fmt"
-	"slices"
 	"hash/maphash"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,9 +168,9 @@ type window struct {
 }
 
 var (
-	_ halt.Store    = (*Store)(nil)
-	_ halt.Peeker   = (*Store)(nil)
-	_ halt.Resetter = (*Store)(nil)
+	_ halt.Store      = (*Store)(nil)
+	_ halt.Peeker     = (*Store)(nil)
+	_ halt.Resetter   = (*Store)(nil)
 	_ halt.Refunder   = (*Store)(nil)
 	_ halt.MultiTaker = (*Store)(nil)
 )
