@@ -54,13 +54,15 @@ func ExampleNew_fallback() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
 	local := memory.New(nil)
-	defer local.Close()
 	limiter, err := halt.New(store, halt.Policy{Name: "api", Limit: 100, Window: time.Minute},
 		halt.WithFallback(local))
 	if err != nil {
+		_ = local.Close()
+		_ = store.Close()
 		log.Fatal(err)
 	}
-	_ = limiter
+	defer store.Close()
+	defer local.Close()
+	_ = limiter // use it with an adapter
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-
 )
 
 // Option configures a Store. Options are applied in order; New returns the

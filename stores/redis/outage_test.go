@@ -225,6 +225,9 @@ func TestOutage(t *testing.T) {
 			if got := tel.seen(); got != "store_down,store_up" {
 				t.Fatalf("notices %q, want store_down,store_up", got)
 			}
+			if got := tel.levels(); len(got) != 2 || got[0] != slog.LevelWarn || got[1] != slog.LevelInfo {
+				t.Fatalf("notice levels %v, want WARN, INFO", got)
+			}
 			if n := logged.n.Load(); n != 0 {
 				t.Fatalf("the store logged %d notices its limiter had received", n)
 			}
@@ -251,7 +254,7 @@ func testHung(t *testing.T, ctxTimeouts bool) {
 		haltredis.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	p := halt.Policy{Name: "hung", Limit: 1000, Window: time.Hour}
 	ctx := context.Background()
-	key := []byte("halt:hung:ip:203.0.113.78")
+	key := []byte("halt:hung:{ip:203.0.113.78}")
 	if r, err := s.Take(ctx, key, &p, time.Now(), 1); err != nil || !r.Allowed {
 		t.Fatalf("before: %+v, %v", r, err)
 	}
@@ -309,8 +312,9 @@ func testHung(t *testing.T, ctxTimeouts bool) {
 }
 
 // TestScriptCacheFlushed: after SCRIPT FLUSH (as after a restart or a
-// failover) the pipelined EVALSHA gets NOSCRIPT; the store loads the script
-// and decides, counting nothing twice.
+// failover) EVALSHA gets NOSCRIPT; the store loads the scripts and runs the
+// calls again, counting nothing twice, for each script (decide, peek,
+// refund), alone and in one pipeline.
 func TestScriptCacheFlushed(t *testing.T) {
 	srv := startServer(t)
 	for _, inline := range []bool{false, true} {
@@ -319,15 +323,61 @@ func TestScriptCacheFlushed(t *testing.T) {
 			t.Cleanup(func() { _ = c.Close() })
 			s := newStore(t, c)
 			ctx := context.Background()
-			p := halt.Policy{Name: fmt.Sprintf("flush%v", inline), Limit: 3, Window: time.Hour, Algorithm: halt.FixedWindow}
-			for i := range 3 {
+			flush := func() {
+				t.Helper()
 				if err := c.ScriptFlush(ctx).Err(); err != nil {
 					t.Fatal(err)
 				}
-				r, err := s.Take(ctx, []byte("halt:"+p.Name+":k"), &p, time.Now(), 1)
+			}
+			p := halt.Policy{Name: fmt.Sprintf("flush%v", inline), Limit: 3, Window: time.Hour, Algorithm: halt.FixedWindow}
+			key := []byte("halt:" + p.Name + ":{k}")
+			for i := range 3 {
+				flush()
+				r, err := s.Take(ctx, key, &p, time.Now(), 1)
 				if err != nil || !r.Allowed || r.Remaining != int64(2-i) {
 					t.Fatalf("take %d after SCRIPT FLUSH: %+v, %v", i, r, err)
 				}
+			}
+			flush()
+			if r, err := s.Peek(ctx, key, &p, time.Now(), 1); err != nil || r.Allowed {
+				t.Fatalf("peek after SCRIPT FLUSH: %+v, %v", r, err)
+			}
+			flush()
+			if err := s.Refund(ctx, key, &p, time.Now(), 1); err != nil {
+				t.Fatalf("refund after SCRIPT FLUSH: %v", err)
+			}
+			if r, err := s.Peek(ctx, key, &p, time.Now(), 1); err != nil || !r.Allowed || r.Remaining != 1 {
+				t.Fatalf("peek after the refund: %+v, %v", r, err)
+			}
+
+			// Many at once, the three scripts mixed in pipelines: each
+			// take is refunded, so the key ends as it started.
+			flush()
+			var wg sync.WaitGroup
+			for g := range 32 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var err error
+					switch g % 3 {
+					case 0:
+						var r halt.Result
+						if r, err = s.Take(ctx, key, &p, time.Now(), 1); err == nil && r.Allowed {
+							err = s.Refund(ctx, key, &p, time.Now(), 1)
+						}
+					case 1:
+						_, err = s.Peek(ctx, key, &p, time.Now(), 1)
+					default:
+						err = s.Refund(ctx, key, &p, time.Now(), 0)
+					}
+					if err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			if r, err := s.Peek(ctx, key, &p, time.Now(), 1); err != nil || r.Remaining != 3 {
+				t.Fatalf("after the mixed calls: %+v, %v; want the whole limit back", r, err)
 			}
 			if s.Down() {
 				t.Fatal("NOSCRIPT switched the store to its failure mode")
