@@ -1,9 +1,12 @@
 package haltecho_test
 
 import (
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 
 	haltecho "github.com/halt-go/halt/adapters/echo"
 	halt "github.com/halt-go/halt/core"
@@ -26,9 +29,6 @@ func harness(t *testing.T, cfg halttest.AdapterConfig) string {
 			cost, _ := strconv.ParseInt(c.Request().Header.Get("X-Cost"), 10, 64)
 			return cost
 		}))
-	}
-	if cfg.Style != nil {
-		opts = append(opts, haltecho.WithHeaderStyle(cfg.Style))
 	}
 	if cfg.CustomDeny {
 		opts = append(opts, haltecho.WithDenyHandler(func(c echo.Context, d halt.Decision) error {
@@ -59,6 +59,15 @@ func harness(t *testing.T, cfg halttest.AdapterConfig) string {
 		route = append(route, haltecho.Middleware(cfg.Route, opts...))
 	}
 	e.POST("/auth/login", hello, route...)
+	if cfg.Handler != nil {
+		e.POST("/generate", func(c echo.Context) error {
+			cost, _ := strconv.ParseInt(c.Request().Header.Get("X-Cost"), 10, 64)
+			if ok, err := haltecho.Check(c, cfg.Handler, cost); !ok {
+				return err
+			}
+			return c.String(http.StatusOK, "generated")
+		})
+	}
 	return halttest.ServeHandler(t, e)
 }
 
@@ -71,4 +80,72 @@ func newStore(t *testing.T) halt.Store {
 	s := memory.New(nil)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// Check returns the error of writing the rejection, for the handler to
+// return to echo; a write that works returns nil.
+func TestCheckReturnsWriteError(t *testing.T) {
+	l, err := halt.New(newStore(t), halt.Policy{Name: "check", Limit: 1, Window: time.Minute},
+		halt.WithTrustedProxies("127.0.0.1/32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := echo.New()
+	newContext := func(w http.ResponseWriter) echo.Context {
+		req := httptest.NewRequestWithContext(t.Context(), "POST", "/generate", nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("X-Forwarded-For", "203.0.113.90")
+		return e.NewContext(req, w)
+	}
+	if ok, err := haltecho.Check(newContext(httptest.NewRecorder()), l, 1); !ok || err != nil {
+		t.Fatalf("first check: %v %v", ok, err)
+	}
+	w := httptest.NewRecorder()
+	if ok, err := haltecho.Check(newContext(w), l, 1); ok || err != nil || w.Code != 429 ||
+		w.Body.String() != halttest.RateLimitBody(60) || w.Header().Get("Retry-After") != "60" {
+		t.Fatalf("second check: %v %v, %d %v %q", ok, err, w.Code, w.Header(), w.Body.String())
+	}
+	broken := &failingWriter{ResponseRecorder: httptest.NewRecorder()}
+	if ok, err := haltecho.Check(newContext(broken), l, 1); ok || !errors.Is(err, errWrite) {
+		t.Fatalf("check with a failing writer: %v %v", ok, err)
+	}
+}
+
+var errWrite = errors.New("connection reset")
+
+type failingWriter struct{ *httptest.ResponseRecorder }
+
+func (f *failingWriter) Write([]byte) (int, error) { return 0, errWrite }
+
+// Route is echo's c.Path() in e.Use and group middleware: a PerRoute
+// policy counts each route of a group apart.
+func TestPerRouteInGroup(t *testing.T) {
+	p := halt.Policy{Name: "group", Limit: 1, Window: time.Minute, PerRoute: true}
+	l, err := halt.New(newStore(t), p, halt.WithTrustedProxies("127.0.0.1/32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := echo.New()
+	ok := func(c echo.Context) error { return c.String(http.StatusOK, "ok") }
+	api := e.Group("/api", haltecho.Middleware(l))
+	api.GET("/items/:id", ok)
+	api.GET("/files/*", ok)
+	for _, step := range []struct {
+		path string
+		want int
+	}{{"/api/items/1", 200}, {"/api/items/2", 429}, {"/api/files/a/b", 200}, {"/api/files/c", 429}} {
+		w := httptest.NewRecorder()
+		req := httptest.NewRequestWithContext(t.Context(), "GET", step.path, nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("X-Forwarded-For", "203.0.113.91")
+		e.ServeHTTP(w, req)
+		if w.Code != step.want {
+			t.Fatalf("GET %s: %d, want %d", step.path, w.Code, step.want)
+		}
+	}
+	c := e.NewContext(httptest.NewRequestWithContext(t.Context(), "GET", "/api/items/3", nil), httptest.NewRecorder())
+	c.SetPath("/api/items/:id")
+	if key := l.Key(haltecho.Request(c)); key != "halt:group:/api/items/:id:{ip:192.0.2.1}" {
+		t.Fatalf("key %q", key)
+	}
 }
