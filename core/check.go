@@ -55,7 +55,10 @@ type Limiter struct {
 	telemetry Telemetry
 	logger    *slog.Logger
 	style     HeaderStyle
-	quiet     bool // telemetry wants no per-request events
+	quiet     bool       // telemetry wants no per-request events
+	timer     StoreTimer // telemetry that times store decisions, or nil
+
+	storeName, fallbackName string // Event.Store
 
 	warnedProxy     atomic.Bool // NoticeUntrustedProxy sent
 	warnedPrivate   atomic.Bool // NoticePrivateExempt sent
@@ -123,9 +126,11 @@ func New(store Store, p Policy, opts ...Option) (*Limiter, error) {
 	if l.telemetry == nil {
 		l.telemetry = &defaultTelemetry{log: SlogTelemetry{Logger: l.logger}}
 	}
-	switch l.telemetry.(type) {
-	case NopTelemetry, *NopTelemetry, *defaultTelemetry:
-		l.quiet = true
+	l.quiet = quietSink(l.telemetry)
+	l.timer, _ = l.telemetry.(StoreTimer)
+	l.storeName = storeName(store)
+	if l.fallback != nil {
+		l.fallbackName = storeName(l.fallback)
 	}
 	l.peeker, _ = store.(Peeker)
 	l.resetter, _ = store.(Resetter)
@@ -207,12 +212,46 @@ type target struct {
 	err     error // a resolved policy was invalid
 }
 
-// clientKey is the client part of the key, without braces.
-func (t *target) clientKey() string {
+// clientBytes is the client part of the key, without braces.
+func (t *target) clientBytes() []byte {
 	if t.client == 0 || len(t.key) <= t.client {
-		return ""
+		return nil
 	}
-	return string(t.key[t.client : len(t.key)-1])
+	return t.key[t.client : len(t.key)-1]
+}
+
+// started is when a store call timed for a StoreTimer starts: the
+// decision's instant when it is the system clock's, the system clock
+// otherwise (an injected clock says nothing about durations).
+func (l *Limiter) started(now time.Time) time.Time {
+	if l.timer == nil {
+		return time.Time{}
+	}
+	if _, ok := l.clock.(systemClock); ok {
+		return now
+	}
+	return time.Now()
+}
+
+// storeOf names the store that made d: Event.Store.
+func (l *Limiter) storeOf(d *Decision) string {
+	switch d.taken {
+	case takenFallback:
+		return l.fallbackName
+	case takenNone:
+		if d.Reason == ReasonExempt || d.Reason == ReasonSkipped || d.Reason == ReasonMissingKey {
+			return ""
+		}
+	}
+	return l.storeName
+}
+
+// storeName is what Event.Store says of s.
+func storeName(s Store) string {
+	if n, ok := s.(interface{ Name() string }); ok {
+		return n.Name()
+	}
+	return fmt.Sprintf("%T", s)
 }
 
 // resolve is the one request-resolution step every per-request method
@@ -324,7 +363,11 @@ func (l *Limiter) check(ctx context.Context, req Request, cost int64, override *
 		return d, t.err
 	}
 	*bp = t.key
+	start := l.started(now)
 	res, err := l.store.Take(ctx, t.key, &t.cp.Policy, now, cost)
+	if l.timer != nil {
+		l.timer.OnStoreDuration(ctx, l.storeName, time.Since(start))
+	}
 	var d Decision
 	if err != nil {
 		d, err = l.failed(ctx, &t, now, cost, err)
@@ -369,7 +412,7 @@ func (l *Limiter) report(ctx context.Context, t *target, d *Decision) {
 	if l.quiet {
 		return
 	}
-	e := Event{Policy: d.Policy, Key: t.clientKey(), Decision: *d}
+	e := Event{Policy: d.Policy, Store: l.storeOf(d), Decision: *d, key: t.clientBytes()}
 	l.telemetry.OnCheck(ctx, e)
 	switch {
 	case d.Reason == ReasonExempt || d.Reason == ReasonSkipped:
@@ -391,7 +434,7 @@ func (l *Limiter) failed(ctx context.Context, t *target, now time.Time, cost int
 			if d.Allowed {
 				d.taken = takenFallback
 			}
-			l.telemetry.OnError(ctx, Event{Policy: d.Policy, Key: t.clientKey(), Decision: d}, err)
+			l.telemetry.OnError(ctx, Event{Policy: d.Policy, Store: l.storeName, Decision: d, key: t.clientBytes()}, err)
 			l.report(ctx, t, &d)
 			return d, err
 		}
@@ -410,7 +453,7 @@ func (l *Limiter) failed(ctx context.Context, t *target, now time.Time, cost int
 		d.RetryAfter = time.Second
 		d.ResetAfter = time.Second
 	}
-	e := Event{Policy: cp.Name, Key: t.clientKey(), Decision: d}
+	e := Event{Policy: cp.Name, Store: l.storeName, Decision: d, key: t.clientBytes()}
 	l.telemetry.OnError(ctx, e, err)
 	if !l.quiet {
 		l.telemetry.OnCheck(ctx, e)

@@ -198,7 +198,7 @@ type checks struct {
 func (c *checks) OnCheck(_ context.Context, e halt.Event) {
 	c.reasons = append(c.reasons, e.Decision.Reason)
 	c.policies = append(c.policies, e.Policy)
-	c.keys = append(c.keys, e.Key)
+	c.keys = append(c.keys, e.Key())
 }
 
 // Defect 7: trusting every address is refused unless asked for by name.

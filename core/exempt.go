@@ -37,9 +37,7 @@ func (c *compiled) exemptIP(a netip.Addr) bool {
 // sink), to the logger as well: the operator must see it either way.
 func (l *Limiter) notice(ctx context.Context, n Notice) {
 	l.telemetry.OnNotice(ctx, n)
-	switch l.telemetry.(type) {
-	case SlogTelemetry, *SlogTelemetry, *defaultTelemetry:
-	default:
+	if !logsNotices(l.telemetry) {
 		SlogTelemetry{Logger: l.logger}.OnNotice(ctx, n)
 	}
 }

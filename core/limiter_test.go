@@ -363,7 +363,7 @@ func (r *recorder) OnCheck(_ context.Context, e halt.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.checks++
-	r.keys = append(r.keys, e.Key)
+	r.keys = append(r.keys, e.Key())
 }
 func (r *recorder) OnAllowed(context.Context, halt.Event) { r.mu.Lock(); r.allowed++; r.mu.Unlock() }
 func (r *recorder) OnBlocked(context.Context, halt.Event) { r.mu.Lock(); r.blocked++; r.mu.Unlock() }

@@ -129,7 +129,11 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 		d = Decision{Allowed: true, Reason: ReasonAllowed, Policy: t.cp.Name, At: now, multi: &multi{}}
 	} else {
 		var each []Decision
+		start := l.started(now)
 		each, err = l.decideAll(ctx, l.store, enf, now, cost)
+		if l.timer != nil {
+			l.timer.OnStoreDuration(ctx, l.storeName, time.Since(start))
+		}
 		taken := takenStore
 		if err != nil {
 			err = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
@@ -152,7 +156,7 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 		d = each[i]
 		d.multi = &multi{each: each}
 		if err != nil {
-			l.telemetry.OnError(ctx, Event{Policy: d.Policy, Key: t.clientKey(), Decision: d}, err)
+			l.telemetry.OnError(ctx, Event{Policy: d.Policy, Store: l.storeName, Decision: d, key: t.clientBytes()}, err)
 		}
 	}
 	d.cost = cost
@@ -301,7 +305,7 @@ func (l *Limiter) decideShadows(ctx context.Context, sh []polTarget, now time.Ti
 		r, err := l.store.Take(ctx, pt.key, &pt.cp.Policy, now, cost)
 		if err != nil {
 			d := Decision{Allowed: true, Reason: ReasonStoreError, Policy: pt.cp.Name, At: now, cp: pt.cp}
-			l.telemetry.OnError(ctx, Event{Policy: pt.cp.Name, Key: string(pt.key[pt.client : len(pt.key)-1]),
+			l.telemetry.OnError(ctx, Event{Policy: pt.cp.Name, Store: l.storeName, key: pt.key[pt.client : len(pt.key)-1],
 				Decision: d, Shadow: true}, fmt.Errorf("%w: %w", ErrStoreUnavailable, err))
 			continue
 		}
@@ -313,7 +317,7 @@ func (l *Limiter) decideShadows(ctx context.Context, sh []polTarget, now time.Ti
 			continue
 		}
 		if !l.quiet {
-			l.telemetry.OnBlocked(ctx, Event{Policy: pt.cp.Name, Key: string(pt.key[pt.client : len(pt.key)-1]),
+			l.telemetry.OnBlocked(ctx, Event{Policy: pt.cp.Name, Store: l.storeName, key: pt.key[pt.client : len(pt.key)-1],
 				Decision: d, Shadow: true})
 		}
 	}

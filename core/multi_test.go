@@ -249,3 +249,49 @@ func TestSeveralPoliciesConstruction(t *testing.T) {
 		t.Fatalf("Reset of an unknown policy name: %v", err)
 	}
 }
+
+// counter counts events and times, allocating nothing.
+type counter struct {
+	halt.NopTelemetry
+	checks, allowed int
+	durations       int
+	store           string
+}
+
+func (c *counter) OnCheck(_ context.Context, e halt.Event) { c.checks++; c.store = e.Store }
+func (c *counter) OnAllowed(context.Context, halt.Event)   { c.allowed++ }
+func (c *counter) OnStoreDuration(_ context.Context, _ string, d time.Duration) {
+	if d >= 0 {
+		c.durations++
+	}
+}
+
+// Several sinks at once: each hears every event, store durations reach
+// the sinks that time them, and the allowed path allocates nothing.
+func TestTelemetryFanOut(t *testing.T) {
+	a, b := &counter{}, &counter{}
+	l, err := halt.New(newMapStore(), halt.Policy{Name: "fan", Limit: 1 << 30, Window: time.Hour},
+		halt.WithTelemetry(a, nil, halt.Telemetries(b)), halt.WithClock(halttest.NewClock(halttest.Base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := req("203.0.113.1:1")
+	_, _ = l.Check(context.Background(), r)
+	allocs := testing.AllocsPerRun(100, func() { _, _ = l.Check(context.Background(), r) })
+	if a.checks != 102 || b.checks != 102 || a.allowed != 102 || a.durations != 102 || b.durations != 102 {
+		t.Fatalf("sinks heard %+v, %+v", a, b)
+	}
+	rec := &recorder{}
+	l2, err := halt.New(newMapStore(), halt.Policy{Name: "fan", Limit: 10, Window: time.Hour},
+		halt.WithTelemetry(a, rec), halt.WithClock(halttest.NewClock(halttest.Base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = l2.Check(context.Background(), r)
+	if a.store != "*halttest.MapStore" || rec.checks != 1 || rec.keys[0] != "ip:203.0.113.1" {
+		t.Fatalf("Event.Store %q, %d checks, keys %q", a.store, rec.checks, rec.keys)
+	}
+	if allocs > 0 {
+		t.Fatalf("the allowed path with three sinks allocates %.1f times per check", allocs)
+	}
+}

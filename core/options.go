@@ -197,14 +197,25 @@ func WithClock(c Clock) Option {
 	})
 }
 
-// WithTelemetry sets the telemetry sink; the store's notices reach it too
-// (see [NoticeSource]). A nil value keeps the default, which logs notices
-// and (at most every ten seconds) store errors through the logger, and
-// nothing per request. [SlogTelemetry] also logs blocked requests.
-func WithTelemetry(t Telemetry) Option {
+// WithTelemetry sets the telemetry sinks; several are reported to in turn
+// ([Telemetries]), and the store's notices reach them too (see
+// [NoticeSource]). No (or only nil) sinks keep the default, which logs
+// notices and (at most every ten seconds) store errors through the logger,
+// and nothing per request. [SlogTelemetry] also logs blocked requests.
+func WithTelemetry(sinks ...Telemetry) Option {
 	return optionFunc(func(l *Limiter) error {
-		if !isNil(t) {
-			l.telemetry = t
+		var keep []Telemetry
+		for _, t := range sinks {
+			if !isNil(t) {
+				keep = append(keep, t)
+			}
+		}
+		switch len(keep) {
+		case 0:
+		case 1:
+			l.telemetry = keep[0]
+		default:
+			l.telemetry = Telemetries(keep...)
 		}
 		return nil
 	})

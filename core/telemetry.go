@@ -7,22 +7,32 @@ import (
 	"time"
 )
 
-// Event describes one rate-limit check to telemetry.
+// Event describes one rate-limit check to telemetry. It is valid during
+// the call it is passed to: a sink that keeps something keeps the values
+// (Key's string), not the Event.
 type Event struct {
 	// Policy is the name of the policy that decided (for exempt and
 	// skipped requests, the policy that would have).
 	Policy string
-	// Key is the rate-limit key (IP, "user:…", a hashed API key…), without
-	// the store prefix; "" for exempt and skipped requests. Credentials
-	// never appear in clear.
-	Key string
+	// Store names the store that decided or failed ("memory", "redis", or
+	// the store's type), "" when no store was asked. A store names itself
+	// with a method Name() string.
+	Store string
 	// Decision is the outcome.
 	Decision Decision
 	// Shadow marks the decision of a shadow policy (Policy.Shadow): an
 	// OnBlocked with Shadow set is a request the policy would have
 	// rejected, which went on.
 	Shadow bool
+
+	key []byte // the client part of the storage key, valid during the call
 }
+
+// Key returns the client's rate-limit key (IP, "user:…", a hashed API
+// key…), without the store prefix; "" for exempt and skipped requests.
+// Credentials never appear in clear. It allocates: sinks that count
+// requests need not call it.
+func (e *Event) Key() string { return string(e.key) }
 
 // NoticeKind classifies a [Notice].
 type NoticeKind string
@@ -151,10 +161,10 @@ func (t SlogTelemetry) OnNotice(ctx context.Context, n Notice) {
 	t.logger().LogAttrs(ctx, n.Level, "halt: "+n.Message, attrs...)
 }
 
-func eventAttrs(e Event) []slog.Attr {
+func eventAttrs(e Event) []slog.Attr { //nolint:gocritic // Event is passed by value throughout Telemetry
 	return []slog.Attr{
 		slog.String("policy", e.Policy),
-		slog.String("key", e.Key),
+		slog.String("key", e.Key()),
 		slog.String("reason", e.Decision.Reason.String()),
 		slog.Int64("remaining", e.Decision.Remaining),
 		slog.Duration("retry_after", e.Decision.RetryAfter),
@@ -184,3 +194,107 @@ func (t *defaultTelemetry) OnError(ctx context.Context, e Event, err error) {
 }
 
 func (t *defaultTelemetry) OnNotice(ctx context.Context, n Notice) { t.log.OnNotice(ctx, n) }
+
+// StoreTimer is what a telemetry sink implements, beside Telemetry, to
+// hear how long each store decision took (Take, or TakeAll for several
+// policies): the limiter reads the clock once more per request only when
+// some sink implements it. store is as Event.Store.
+type StoreTimer interface {
+	OnStoreDuration(ctx context.Context, store string, d time.Duration)
+}
+
+// fanout reports to several sinks in turn.
+type fanout struct {
+	sinks  []Telemetry
+	timers []StoreTimer
+}
+
+// Telemetries returns a sink that reports to each of sinks in turn (nil
+// ones are dropped), such as SlogTelemetry and a metrics exporter. It is
+// what WithTelemetry does with several sinks. It allocates nothing per
+// event.
+func Telemetries(sinks ...Telemetry) Telemetry {
+	f := &fanout{}
+	for _, t := range sinks {
+		if isNil(t) {
+			continue
+		}
+		if inner, ok := t.(*fanout); ok {
+			f.sinks = append(f.sinks, inner.sinks...)
+			f.timers = append(f.timers, inner.timers...)
+			continue
+		}
+		f.sinks = append(f.sinks, t)
+		if st, ok := t.(StoreTimer); ok {
+			f.timers = append(f.timers, st)
+		}
+	}
+	return f
+}
+
+func (f *fanout) OnCheck(ctx context.Context, e Event) {
+	for _, t := range f.sinks {
+		t.OnCheck(ctx, e)
+	}
+}
+
+func (f *fanout) OnAllowed(ctx context.Context, e Event) {
+	for _, t := range f.sinks {
+		t.OnAllowed(ctx, e)
+	}
+}
+
+func (f *fanout) OnBlocked(ctx context.Context, e Event) {
+	for _, t := range f.sinks {
+		t.OnBlocked(ctx, e)
+	}
+}
+
+func (f *fanout) OnError(ctx context.Context, e Event, err error) {
+	for _, t := range f.sinks {
+		t.OnError(ctx, e, err)
+	}
+}
+
+func (f *fanout) OnNotice(ctx context.Context, n Notice) {
+	for _, t := range f.sinks {
+		t.OnNotice(ctx, n)
+	}
+}
+
+func (f *fanout) OnStoreDuration(ctx context.Context, store string, d time.Duration) {
+	for _, t := range f.timers {
+		t.OnStoreDuration(ctx, store, d)
+	}
+}
+
+// quietSink reports whether t wants no per-request events.
+func quietSink(t Telemetry) bool {
+	switch t := t.(type) {
+	case NopTelemetry, *NopTelemetry, *defaultTelemetry:
+		return true
+	case *fanout:
+		for _, s := range t.sinks {
+			if !quietSink(s) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// logsNotices reports whether t already logs notices.
+func logsNotices(t Telemetry) bool {
+	switch t := t.(type) {
+	case SlogTelemetry, *SlogTelemetry, *defaultTelemetry:
+		return true
+	case *fanout:
+		for _, s := range t.sinks {
+			if logsNotices(s) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -706,3 +706,6 @@ func expired(exp uint32, ns int64) bool {
 	}
 	return sec >= int64(exp) && sec < math.MaxUint32
 }
+
+// Name returns "memory", the store's name in telemetry (halt.Event.Store).
+func (s *Store) Name() string { return "memory" }
