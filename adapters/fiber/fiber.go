@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/adapter"
 )
 
 // request is the halt.Request view of a fiber context. The strings it
@@ -32,6 +33,12 @@ func (q *request) Method() string { return q.c.Method() }
 // Path returns c.Path(): the path fiber routes on (unescaped only with
 // fiber.Config.UnescapePath), so exemptions see what the router sees.
 func (q *request) Path() string { return q.c.Path() }
+
+// Route returns the pattern of the route the request matched ("/items/:id"),
+// or "" when none does: c.Route().Path in a route's own handlers, and the
+// route the request will reach in middleware added with app.Use or
+// group.Use (see the package doc). It is worked out only when called.
+func (q *request) Route() string { return routePattern(q.c) }
 
 // Header returns the first value of the request header name.
 func (q *request) Header(name string) string { return q.c.Get(name) }
@@ -65,8 +72,8 @@ func (q *request) RemoteAddr() string {
 // Value reads c.Locals.
 func (q *request) Value(key any) any { return q.c.Locals(key) }
 
-// Request returns the halt.Request view of c, for calling
-// [halt.Limiter.Check] from a handler (for a cost known only there).
+// Request returns the halt.Request view of c, for calling the limiter's
+// methods ([halt.Limiter.Check], Peek, Reset) from a handler.
 func Request(c *fiber.Ctx) halt.Request { return &request{c: c} }
 
 // response lets core write the rate-limit headers onto fiber's response;
@@ -83,23 +90,26 @@ func (w *response) Set(name, value string) {
 func (w *response) Add(name, value string) { (*fiber.Ctx)(w).Response().Header.Add(name, value) }
 
 // Option configures the middleware.
-type Option = halt.MiddlewareOption[*fiber.Ctx]
+type Option = adapter.Option[*fiber.Ctx]
 
 // WithNext skips the middleware (no check, no headers) when next returns
-// true: the Next convention of fiber's own middleware.
-func WithNext(next func(c *fiber.Ctx) bool) Option { return halt.MiddlewareSkip(next) }
+// true: the Next convention of fiber's own middleware. A nil next skips
+// nothing.
+func WithNext(next func(c *fiber.Ctx) bool) Option { return adapter.Skip(next) }
 
 // WithSkip is [WithNext] under the name the other Halt adapters use.
 func WithSkip(fn func(c *fiber.Ctx) bool) Option { return WithNext(fn) }
 
 // WithCost sets a per-request cost; zero or less means the policy's cost.
-func WithCost(fn func(c *fiber.Ctx) int64) Option { return halt.MiddlewareCost(fn) }
+// A nil fn keeps the policy's cost.
+func WithCost(fn func(c *fiber.Ctx) int64) Option { return adapter.Cost(fn) }
 
-// WithDenyHandler replaces the default JSON 429 writer. The rate-limit
-// headers, Retry-After and Cache-Control are already set on the response;
-// fn writes it, and its error goes to fiber's ErrorHandler.
+// WithDenyHandler replaces the default JSON rejection writer. The
+// rate-limit headers, Retry-After and Cache-Control are already set on the
+// response; fn writes it, and its error goes to fiber's ErrorHandler. A
+// nil fn keeps the default.
 func WithDenyHandler(fn func(c *fiber.Ctx, d halt.Decision) error) Option {
-	return halt.MiddlewareDeny(fn)
+	return adapter.Deny(fn)
 }
 
 // WithLimitReached is [WithDenyHandler] for a plain fiber.Handler, as the
@@ -112,23 +122,47 @@ func WithLimitReached(h fiber.Handler) Option {
 	return WithDenyHandler(func(c *fiber.Ctx, _ halt.Decision) error { return h(c) })
 }
 
-// WithHeaderStyle overrides the limiter's header style.
-func WithHeaderStyle(s halt.HeaderStyle) Option { return halt.MiddlewareHeaderStyle[*fiber.Ctx](s) }
-
 // Middleware returns fiber middleware that rate-limits with l. Use it with
 // app.Use, on a group, or before a route's handler for a per-route limit;
-// stacked limiters report the most restrictive decision in the headers. It
-// panics if l is nil.
+// stacked limiters report the most restrictive decision in the headers.
+// The header style is the limiter's ([halt.WithHeaderStyle]). It panics if
+// l is nil.
 func Middleware(l *halt.Limiter, opts ...Option) fiber.Handler {
-	m := halt.NewMiddleware(l, opts...)
+	m := adapter.New(l, opts...)
 	return func(c *fiber.Ctx) error {
 		d, ok := m.Handle(c, &request{c: c}, (*response)(c))
 		if ok {
 			return c.Next()
 		}
-		return m.Reject(c, d, func(status int, body []byte) error {
-			c.Status(status).Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-			return c.Send(body)
-		})
+		return m.Reject(c, d, (*response)(c).write)
 	}
+}
+
+// Check is the middleware's check for a handler that knows the request's
+// cost only once it runs (an LLM prompt's length, rows to export): it
+// checks c with l at cost (zero or less: the policy's cost), writes the
+// rate-limit headers, and on a rejection writes the 429 (or other
+// rejection) exactly as the middleware does. It reports whether the
+// handler should go on, and the error of writing the rejection, for the
+// handler to return:
+//
+//	app.Post("/generate", func(c *fiber.Ctx) error {
+//		if ok, err := haltfiber.Check(c, limiter, promptCost(c)); !ok {
+//			return err
+//		}
+//		// ...
+//	})
+func Check(c *fiber.Ctx, l *halt.Limiter, cost int64) (bool, error) {
+	d, ok := adapter.Decide(l, &request{c: c}, (*response)(c), cost)
+	if ok {
+		return true, nil
+	}
+	return false, adapter.Reject(l, d, (*response)(c).write)
+}
+
+// write sends a default rejection.
+func (w *response) write(status int, body []byte) error {
+	c := (*fiber.Ctx)(w)
+	c.Status(status).Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(body)
 }

@@ -44,6 +44,15 @@ func harness(t *testing.T, cfg halttest.AdapterConfig) string {
 		login = append([]fiber.Handler{haltfiber.Middleware(cfg.Route, opts...)}, login...)
 	}
 	app.Post("/auth/login", login...)
+	if cfg.Handler != nil {
+		app.Post("/generate", func(c *fiber.Ctx) error {
+			cost, _ := strconv.ParseInt(c.Get("X-Cost"), 10, 64)
+			if ok, err := haltfiber.Check(c, cfg.Handler, cost); !ok {
+				return err
+			}
+			return c.SendString("generated")
+		})
+	}
 	return listen(t, app)
 }
 
@@ -123,9 +132,6 @@ func TestBuffersNeverKept(t *testing.T) {
 
 func options(cfg halttest.AdapterConfig) []haltfiber.Option {
 	var opts []haltfiber.Option
-	if cfg.Style != nil {
-		opts = append(opts, haltfiber.WithHeaderStyle(cfg.Style))
-	}
 	if cfg.CustomDeny {
 		opts = append(opts, haltfiber.WithDenyHandler(func(c *fiber.Ctx, d halt.Decision) error {
 			c.Set("X-Denied-By", "halttest")
