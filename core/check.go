@@ -301,7 +301,8 @@ func (l *Limiter) resolve(ctx context.Context, req Request, override *Policy, no
 // missing-key mode is not MissingKeyUseIP (key is then unusable); under
 // MissingKeyUseIP such a request gets its IP key.
 func (l *Limiter) buildKey(buf []byte, cp *compiled, keyFunc func(Request) (string, bool), req Request, c client) ([]byte, int, bool) {
-	key := append(buf, cp.prefix...)
+	key := buf
+	key = append(key, cp.prefix...)
 	if cp.PerRoute {
 		key = append(appendEscaped(key, req.Route()), ':')
 	}

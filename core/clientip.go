@@ -132,6 +132,11 @@ func (r *ipResolver) resolve(req Request) client {
 
 func identity(s string) string { return s }
 
+// proxyOnly reports whether a walk that stopped having found (or not) an
+// address in the header is left with a proxy's own address: always, unless
+// every address is trusted and the proxies named one.
+func (r *ipResolver) proxyOnly(found bool) bool { return !r.trustAll || !found }
+
 // forwardedFor extracts the for= node of one Forwarded element, or "" if it
 // has none (a junk marker is returned for "unknown" and obfuscated nodes).
 func forwardedFor(elem string) string {
@@ -167,7 +172,7 @@ func (r *ipResolver) walk(lines []string, peer netip.Addr, extract func(string) 
 		for end >= 0 {
 			seen++
 			if seen > maxEntries {
-				return current, !(r.trustAll && found)
+				return current, r.proxyOnly(found)
 			}
 			// Look for the entry's start only within maxEntryLen bytes.
 			from := max(0, end-maxEntryLen-1)
@@ -175,7 +180,7 @@ func (r *ipResolver) walk(lines []string, peer netip.Addr, extract func(string) 
 			if start >= 0 {
 				start += from
 			} else if from > 0 {
-				return current, !(r.trustAll && found) // an entry too long to be an address
+				return current, r.proxyOnly(found) // an entry too long to be an address
 			}
 			entry := strings.TrimSpace(v[start+1 : end])
 			end = start
@@ -184,7 +189,7 @@ func (r *ipResolver) walk(lines []string, peer netip.Addr, extract func(string) 
 			}
 			a, good := parseHostLenient(extract(entry))
 			if !good {
-				return current, !(r.trustAll && found)
+				return current, r.proxyOnly(found)
 			}
 			if !r.isTrusted(a) {
 				return a, false
@@ -192,7 +197,7 @@ func (r *ipResolver) walk(lines []string, peer netip.Addr, extract func(string) 
 			current, found = a, true
 		}
 	}
-	return current, !(r.trustAll && found)
+	return current, r.proxyOnly(found)
 }
 
 // parsePeer parses a RemoteAddr: "ip:port", "[ip%zone]:port" or "ip".

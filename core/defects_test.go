@@ -7,9 +7,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -180,7 +180,7 @@ func TestTelemetrySeesExempt(t *testing.T) {
 	}
 	want := []halt.Reason{halt.ReasonAllowed, halt.ReasonExempt, halt.ReasonAllowed, halt.ReasonExempt,
 		halt.ReasonAllowed, halt.ReasonLimited, halt.ReasonSkipped}
-	if fmt.Sprint(tel.reasons) != fmt.Sprint(want) {
+	if !slices.Equal(tel.reasons, want) {
 		t.Fatalf("OnCheck reasons %v, want %v (7 requests, 2 exempt, 1 skipped)", tel.reasons, want)
 	}
 	if tel.policies[1] != "t" || tel.keys[1] != "" || tel.keys[0] != "user:u" {

@@ -143,7 +143,7 @@ func appendPart(dst []byte, s string) []byte {
 // %25, so a key part can never open or close the key's hash tag, and two
 // different parts never escape alike.
 func appendEscaped(dst []byte, s string) []byte {
-	if strings.IndexAny(s, "{}%") < 0 {
+	if !strings.ContainsAny(s, "{}%") {
 		return append(dst, s...)
 	}
 	for i := 0; i < len(s); i++ {
@@ -163,7 +163,7 @@ func appendEscaped(dst []byte, s string) []byte {
 
 // escapeKeyPart is appendEscaped for a string.
 func escapeKeyPart(s string) string {
-	if strings.IndexAny(s, "{}%") < 0 {
+	if !strings.ContainsAny(s, "{}%") {
 		return s
 	}
 	return string(appendEscaped(nil, s))

@@ -161,7 +161,7 @@ func (t SlogTelemetry) OnNotice(ctx context.Context, n Notice) {
 	t.logger().LogAttrs(ctx, n.Level, "halt: "+n.Message, attrs...)
 }
 
-func eventAttrs(e Event) []slog.Attr { //nolint:gocritic // Event is passed by value throughout Telemetry
+func eventAttrs(e Event) []slog.Attr {
 	return []slog.Attr{
 		slog.String("policy", e.Policy),
 		slog.String("key", e.Key()),

@@ -477,7 +477,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
 		if err := store.TakeAll(context.Background(), keys, ps, Base.Add(2*time.Second), 1, out); err != nil {
 			t.Fatal(err)
 		}
-		if out[3].Allowed || out[0].Allowed != true || out[2] != allowed(1, 58*time.Second) {
+		if out[3].Allowed || !out[0].Allowed || out[2] != allowed(1, 58*time.Second) {
 			t.Fatalf("sliding window full: %+v", out)
 		}
 		// nothing was charged by that rejection: the fixed window still has 1
