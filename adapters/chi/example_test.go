@@ -32,8 +32,8 @@ func Example() {
 		r.With(haltchi.Middleware(l)).Post("/auth/login", func(http.ResponseWriter, *http.Request) {})
 	}
 
-	perRoute := halt.Policy{Name: "api", Limit: 20, Window: time.Second}
-	if l, err := halt.New(store, perRoute, trusted, haltchi.KeyByRoutePattern(perRoute)); err == nil {
+	perRoute := halt.Policy{Name: "api", Limit: 20, Window: time.Second, PerRoute: true}
+	if l, err := halt.New(store, perRoute, trusted); err == nil {
 		r.Group(func(api chi.Router) {
 			api.Use(haltchi.Middleware(l)) // /items/{id} and /search: one budget each
 			api.Get("/items/{id}", func(http.ResponseWriter, *http.Request) {})
@@ -42,4 +42,28 @@ func Example() {
 	}
 
 	_ = r // http.ListenAndServe(":8080", r)
+}
+
+// A handler that knows its cost only once it has read the request: the
+// prompt's length decides how much of the budget it takes.
+func ExampleCheck() {
+	store := memory.New(nil)
+	defer store.Close()
+	tokens, err := halt.New(store, halt.Policy{Name: "tokens", Limit: 10_000, Window: time.Hour})
+	if err != nil {
+		panic(err)
+	}
+	r := chi.NewRouter()
+	r.Post("/generate", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Prompt string }
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if !haltchi.Check(w, r, tokens, int64(len(req.Prompt))) {
+			return // the rejection is written
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"text": "…"})
+	})
+	_ = r
 }
