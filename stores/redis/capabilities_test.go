@@ -345,10 +345,12 @@ func TestDownWithoutLimiter(t *testing.T) {
 		"Refund": func() error { return s.Refund(ctx, key, &p, time.Now(), 1) },
 		"Reset":  func() error { return s.Reset(ctx, key, &p) },
 	}
+	// ErrDown is only returned before a round trip; the bound is loose, for
+	// a loaded machine.
 	for name, f := range ops {
 		t0 := time.Now()
 		err := f()
-		if took := time.Since(t0); !errors.Is(err, haltredis.ErrDown) || took > slack {
+		if took := time.Since(t0); !errors.Is(err, haltredis.ErrDown) || took >= outageTimeout {
 			t.Fatalf("%s while down: %v after %v; want ErrDown at once", name, err, took)
 		}
 	}
