@@ -532,7 +532,7 @@ func (s *Store) run(pipe redis.Pipeliner, batch []*call, cmds []*redis.Cmd) []*r
 	var retry []int
 	var missing [len(scripts)]bool
 	for i, cmd := range cmds {
-		if isNoScript(cmd.Err()) {
+		if batch[i].op != opReset && isNoScript(cmd.Err()) {
 			retry = append(retry, i)
 			missing[batch[i].op] = true
 		}
