@@ -9,6 +9,10 @@
 // context (c.Set("user_id", id) before the middleware runs). The header
 // style is the limiter's (halt.WithHeaderStyle).
 //
+// Stacked limiters never charge a refused request: when a later limiter
+// (or Check) refuses it, the earlier ones give back what they took.
+// [WithStatusEndpoint] answers a GET /rate_limit of the caller's standing.
+//
 // A policy with PerRoute set counts each route apart under its pattern,
 // gin's c.FullPath() ("/items/:id"). gin routes before it runs any handler,
 // so the pattern is known in r.Use and group middleware as well.

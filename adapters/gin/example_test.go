@@ -52,7 +52,7 @@ func ExampleCheck() {
 	defer store.Close()
 	tokens, err := halt.New(store, halt.Policy{Name: "tokens", Limit: 10_000, Window: time.Hour})
 	if err != nil {
-		log.Fatal(err)
+		panic(err)
 	}
 	r := gin.New()
 	r.POST("/generate", func(c *gin.Context) {

@@ -58,21 +58,46 @@ func WithDenyHandler(fn func(c *gin.Context, d halt.Decision)) Option {
 	return adapter.Deny(func(c *gin.Context, d halt.Decision) error { fn(c, d); return nil })
 }
 
+// WithStatusEndpoint makes the middleware answer GET path itself, before
+// any check, with the caller's standing under limiters as JSON, like
+// GitHub's GET /rate_limit; it is never counted and never limited:
+//
+//	{"policies":[{"name":"public_api","limit":100,"remaining":97,"reset":2},...]}
+//
+// Give it to the outermost Halt middleware (r.Use runs for unrouted paths
+// too, so the path needs no route of its own).
+func WithStatusEndpoint(path string, limiters ...*halt.Limiter) Option {
+	return adapter.StatusEndpoint[*gin.Context](path, limiters...)
+}
+
 // Middleware returns gin middleware that rate-limits with l. Use it with
-// r.Use, group.Use, or in a route's handler chain for a per-route limit;
-// stacked limiters report the most restrictive decision in the headers.
-// The header style is the limiter's ([halt.WithHeaderStyle]). It panics if
-// l is nil.
+// r.Use, group.Use, or in a route's handler chain for a per-route limit.
+// Stacked limiters report the most restrictive decision in the headers,
+// and never charge a refused request: when a later limiter (or [Check])
+// rejects it, each earlier one gives back what it took once the chain
+// returns. The header style is the limiter's ([halt.WithHeaderStyle]). It
+// panics if l is nil.
 func Middleware(l *halt.Limiter, opts ...Option) gin.HandlerFunc {
 	m := adapter.New(l, opts...)
 	return func(c *gin.Context) {
-		d, ok := m.Handle(c, (*request)(c), adapter.HTTPHeaders(c.Writer.Header()))
-		if ok {
-			c.Next()
+		q := (*request)(c)
+		h := adapter.HTTPHeaders(c.Writer.Header())
+		if status, body, ok := m.Status(q, h); ok {
+			c.Abort()
+			c.Data(status, "application/json", body)
 			return
 		}
-		c.Abort()
-		_ = m.Reject(c, d, write(c))
+		d, ok := m.Handle(c, q, h)
+		if !ok {
+			refuse(c)
+			c.Abort()
+			_ = m.Reject(c, d, write(c))
+			return
+		}
+		c.Next()
+		if d.Reason == halt.ReasonAllowed && refused(c) {
+			giveBack(l, q, d)
+		}
 	}
 }
 
@@ -80,8 +105,9 @@ func Middleware(l *halt.Limiter, opts ...Option) gin.HandlerFunc {
 // cost only once it runs (an LLM prompt's length, rows to export): it
 // checks c with l at cost (zero or less: the policy's cost), writes the
 // rate-limit headers, and on a rejection aborts the chain and writes the
-// 429 (or other rejection) exactly as the middleware does. It reports
-// whether the handler should go on:
+// 429 (or other rejection) exactly as the middleware does; the Halt
+// middleware before it then gives back what it took for the request. It
+// reports whether the handler should go on:
 //
 //	r.POST("/generate", func(c *gin.Context) {
 //		if !haltgin.Check(c, limiter, promptCost(c)) {
@@ -92,10 +118,31 @@ func Middleware(l *halt.Limiter, opts ...Option) gin.HandlerFunc {
 func Check(c *gin.Context, l *halt.Limiter, cost int64) bool {
 	d, ok := adapter.Decide(l, (*request)(c), adapter.HTTPHeaders(c.Writer.Header()), cost)
 	if !ok {
+		refuse(c)
 		c.Abort()
 		_ = adapter.Reject(l, d, write(c))
 	}
 	return ok
+}
+
+// refusedKey marks, in the gin context's keys, a request a Halt limiter
+// refused. Only a rejection sets it, so requests that pass every limiter
+// cost no map of keys; each earlier middleware reads it once the chain
+// returns and gives back what it took.
+type refusedKey struct{}
+
+func refuse(c *gin.Context) { c.Set(refusedKey{}, true) }
+
+func refused(c *gin.Context) bool {
+	_, ok := c.Get(refusedKey{})
+	return ok
+}
+
+// giveBack returns what d took to l. It takes d by value so that the
+// middleware's own copy never escapes; a refund that fails leaves the
+// request counted, which never over-admits.
+func giveBack(l *halt.Limiter, q *request, d halt.Decision) {
+	_ = l.Undo(q.Context(), q, &d)
 }
 
 func write(c *gin.Context) func(status int, body []byte) error {

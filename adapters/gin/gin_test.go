@@ -50,7 +50,11 @@ func serve(t *testing.T, cfg halttest.AdapterConfig) string {
 			}
 		})
 	}
-	r.Use(haltgin.Middleware(cfg.Global, opts...))
+	gopts := opts
+	if cfg.Status {
+		gopts = append(gopts[:len(gopts):len(gopts)], haltgin.WithStatusEndpoint("/rate_limit", cfg.Global, cfg.Route))
+	}
+	r.Use(haltgin.Middleware(cfg.Global, gopts...))
 	r.GET("/", ok)
 	r.GET("/health", ok)
 	r.GET("/admin/stats", ok)
@@ -146,5 +150,57 @@ func TestPerRouteInGroup(t *testing.T) {
 	}
 	if key := l.Key(haltgin.Request(c)); key != "halt:group::{ip:203.0.113.92}" {
 		t.Fatalf("key of an unrouted request %q", key)
+	}
+}
+
+// Stacked three deep (engine, group, Check in the handler): a rejection
+// by the last gives back what both middleware limiters took.
+func TestStackedGiveBack(t *testing.T) {
+	store := newStore(t)
+	proxy := halt.WithTrustedProxies("127.0.0.1/32")
+	limiter := func(name string, limit int64) *halt.Limiter {
+		l, err := halt.New(store, halt.Policy{Name: name, Limit: limit, Window: time.Hour}, proxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	global, group, handler := limiter("global", 100), limiter("group", 3), limiter("handler", 1)
+	r := gin.New()
+	r.Use(haltgin.Middleware(global))
+	api := r.Group("/api", haltgin.Middleware(group))
+	api.POST("/generate", func(c *gin.Context) {
+		if haltgin.Check(c, handler, 1) {
+			c.String(http.StatusOK, "generated")
+		}
+	})
+	do := func() *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		req := httptest.NewRequestWithContext(t.Context(), "POST", "/api/generate", nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("X-Forwarded-For", "203.0.113.93")
+		r.ServeHTTP(w, req)
+		return w
+	}
+	// handler admits 1, then refuses: global and group are charged once
+	for i, want := range []int{200, 429, 429, 429, 429} {
+		if w := do(); w.Code != want {
+			t.Fatalf("request %d: %d, want %d", i+1, w.Code, want)
+		}
+	}
+	standing := func(l *halt.Limiter) int64 {
+		req := httptest.NewRequestWithContext(t.Context(), "POST", "/api/generate", nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("X-Forwarded-For", "203.0.113.93")
+		c, _ := gin.CreateTestContext(httptest.NewRecorder())
+		c.Request = req
+		st, err := l.Standing(t.Context(), haltgin.Request(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st[0].Remaining
+	}
+	if g, gr := standing(global), standing(group); g != 99 || gr != 2 {
+		t.Fatalf("after 1 admitted and 4 refused: global %d left, group %d left; want 99 and 2", g, gr)
 	}
 }
