@@ -12,6 +12,10 @@
 // (c.Set("user_id", id) in an earlier middleware). The header style is the
 // limiter's (halt.WithHeaderStyle).
 //
+// Stacked limiters never charge a refused request: when a later limiter
+// (or Check) refuses it, the earlier ones give back what they took.
+// [WithStatusEndpoint] answers a GET /rate_limit of the caller's standing.
+//
 // A policy with PerRoute set counts each route apart under its pattern,
 // echo's c.Path() ("/items/:id"). echo routes before e.Use middleware
 // runs, so the pattern is known there and in groups; middleware added with

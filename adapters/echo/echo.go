@@ -73,22 +73,44 @@ func WithDenyHandler(fn func(c echo.Context, d halt.Decision) error) Option {
 	return adapter.Deny(fn)
 }
 
+// WithStatusEndpoint makes the middleware answer GET path itself, before
+// any check, with the caller's standing under limiters as JSON, like
+// GitHub's GET /rate_limit; it is never counted and never limited:
+//
+//	{"policies":[{"name":"public_api","limit":100,"remaining":97,"reset":2},...]}
+//
+// Give it to the outermost Halt middleware (e.Use runs for unrouted paths
+// too, so the path needs no route of its own).
+func WithStatusEndpoint(path string, limiters ...*halt.Limiter) Option {
+	return adapter.StatusEndpoint[echo.Context](path, limiters...)
+}
+
 // Middleware returns echo middleware that rate-limits with l. Use it with
-// e.Use, on a group, or as route-level middleware for a per-route limit;
-// stacked limiters report the most restrictive decision in the headers.
-// The header style is the limiter's ([halt.WithHeaderStyle]). It panics if
-// l is nil.
+// e.Use, on a group, or as route-level middleware for a per-route limit.
+// Stacked limiters report the most restrictive decision in the headers,
+// and never charge a refused request: when a later limiter (or [Check])
+// rejects it, each earlier one gives back what it took once the chain
+// returns. The header style is the limiter's ([halt.WithHeaderStyle]). It
+// panics if l is nil.
 func Middleware(l *halt.Limiter, opts ...Option) echo.MiddlewareFunc {
 	m := adapter.New(l, opts...)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			x := &exchange{c: c}
 			x.Init(c.Response().Header())
-			d, ok := m.Handle(c, x, x)
-			if ok {
-				return next(c)
+			if status, body, ok := m.Status(x, x); ok {
+				return c.JSONBlob(status, body)
 			}
-			return m.Reject(c, d, x.write)
+			d, ok := m.Handle(c, x, x)
+			if !ok {
+				c.Set(refusedKey, true)
+				return m.Reject(c, d, x.write)
+			}
+			err := next(c)
+			if d.Reason == halt.ReasonAllowed && c.Get(refusedKey) != nil {
+				giveBack(m.Limiter(), x, d)
+			}
+			return err
 		}
 	}
 }
@@ -97,7 +119,8 @@ func Middleware(l *halt.Limiter, opts ...Option) echo.MiddlewareFunc {
 // cost only once it runs (an LLM prompt's length, rows to export): it
 // checks c with l at cost (zero or less: the policy's cost), writes the
 // rate-limit headers, and on a rejection writes the 429 (or other
-// rejection) exactly as the middleware does. It reports whether the
+// rejection) exactly as the middleware does; the Halt middleware before it
+// then gives back what it took for the request. It reports whether the
 // handler should go on, and the error of writing the rejection, for the
 // handler to return:
 //
@@ -114,7 +137,21 @@ func Check(c echo.Context, l *halt.Limiter, cost int64) (bool, error) {
 	if ok {
 		return true, nil
 	}
+	c.Set(refusedKey, true)
 	return false, adapter.Reject(l, d, x.write)
+}
+
+// refusedKey marks, in the echo context's store, a request a Halt limiter
+// refused. Only a rejection sets it, so requests that pass every limiter
+// cost no store; each earlier middleware reads it once the chain returns
+// and gives back what it took.
+const refusedKey = "github.com/halt-go/halt/adapters/echo.refused"
+
+// giveBack returns what d took to l. It takes d by value so that the
+// middleware's own copy never escapes; a refund that fails leaves the
+// request counted, which never over-admits.
+func giveBack(l *halt.Limiter, x *exchange, d halt.Decision) {
+	_ = l.Undo(x.Context(), x, &d)
 }
 
 // write sends a default rejection.

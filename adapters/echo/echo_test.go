@@ -49,7 +49,11 @@ func harness(t *testing.T, cfg halttest.AdapterConfig) string {
 			}
 		})
 	}
-	e.Use(haltecho.Middleware(cfg.Global, opts...))
+	gopts := opts
+	if cfg.Status {
+		gopts = append(gopts[:len(gopts):len(gopts)], haltecho.WithStatusEndpoint("/rate_limit", cfg.Global, cfg.Route))
+	}
+	e.Use(haltecho.Middleware(cfg.Global, gopts...))
 	e.GET("/", hello)
 	e.GET("/health", hello)
 	e.GET("/admin/stats", hello)
@@ -147,5 +151,53 @@ func TestPerRouteInGroup(t *testing.T) {
 	c.SetPath("/api/items/:id")
 	if key := l.Key(haltecho.Request(c)); key != "halt:group:/api/items/:id:{ip:192.0.2.1}" {
 		t.Fatalf("key %q", key)
+	}
+}
+
+// Stacked three deep (server, group, Check in the handler): a rejection by
+// the last gives back what both middleware limiters took.
+func TestStackedGiveBack(t *testing.T) {
+	store := newStore(t)
+	proxy := halt.WithTrustedProxies("127.0.0.1/32")
+	limiter := func(name string, limit int64) *halt.Limiter {
+		l, err := halt.New(store, halt.Policy{Name: name, Limit: limit, Window: time.Hour}, proxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	global, group, handler := limiter("global", 100), limiter("group", 3), limiter("handler", 1)
+	e := echo.New()
+	e.Use(haltecho.Middleware(global))
+	api := e.Group("/api", haltecho.Middleware(group))
+	api.POST("/generate", func(c echo.Context) error {
+		if ok, err := haltecho.Check(c, handler, 1); !ok {
+			return err
+		}
+		return c.String(http.StatusOK, "generated")
+	})
+	newRequest := func() *http.Request {
+		req := httptest.NewRequestWithContext(t.Context(), "POST", "/api/generate", nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("X-Forwarded-For", "203.0.113.93")
+		return req
+	}
+	// handler admits 1, then refuses: global and group are charged once
+	for i, want := range []int{200, 429, 429, 429, 429} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, newRequest())
+		if w.Code != want {
+			t.Fatalf("request %d: %d, want %d", i+1, w.Code, want)
+		}
+	}
+	standing := func(l *halt.Limiter) int64 {
+		st, err := l.Standing(t.Context(), haltecho.Request(e.NewContext(newRequest(), httptest.NewRecorder())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st[0].Remaining
+	}
+	if g, gr := standing(global), standing(group); g != 99 || gr != 2 {
+		t.Fatalf("after 1 admitted and 4 refused: global %d left, group %d left; want 99 and 2", g, gr)
 	}
 }
