@@ -15,6 +15,10 @@
 // an earlier handler). The header style is the limiter's
 // (halt.WithHeaderStyle).
 //
+// Stacked limiters never charge a refused request: when a later limiter
+// (or Check) refuses it, the earlier ones give back what they took.
+// [WithStatusEndpoint] answers a GET /rate_limit of the caller's standing.
+//
 // fasthttp reuses its buffers once a handler returns, so strings read from a
 // request are only valid during it. Halt never keeps them: the limiter reads
 // them during the check and the stores copy keys. A user id put into

@@ -122,19 +122,42 @@ func WithLimitReached(h fiber.Handler) Option {
 	return WithDenyHandler(func(c *fiber.Ctx, _ halt.Decision) error { return h(c) })
 }
 
+// WithStatusEndpoint makes the middleware answer GET path itself, before
+// any check, with the caller's standing under limiters as JSON, like
+// GitHub's GET /rate_limit; it is never counted and never limited:
+//
+//	{"policies":[{"name":"public_api","limit":100,"remaining":97,"reset":2},...]}
+//
+// Give it to the outermost Halt middleware (app.Use runs for every path,
+// so the path needs no route of its own).
+func WithStatusEndpoint(path string, limiters ...*halt.Limiter) Option {
+	return adapter.StatusEndpoint[*fiber.Ctx](path, limiters...)
+}
+
 // Middleware returns fiber middleware that rate-limits with l. Use it with
-// app.Use, on a group, or before a route's handler for a per-route limit;
-// stacked limiters report the most restrictive decision in the headers.
-// The header style is the limiter's ([halt.WithHeaderStyle]). It panics if
-// l is nil.
+// app.Use, on a group, or before a route's handler for a per-route limit.
+// Stacked limiters report the most restrictive decision in the headers,
+// and never charge a refused request: when a later limiter (or [Check])
+// rejects it, each earlier one gives back what it took once the chain
+// returns. The header style is the limiter's ([halt.WithHeaderStyle]). It
+// panics if l is nil.
 func Middleware(l *halt.Limiter, opts ...Option) fiber.Handler {
 	m := adapter.New(l, opts...)
 	return func(c *fiber.Ctx) error {
-		d, ok := m.Handle(c, &request{c: c}, (*response)(c))
-		if ok {
-			return c.Next()
+		q, w := &request{c: c}, (*response)(c)
+		if status, body, ok := m.Status(q, w); ok {
+			return w.write(status, body)
 		}
-		return m.Reject(c, d, (*response)(c).write)
+		d, ok := m.Handle(c, q, w)
+		if !ok {
+			c.Locals(refusedKey{}, true)
+			return m.Reject(c, d, w.write)
+		}
+		err := c.Next()
+		if d.Reason == halt.ReasonAllowed && c.Locals(refusedKey{}) != nil {
+			giveBack(l, q, d)
+		}
+		return err
 	}
 }
 
@@ -142,7 +165,8 @@ func Middleware(l *halt.Limiter, opts ...Option) fiber.Handler {
 // cost only once it runs (an LLM prompt's length, rows to export): it
 // checks c with l at cost (zero or less: the policy's cost), writes the
 // rate-limit headers, and on a rejection writes the 429 (or other
-// rejection) exactly as the middleware does. It reports whether the
+// rejection) exactly as the middleware does; the Halt middleware before it
+// then gives back what it took for the request. It reports whether the
 // handler should go on, and the error of writing the rejection, for the
 // handler to return:
 //
@@ -157,7 +181,20 @@ func Check(c *fiber.Ctx, l *halt.Limiter, cost int64) (bool, error) {
 	if ok {
 		return true, nil
 	}
+	c.Locals(refusedKey{}, true)
 	return false, adapter.Reject(l, d, (*response)(c).write)
+}
+
+// refusedKey marks, in c.Locals, a request a Halt limiter refused. Only a
+// rejection sets it; each earlier middleware reads it once the chain
+// returns and gives back what it took.
+type refusedKey struct{}
+
+// giveBack returns what d took to l. It takes d by value so that the
+// middleware's own copy never escapes; a refund that fails leaves the
+// request counted, which never over-admits.
+func giveBack(l *halt.Limiter, q *request, d halt.Decision) {
+	_ = l.Undo(q.Context(), q, &d)
 }
 
 // write sends a default rejection.
