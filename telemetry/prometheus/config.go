@@ -91,7 +91,7 @@ func WithBuckets(bounds []float64) Option {
 // halt_requests_total (a policy resolver that mints a policy per tenant
 // could otherwise grow it without end): requests under names beyond the
 // first n seen are counted under policy [OtherPolicy]. Zero or less keeps
-// [DefaultMaxPolicies].
+// the current value ([DefaultMaxPolicies] by default).
 func WithMaxPolicies(n int) Option {
 	return optionFunc(func(c *config) {
 		if n > 0 {
