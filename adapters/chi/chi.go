@@ -52,6 +52,52 @@ type exchange struct {
 	r *http.Request
 }
 
+// chain is what the Halt middleware and checks of one request share:
+// whether one of them refused it, so that each earlier middleware gives
+// back what it took once the chain returns. The first middleware that
+// takes something for a request passes its chain on as the request's
+// context.
+type chain struct {
+	context.Context
+	refused bool
+}
+
+// chainKey is the context key of a request's *chain.
+type chainKey struct{}
+
+func (ch *chain) Value(key any) any {
+	if key == (chainKey{}) {
+		return ch
+	}
+	return ch.Context.Value(key)
+}
+
+func chainOf(r *http.Request) *chain {
+	ch, _ := r.Context().Value(chainKey{}).(*chain)
+	return ch
+}
+
+// refuse marks r's chain, if any, refused.
+func refuse(r *http.Request) {
+	if ch := chainOf(r); ch != nil {
+		ch.refused = true
+	}
+}
+
+// state is the per-request allocation of the middleware: the response
+// headers' writer, and the chain when this middleware starts it.
+type state struct {
+	adapter.HTTPHeaderWriter
+	chain chain
+}
+
+// giveBack returns what d took to l. It takes d by value so that the
+// middleware's own copy never escapes; a refund that fails leaves the
+// request counted, which never over-admits.
+func giveBack(l *halt.Limiter, q request, d halt.Decision) {
+	_ = l.Undo(q.r.Context(), q, &d)
+}
+
 // Option configures the middleware.
 type Option = adapter.Option[exchange]
 
@@ -83,21 +129,56 @@ func WithDenyHandler(fn func(w http.ResponseWriter, r *http.Request, d halt.Deci
 	return adapter.Deny(func(x exchange, d halt.Decision) error { fn(x.w, x.r, d); return nil })
 }
 
+// WithStatusEndpoint makes the middleware answer GET path itself, before
+// any check, with the caller's standing under limiters as JSON, like
+// GitHub's GET /rate_limit; it is never counted and never limited:
+//
+//	{"policies":[{"name":"public_api","limit":100,"remaining":97,"reset":2},...]}
+//
+// Give it to the outermost Halt middleware (r.Use runs for unrouted paths
+// too, so the path needs no route of its own).
+func WithStatusEndpoint(path string, limiters ...*halt.Limiter) Option {
+	return adapter.StatusEndpoint[exchange](path, limiters...)
+}
+
 // Middleware returns chi middleware that rate-limits with l, for r.Use,
-// r.With and r.Group; stacked limiters report the most restrictive
-// decision in the headers. The header style is the limiter's
-// ([halt.WithHeaderStyle]). It panics if l is nil.
+// r.With and r.Group. Stacked limiters report the most restrictive
+// decision in the headers, and never charge a refused request: when a
+// later limiter (or [Check]) rejects it, each earlier one gives back what
+// it took once the chain returns (the first that takes something for a
+// request passes a small record on in the request's context, which costs
+// the request a copy of its *http.Request). The header style is the
+// limiter's ([halt.WithHeaderStyle]). It panics if l is nil.
 func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler {
 	m := adapter.New(l, opts...)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			x := exchange{w: w, r: r}
-			d, ok := m.Handle(x, request{r}, adapter.HTTPHeaders(w.Header()))
-			if ok {
-				next.ServeHTTP(w, r)
+			q, s := request{r}, &state{}
+			s.Init(w.Header())
+			if status, body, ok := m.Status(q, s); ok {
+				_ = write(w)(status, body)
 				return
 			}
-			_ = m.Reject(x, d, write(w))
+			d, ok := m.Handle(exchange{w: w, r: r}, q, s)
+			if !ok {
+				refuse(r)
+				_ = m.Reject(exchange{w: w, r: r}, d, write(w))
+				return
+			}
+			if d.Reason != halt.ReasonAllowed {
+				next.ServeHTTP(w, r) // took nothing: nothing to give back
+				return
+			}
+			ch := chainOf(r)
+			if ch == nil {
+				s.chain.Context = r.Context()
+				ch = &s.chain
+				r = r.WithContext(ch)
+			}
+			next.ServeHTTP(w, r)
+			if ch.refused {
+				giveBack(l, q, d)
+			}
 		})
 	}
 }
@@ -106,7 +187,8 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 // cost only once it runs (an LLM prompt's length, rows to export): it
 // checks r with l at cost (zero or less: the policy's cost), writes the
 // rate-limit headers, and on a rejection writes the 429 (or other
-// rejection) exactly as the middleware does. It reports whether the
+// rejection) exactly as the middleware does; the Halt middleware before it
+// then gives back what it took for the request. It reports whether the
 // handler should go on:
 //
 //	r.Post("/generate", func(w http.ResponseWriter, r *http.Request) {
@@ -120,6 +202,7 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 func Check(w http.ResponseWriter, r *http.Request, l *halt.Limiter, cost int64) bool {
 	d, ok := adapter.Decide(l, request{r}, adapter.HTTPHeaders(w.Header()), cost)
 	if !ok {
+		refuse(r)
 		_ = adapter.Reject(l, d, write(w))
 	}
 	return ok

@@ -42,7 +42,11 @@ func router(t *testing.T, cfg halttest.AdapterConfig) string {
 			})
 		})
 	}
-	r.Use(haltchi.Middleware(cfg.Global, opts...))
+	gopts := opts
+	if cfg.Status {
+		gopts = append(gopts[:len(gopts):len(gopts)], haltchi.WithStatusEndpoint("/rate_limit", cfg.Global, cfg.Route))
+	}
+	r.Use(haltchi.Middleware(cfg.Global, gopts...))
 	r.Get("/", hello)
 	r.Get("/health", hello)
 	r.Get("/admin/stats", hello)
@@ -316,5 +320,49 @@ func TestNilOptionsKeepDefaults(t *testing.T) {
 	w := get(t, r, "GET", "/", "203.0.113.80")
 	if w.Code != 429 || w.Body.String() != halttest.RateLimitBody(60) {
 		t.Fatalf("second: %d %q", w.Code, w.Body.String())
+	}
+}
+
+// Stacked three deep (router, mounted subrouter, Check in the handler): a
+// rejection by the last gives back what both middleware limiters took.
+func TestStackedGiveBack(t *testing.T) {
+	store := newStore(t)
+	proxy := halt.WithTrustedProxies("127.0.0.1/32")
+	limiter := func(name string, limit int64) *halt.Limiter {
+		l, err := halt.New(store, halt.Policy{Name: name, Limit: limit, Window: time.Hour}, proxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	global, group, handler := limiter("global", 100), limiter("group", 3), limiter("handler", 1)
+	r := chi.NewRouter()
+	r.Use(haltchi.Middleware(global))
+	var remaining [2]int64
+	r.Route("/api", func(api chi.Router) {
+		api.Use(haltchi.Middleware(group))
+		api.Post("/generate", func(w http.ResponseWriter, r *http.Request) {
+			for i, l := range []*halt.Limiter{global, group} {
+				st, err := l.Standing(r.Context(), haltchi.Request(r))
+				if err != nil {
+					t.Error(err)
+				}
+				remaining[i] = st[0].Remaining
+			}
+			if haltchi.Check(w, r, handler, 1) {
+				_, _ = io.WriteString(w, "generated")
+			}
+		})
+	})
+	// handler admits 1, then refuses: global and group are charged once
+	for i, want := range []int{200, 429, 429, 429, 429} {
+		if w := get(t, r, "POST", "/api/generate", "203.0.113.93"); w.Code != want {
+			t.Fatalf("request %d: %d, want %d", i+1, w.Code, want)
+		}
+		// in the handler, before Check: this request's take, and the
+		// first one's, never the refused ones'
+		if wantG, wantGr := int64(99-min(i, 1)), int64(2-min(i, 1)); remaining != [2]int64{wantG, wantGr} {
+			t.Fatalf("request %d: global and group standing %v, want [%d %d]", i+1, remaining, wantG, wantGr)
+		}
 	}
 }

@@ -7,7 +7,10 @@
 // Per-route limits, the chi form of FastAPI's Depends and Flask's @limit,
 // are route-level middleware: r.With(haltchi.Middleware(auth)).Post(...),
 // or every route of an r.Group. Stacked limiters report the most
-// restrictive decision in the headers.
+// restrictive decision in the headers, and never charge a refused request:
+// when a later limiter (or Check) refuses it, the earlier ones give back
+// what they took. [WithStatusEndpoint] answers a GET /rate_limit of the
+// caller's standing.
 //
 // Client IPs come from Halt's own resolver (trusted proxies declared with
 // halt.WithTrustedProxies); chi's middleware.RealIP rewrites RemoteAddr from
