@@ -44,6 +44,11 @@ func run(out io.Writer, extra ...halt.Option) error {
 		return err
 	}
 	defer closer.Close()
+	metrics, err := cfg.ServeMetrics() // HALT_METRICS_ADDR
+	if err != nil {
+		return err
+	}
+	defer metrics.Close()
 	ls, err := cfg.Limiters(store, extra...)
 	if err != nil {
 		return err

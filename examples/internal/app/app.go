@@ -1,7 +1,7 @@
 // Package app is the configuration every example program shares: the
 // environment variables (ADDR, HALT_REDIS_URL, HALT_TRUSTED_PROXIES,
-// HALT_HEADER_STYLE), the store, and the limiters of the common example
-// app.
+// HALT_HEADER_STYLE, HALT_METRICS_ADDR), the store, the Prometheus
+// endpoint, and the limiters of the common example app.
 package app
 
 import (
@@ -73,11 +73,18 @@ type Config struct {
 	// RedisURL is HALT_REDIS_URL: a redis:// URL, or a comma-separated list
 	// of host:port seeds for a Redis Cluster. Empty means the memory store.
 	RedisURL string
+	// MetricsAddr is HALT_METRICS_ADDR: where ServeMetrics serves
+	// Prometheus metrics (127.0.0.1:9464, say). Empty means no metrics.
+	MetricsAddr string
+	// Telemetry is a sink every limiter reports to (ServeMetrics sets it
+	// to the Prometheus sink); nil keeps the limiters' default.
+	Telemetry halt.Telemetry
 }
 
 // FromEnv reads the configuration from the environment.
 func FromEnv() (Config, error) {
-	c := Config{Addr: os.Getenv("ADDR"), RedisURL: strings.TrimSpace(os.Getenv("HALT_REDIS_URL"))}
+	c := Config{Addr: os.Getenv("ADDR"), RedisURL: strings.TrimSpace(os.Getenv("HALT_REDIS_URL")),
+		MetricsAddr: strings.TrimSpace(os.Getenv("HALT_METRICS_ADDR"))}
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:8080"
 	}
@@ -107,7 +114,8 @@ func (c Config) Store() (halt.Store, io.Closer, error) {
 // Limiters builds the common app's limiters on store; extra options go to
 // every one of them.
 func (c Config) Limiters(store halt.Store, extra ...halt.Option) (Limiters, error) {
-	opts := append([]halt.Option{halt.WithTrustedProxies(c.TrustedProxies...), halt.WithHeaderStyle(c.Style)}, extra...)
+	opts := append([]halt.Option{halt.WithTrustedProxies(c.TrustedProxies...), halt.WithHeaderStyle(c.Style),
+		halt.WithTelemetry(c.Telemetry)}, extra...)
 	var ls Limiters
 	var err error
 	if ls.Global, err = halt.New(store, presets.PublicAPI(), opts...); err != nil {
@@ -122,12 +130,14 @@ func (c Config) Limiters(store halt.Store, extra ...halt.Option) (Limiters, erro
 		return ls, err
 	}
 	beta := halt.Policy{Name: "beta_shadow", Limit: 1, Window: time.Minute, Shadow: true}
-	ls.Beta, err = halt.New(store, beta, append(opts, halt.WithTelemetry(halt.SlogTelemetry{}))...)
+	ls.Beta, err = halt.New(store, beta, append(opts, halt.WithTelemetry(halt.SlogTelemetry{}, c.Telemetry))...)
 	return ls, err
 }
 
-// Setup reads the environment and builds store and limiters: the first
-// lines of every example's main.
+// Setup reads the environment, builds store and limiters and starts the
+// metrics endpoint if HALT_METRICS_ADDR asks for it: the first lines of
+// every example's main. The closer stops the endpoint and closes the
+// store.
 func Setup() (cfg Config, ls Limiters, closer io.Closer, err error) {
 	if cfg, err = FromEnv(); err != nil {
 		return cfg, ls, nil, err
@@ -136,6 +146,11 @@ func Setup() (cfg Config, ls Limiters, closer io.Closer, err error) {
 	if err != nil {
 		return cfg, ls, nil, err
 	}
+	metrics, err := cfg.ServeMetrics()
+	if err != nil {
+		return cfg, ls, nil, errors.Join(err, closer.Close())
+	}
+	closer = closers{metrics, closer}
 	if ls, err = cfg.Limiters(store); err != nil {
 		return cfg, ls, nil, errors.Join(err, closer.Close())
 	}
