@@ -112,10 +112,10 @@ func segmentKind(seg string) int {
 		return segStar
 	case seg == "+":
 		return segPlus
-	case strings.HasPrefix(seg, ":"):
+	case seg != "" && seg[0] == ':':
 		name, kind := seg[1:], segParam
-		if strings.HasSuffix(name, "?") {
-			name, kind = name[:len(name)-1], segOptional
+		if n := len(name); n > 0 && name[n-1] == '?' {
+			name, kind = name[:n-1], segOptional
 		}
 		if name == "" {
 			return segOther
@@ -126,8 +126,12 @@ func segmentKind(seg string) int {
 			}
 		}
 		return kind
-	case strings.ContainsAny(seg, ":*+\\"):
-		return segOther // a parameter or wildcard within a segment, escapes
+	}
+	for i := 0; i < len(seg); i++ {
+		switch seg[i] {
+		case ':', '*', '+', '\\':
+			return segOther // a parameter or wildcard within a segment, escapes
+		}
 	}
 	return segStatic
 }
@@ -136,7 +140,10 @@ func segmentKind(seg string) int {
 // constants, ":param", and, as the last segment only, ":param?", "*" and
 // "+". ok is false for any other pattern, and for the corners where fiber
 // matches a pattern with parameters other than segment by segment (an empty
-// segment, a trailing slash under strict routing).
+// segment, a trailing slash under strict routing). A segment that cannot
+// match decides before the segments after it are looked at: fiber too
+// needs every constant of a pattern, in order, and a parameter of a whole
+// segment never spans a slash in a match.
 func matchPattern(pattern, path string, caseSensitive, strict bool) (matched, ok bool) {
 	if !strict {
 		pattern = trimSlashes(pattern)
@@ -150,13 +157,28 @@ func matchPattern(pattern, path string, caseSensitive, strict bool) (matched, ok
 	case "/*":
 		return true, true
 	}
-	if !simplePattern(pattern[1:], strict) {
-		return false, false
-	}
+	params := false
 	rest, p := path, pattern[1:]
 	for {
 		seg, after, more := strings.Cut(p, "/")
-		switch kind := segmentKind(seg); kind {
+		kind := segmentKind(seg)
+		switch kind {
+		case segOther:
+			return false, false
+		case segStar, segPlus, segOptional:
+			if more {
+				return false, false
+			}
+		case segParam:
+			params = true
+		case segStatic:
+			// fiber matches an empty segment next to a parameter oddly; a
+			// trailing one (strict routing) makes its slash optional
+			if seg == "" && (more || params) {
+				return false, false
+			}
+		}
+		switch kind {
 		case segStar:
 			return true, true
 		case segPlus:
@@ -166,46 +188,18 @@ func matchPattern(pattern, path string, caseSensitive, strict bool) (matched, ok
 				_, rest = nextSegment(rest)
 			}
 			return rest == "", true
-		default:
-			if rest == "" {
-				return false, true
-			}
-			var v string
-			v, rest = nextSegment(rest)
-			if kind == segParam && v == "" ||
-				kind == segStatic && v != seg && (caseSensitive || !utils.EqualFold(v, seg)) {
-				return false, true
-			}
+		}
+		if rest == "" {
+			return false, true
+		}
+		var v string
+		v, rest = nextSegment(rest)
+		if kind == segParam && v == "" ||
+			kind == segStatic && v != seg && (caseSensitive || !utils.EqualFold(v, seg)) {
+			return false, true
 		}
 		if !more {
 			return rest == "", true
-		}
-		p = after
-	}
-}
-
-// simplePattern reports whether matchPattern decides the pattern p (without
-// its leading slash).
-func simplePattern(p string, strict bool) bool {
-	params := false
-	for {
-		seg, after, more := strings.Cut(p, "/")
-		switch segmentKind(seg) {
-		case segOther:
-			return false
-		case segOptional, segStar, segPlus:
-			return !more
-		case segParam:
-			params = true
-		case segStatic:
-			// fiber matches an empty segment next to a parameter oddly; a
-			// trailing one (strict routing) makes its slash optional
-			if seg == "" && (more || params) {
-				return false
-			}
-		}
-		if !more {
-			return true
 		}
 		p = after
 	}

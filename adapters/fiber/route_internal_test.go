@@ -49,10 +49,37 @@ func TestMatchPatternAgreesWithFiber(t *testing.T) {
 		return b.String()
 	}
 	configs := []fiber.Config{{}, {CaseSensitive: true}, {StrictRouting: true}, {CaseSensitive: true, StrictRouting: true}}
-	decided := 0
+	decided, matched := 0, 0
+	// instance turns a pattern into a path that often matches it: constants
+	// kept (or another case), parameters and wildcards filled in, now and
+	// then a segment changed, added or dropped.
+	instance := func(pattern string) string {
+		var b strings.Builder
+		for _, seg := range strings.Split(pattern, "/")[1:] {
+			switch roll := rng.IntN(12); {
+			case roll == 0:
+				continue
+			case roll == 1:
+				seg = pathSegs[rng.IntN(len(pathSegs))]
+			case strings.ContainsAny(seg, ":*+"):
+				seg = strings.NewReplacer(":id?", "7", ":id", "42", ":a", "x", ":b", "y", ":n<int>", "5",
+					"*", "w/v", "+", "p", "\\", "").Replace(seg)
+			case rng.IntN(4) == 0:
+				seg = strings.ToUpper(seg)
+			}
+			b.WriteString("/" + seg)
+		}
+		if b.Len() == 0 || rng.IntN(8) == 0 {
+			b.WriteByte('/')
+		}
+		return b.String()
+	}
 	for i := range 200_000 {
 		pattern := build(patternSegs, rng.IntN(4))
 		path := build(pathSegs, rng.IntN(5))
+		if i%2 == 1 {
+			path = instance(pattern)
+		}
 		cfg := configs[i%len(configs)]
 		detect := path
 		if !cfg.StrictRouting {
@@ -63,14 +90,18 @@ func TestMatchPatternAgreesWithFiber(t *testing.T) {
 			continue
 		}
 		decided++
+		if got {
+			matched++
+		}
 		if want := fiber.RoutePatternMatch(detect, pattern, cfg); got != want {
 			t.Fatalf("pattern %q, path %q (case-sensitive %v, strict %v): matchPattern %v, fiber %v",
 				pattern, path, cfg.CaseSensitive, cfg.StrictRouting, got, want)
 		}
 	}
-	if decided < 100_000 {
-		t.Fatalf("matchPattern decided only %d of 200,000 cases", decided)
+	if decided < 100_000 || matched < 10_000 {
+		t.Fatalf("matchPattern decided only %d of 200,000 cases, %d of them matches", decided, matched)
 	}
+	t.Logf("%d decided, %d matches", decided, matched)
 }
 
 // The common syntax is decided without fiber's matcher.
@@ -81,10 +112,15 @@ func TestMatchPatternScope(t *testing.T) {
 			t.Errorf("%q left to fiber", p)
 		}
 	}
-	for _, p := range []string{"/users/:id<int>", "/flights/:from-:to", "/:file.:ext", "/api*", "/a/*/b",
-		"/a/:b?/c", "/v\\:1", "/shop/:id/", "/a//b"} {
-		if _, ok := matchPattern(p, "/items/1", false, true); ok {
-			t.Errorf("%q decided by matchPattern", p)
+	for _, tc := range [][2]string{{"/users/:id<int>", "/users/1"}, {"/flights/:from-:to", "/flights/a-b"},
+		{"/:file.:ext", "/a.txt"}, {"/api*", "/api/x"}, {"/a/*/b", "/a/x/b"}, {"/a/:b?/c", "/a/c"},
+		{"/v\\:1", "/v:1"}, {"/shop/:id/", "/shop/1"}, {"/a//b", "/a//b"}} {
+		if _, ok := matchPattern(tc[0], tc[1], false, true); ok {
+			t.Errorf("%q decided by matchPattern", tc[0])
 		}
+	}
+	// a constant that does not match decides, whatever follows it
+	if m, ok := matchPattern("/users/:id<int>", "/items/1", false, false); m || !ok {
+		t.Errorf("/users/:id<int> against /items/1: %v %v", m, ok)
 	}
 }
