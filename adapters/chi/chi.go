@@ -198,7 +198,8 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 //		// ...
 //	})
 //
-// It is [halthttp.Check] with chi's route pattern for PerRoute policies.
+// It is [halthttp.Check] with chi's route pattern for PerRoute policies,
+// giving back through haltchi's middleware (not halthttp's).
 func Check(w http.ResponseWriter, r *http.Request, l *halt.Limiter, cost int64) bool {
 	d, ok := adapter.Decide(l, request{r}, adapter.HTTPHeaders(w.Header()), cost)
 	if !ok {
