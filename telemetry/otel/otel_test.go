@@ -2,6 +2,7 @@ package haltotel_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -282,6 +283,32 @@ func TestMaxPolicies(t *testing.T) {
 		requests("c", "allowed", -1),
 		requests(haltotel.OtherPolicy, "allowed", 3),
 	)
+}
+
+// Beyond a handful of policies the names are indexed; every series stays
+// its own.
+func TestManyPolicies(t *testing.T) {
+	sink, reader := setup(t)
+	ctx := context.Background()
+	for round := range 3 {
+		for i := range 20 {
+			if i <= round*10 {
+				sink.OnBlocked(ctx, halt.Event{Policy: fmt.Sprintf("p%02d", i)})
+			}
+		}
+	}
+	var ws []want
+	for i := range 20 {
+		n := int64(1) // p00: three rounds, p01 to p10: two, the rest one
+		switch {
+		case i == 0:
+			n = 3
+		case i <= 10:
+			n = 2
+		}
+		ws = append(ws, requests(fmt.Sprintf("p%02d", i), "blocked", n))
+	}
+	expect(t, reader, ws...)
 }
 
 func TestBuckets(t *testing.T) {

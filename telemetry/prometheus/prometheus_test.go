@@ -154,6 +154,23 @@ func TestRequests(t *testing.T) {
 	}
 }
 
+// The example app's scenario: one client sends 125 requests to / under
+// PublicAPI (100 per minute, burst 120), and two to /health.
+func TestPublicAPIBurst(t *testing.T) {
+	sink, reg := setup(t)
+	l := newLimiter(t, halttest.NewMapStore(),
+		halt.Policy{Name: "public_api", Limit: 100, Window: time.Minute, Burst: 120},
+		halt.WithTelemetry(sink))
+	send(t, l, "/", "203.0.113.7", 125)
+	send(t, l, "/health", "203.0.113.7", 2)
+	expect(t, reg,
+		requests("public_api", "allowed", 120),
+		requests("public_api", "blocked", 5),
+		requests("public_api", "exempt", 2),
+		requests("public_api", "error", 0),
+	)
+}
+
 func TestSkipped(t *testing.T) {
 	sink, reg := setup(t)
 	l := newLimiter(t, halttest.NewMapStore(),
@@ -277,6 +294,32 @@ func TestMaxPolicies(t *testing.T) {
 		requests("d", "allowed", -1),
 		requests(haltprom.OtherPolicy, "allowed", 3),
 	)
+}
+
+// Beyond a handful of policies the names are indexed; every series stays
+// its own.
+func TestManyPolicies(t *testing.T) {
+	sink, reg := setup(t)
+	ctx := context.Background()
+	for round := range 3 {
+		for i := range 20 {
+			if i <= round*10 {
+				sink.OnBlocked(ctx, halt.Event{Policy: fmt.Sprintf("p%02d", i)})
+			}
+		}
+	}
+	var ws []want
+	for i := range 20 {
+		n := 1.0 // p00: three rounds, p01 to p10: two, the rest one
+		switch {
+		case i == 0:
+			n = 3
+		case i <= 10:
+			n = 2
+		}
+		ws = append(ws, requests(fmt.Sprintf("p%02d", i), "blocked", n))
+	}
+	expect(t, reg, ws...)
 }
 
 func TestOptions(t *testing.T) {
