@@ -23,7 +23,8 @@
 // would-be rejection also as shadow_blocked under its own name; error
 // only when the failure mode decided (a request the fallback store
 // decided counts as allowed or blocked, and the failure in
-// halt.store.errors).
+// halt.store.errors). Requests that an adapter's skip option lets by never
+// reach the limiter, so they are not counted at all.
 //
 // halt.store.up is 1 for each store the limiters have timed or seen fail,
 // and follows [halt.NoticeStoreDown] and [halt.NoticeStoreUp]; a notice

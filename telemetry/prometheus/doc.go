@@ -23,7 +23,8 @@
 //	blocked         rejected: limited, cooling down, costlier than the
 //	                policy allows, or without a key under MissingKeyDeny
 //	exempt          a health path, a private client or a policy exemption
-//	skipped         not limited: a skip option or MissingKeySkip
+//	skipped         not limited: no key under the policy's strategy, with
+//	                MissingKeySkip
 //	shadow_blocked  a shadow policy would have rejected it (it went on)
 //	error           the store failed and the failure mode decided
 //
@@ -33,7 +34,8 @@
 // fallback store of [halt.WithFallback] counts as allowed or blocked, as
 // the fallback decided; the store failure behind it is counted in
 // halt_store_errors_total. A shadow policy's own store failure is counted
-// only there too.
+// only there too. Requests that an adapter's skip option lets by never
+// reach the limiter, so they are not counted at all.
 //
 // halt_store_up is 1 for each store the limiters have timed or seen fail,
 // and follows the store's [halt.NoticeStoreDown] and [halt.NoticeStoreUp]
