@@ -376,7 +376,7 @@ func (l *Limiter) check(ctx context.Context, req Request, cost int64, override *
 		d = l.decision(t.cp, &res, now)
 		d.cost = cost
 		if d.Allowed {
-			d.taken = takenStore
+			d.taken, d.sum = takenStore, keySum(t.key)
 		}
 		l.report(ctx, &t, &d)
 	}
@@ -433,7 +433,7 @@ func (l *Limiter) failed(ctx context.Context, t *target, now time.Time, cost int
 			d := l.decision(t.cp, &res, now)
 			d.cost = cost
 			if d.Allowed {
-				d.taken = takenFallback
+				d.taken, d.sum = takenFallback, keySum(t.key)
 			}
 			l.telemetry.OnError(ctx, Event{Policy: d.Policy, Store: l.storeName, Decision: d, key: t.clientBytes()}, err)
 			l.report(ctx, t, &d)

@@ -1,6 +1,7 @@
 package halt
 
 import (
+	"hash/maphash"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -37,8 +38,20 @@ type Decision struct {
 	cp    *compiled // rendering data of the policy that decided
 	cost  int64     // the cost asked for (0: the policy's)
 	taken taker     // which store recorded the admission, if any
+	sum   uint64    // a hash of the key it was recorded under, for Undo
 	multi *multi    // the decision of every policy, for limiters with several
 }
+
+// Counted reports whether the decision was recorded in a store: the
+// request was admitted by a store (or the fallback store), so [Limiter.Undo]
+// has something to give back. Exempt, skipped, failed-open and rejected
+// requests were not counted.
+func (d *Decision) Counted() bool { return d.Allowed && d.taken != takenNone }
+
+// keySeed hashes keys for Decision.sum.
+var keySeed = maphash.MakeSeed()
+
+func keySum(key []byte) uint64 { return maphash.Bytes(keySeed, key) }
 
 // taker says which store recorded an admission, for Undo.
 type taker uint8

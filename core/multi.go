@@ -207,7 +207,7 @@ func (l *Limiter) decideAll(ctx context.Context, store Store, enf []polTarget, n
 	}
 	for i, pt := range enf {
 		each[i] = l.decision(pt.cp, &res[i], now)
-		each[i].cost = cost
+		each[i].cost, each[i].sum = cost, keySum(pt.key)
 	}
 	return each, nil
 }
@@ -310,7 +310,7 @@ func (l *Limiter) decideShadows(ctx context.Context, sh []polTarget, now time.Ti
 			continue
 		}
 		d := l.decision(pt.cp, &r, now)
-		d.cost = cost
+		d.cost, d.sum = cost, keySum(pt.key)
 		if d.Allowed {
 			d.taken = takenStore
 			m.shadow = append(m.shadow, d)
@@ -327,9 +327,12 @@ func (l *Limiter) decideShadows(ctx context.Context, sh []polTarget, now time.Ti
 // every policy it charged (shadow ones included): as if req had not been
 // counted. Stacked middleware uses it: when a later limiter rejects a
 // request, the earlier ones are given back what they took for it. The key
-// is computed from req again, so pass the request d was decided for. It
-// does nothing for decisions that took nothing (rejected, exempt, skipped,
-// failed open). It needs a store implementing [Refunder].
+// is computed from req again and compared with (a hash of) the key the
+// check counted under: when they differ (a later middleware set the user
+// the key depends on, say), nothing is given back for that policy, so an
+// Undo never credits another key. It does nothing for decisions that took
+// nothing ([Decision.Counted] is false). It needs a store implementing
+// [Refunder].
 func (l *Limiter) Undo(ctx context.Context, req Request, d *Decision) error {
 	if isNil(req) {
 		return ErrNilRequest
@@ -360,7 +363,7 @@ func (l *Limiter) Undo(ctx context.Context, req Request, d *Decision) error {
 			continue
 		}
 		key, _, ok := l.buildKey(nil, s.cp, s.cp.KeyFunc, req, c)
-		if !ok {
+		if !ok || keySum(key) != s.sum {
 			continue
 		}
 		if err := ref.Refund(ctx, key, &s.cp.Policy, now, s.cost); err != nil {

@@ -295,3 +295,25 @@ func TestTelemetryFanOut(t *testing.T) {
 		t.Fatalf("the allowed path with three sinks allocates %.1f times per check", allocs)
 	}
 }
+
+// Undo never credits another key: when the request's key changed since the
+// check (a later middleware set the user), nothing is given back.
+func TestUndoKeyChanged(t *testing.T) {
+	l := newLimiter(t, halt.Policy{Name: "u", Limit: 10, Window: time.Minute, KeyStrategy: halt.KeyUser})
+	r := req("203.0.113.1:1") // anonymous: counted under its IP
+	d, _ := l.Check(context.Background(), r)
+	if !d.Counted() || d.Remaining != 9 {
+		t.Fatalf("%+v", d)
+	}
+	r.Values = map[any]any{"user_id": "alice"} // now the key is user:alice
+	if err := l.Undo(context.Background(), r, &d); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := l.Standing(context.Background(), r); st[0].Remaining != 10 {
+		t.Fatalf("alice was credited: %+v", st)
+	}
+	r.Values = nil
+	if st, _ := l.Standing(context.Background(), r); st[0].Remaining != 9 {
+		t.Fatalf("the IP key: %+v, want still charged", st)
+	}
+}

@@ -59,46 +59,9 @@ type exchange struct {
 	w   http.ResponseWriter
 	r   *http.Request
 	mux Router // the handler the middleware wraps, when it routes
-	// The request's ledger, for the first Halt middleware of a request,
-	// which passes it on in the request's context.
-	ledger adapter.Ledger
-	ctx    ledgerContext
-}
-
-// ledgerKey is the context key of a request's *adapter.Ledger.
-type ledgerKey struct{}
-
-// ledgerContext is a request context carrying its ledger; it lives in the
-// exchange, so it costs no allocation of its own.
-type ledgerContext struct {
-	context.Context
-	g *adapter.Ledger
-}
-
-func (c *ledgerContext) Value(key any) any {
-	if key == (ledgerKey{}) {
-		return c.g
-	}
-	return c.Context.Value(key)
-}
-
-// ledgerOf returns the ledger of r's request, or nil.
-func ledgerOf(r *http.Request) *adapter.Ledger {
-	g, _ := r.Context().Value(ledgerKey{}).(*adapter.Ledger)
-	return g
-}
-
-// track returns the request the next handler gets and the ledger of the
-// request: the one an earlier Halt middleware started, or x's own, passed
-// on in the context of a copy of r.
-func (x *exchange) track(r *http.Request) (*http.Request, *adapter.Ledger) {
-	if g := ledgerOf(r); g != nil {
-		return r, g
-	}
-	x.ctx = ledgerContext{Context: r.Context(), g: &x.ledger}
-	r = r.WithContext(&x.ctx)
-	x.r = r
-	return r, &x.ledger
+	// The request's ledger, started by the first Halt middleware that
+	// counts the request and passed on in the request's context.
+	ctx adapter.LedgerContext
 }
 
 var (
@@ -192,7 +155,8 @@ func WithStatusEndpoint(path string, limiters ...*halt.Limiter) Option {
 // limiters report the most restrictive decision in the headers, and never
 // charge a refused request: when a later limiter (or [Check]) rejects it,
 // what the earlier ones took for it is given back (the first Halt
-// middleware of a request passes a ledger on in the request's context). The
+// middleware that counts a request passes a ledger on in the request's
+// context, which costs a copy of the request; haltchi shares it). The
 // header style is the limiter's ([halt.WithHeaderStyle]). It panics if l is
 // nil.
 func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler {
@@ -206,9 +170,14 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 				_ = write(w)(status, body)
 				return
 			}
-			r, g := x.track(r)
+			g := adapter.LedgerFrom(r.Context())
 			d, ok := m.HandleWith(x, x, x, g)
 			if ok {
+				if g == nil && d.Counted() {
+					// The first counting limiter of the request starts its
+					// ledger (one copy of the request).
+					r = r.WithContext(x.ctx.Start(r.Context(), m.Limiter(), &d))
+				}
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -231,7 +200,7 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 func Check(w http.ResponseWriter, r *http.Request, l *halt.Limiter, cost int64) bool {
 	x := &exchange{w: w, r: r}
 	x.Init(w.Header())
-	d, ok := adapter.DecideWith(l, x, x, cost, ledgerOf(r))
+	d, ok := adapter.DecideWith(l, x, x, cost, adapter.LedgerFrom(r.Context()))
 	if !ok {
 		_ = adapter.Reject(l, d, write(w))
 	}

@@ -71,12 +71,52 @@ func DecideWith(l *halt.Limiter, req halt.Request, h halt.ResponseHeaders, cost 
 	d, ok := Decide(l, req, h, cost)
 	if g != nil {
 		if ok {
-			if d.Reason == halt.ReasonAllowed {
-				g.record(l, &d)
-			}
+			g.Record(l, &d)
 		} else if g.n > 0 {
 			g.undo(req.Context(), req)
 		}
 	}
 	return d, ok
+}
+
+// Record remembers an admission by l in g: adapters that start a request's
+// ledger after its first counted admission record that admission with it.
+func (g *Ledger) Record(l *halt.Limiter, d *halt.Decision) {
+	if d.Counted() {
+		g.record(l, d)
+	}
+}
+
+// LedgerContext is a request context carrying the request's Ledger, for
+// adapters whose per-request storage is the request context (net/http,
+// chi). Embed one in a per-request struct: it then costs no allocation of
+// its own. Adapters sharing it (halthttp and haltchi) see one another's
+// ledger.
+type LedgerContext struct {
+	context.Context
+	ledger Ledger
+}
+
+type ledgerKey struct{}
+
+// Start makes c a child of parent carrying a new ledger that holds l's
+// admission d, and returns it, to pass on as the request's context.
+func (c *LedgerContext) Start(parent context.Context, l *halt.Limiter, d *halt.Decision) context.Context {
+	c.Context, c.ledger = parent, Ledger{}
+	c.ledger.Record(l, d)
+	return c
+}
+
+// Value returns the ledger for the ledger's key, else the parent's value.
+func (c *LedgerContext) Value(key any) any {
+	if key == (ledgerKey{}) {
+		return &c.ledger
+	}
+	return c.Context.Value(key)
+}
+
+// LedgerFrom returns the ledger a LedgerContext in ctx carries, or nil.
+func LedgerFrom(ctx context.Context) *Ledger {
+	g, _ := ctx.Value(ledgerKey{}).(*Ledger)
+	return g
 }
