@@ -52,43 +52,10 @@ type exchange struct {
 	r *http.Request
 }
 
-// chain is what the Halt middleware and checks of one request share:
-// whether one of them refused it, so that each earlier middleware gives
-// back what it took once the chain returns. The first middleware that
-// takes something for a request passes its chain on as the request's
-// context.
-type chain struct {
-	context.Context
-	refused bool
-}
-
-// chainKey is the context key of a request's *chain.
-type chainKey struct{}
-
-func (ch *chain) Value(key any) any {
-	if key == (chainKey{}) {
-		return ch
-	}
-	return ch.Context.Value(key)
-}
-
-func chainOf(r *http.Request) *chain {
-	ch, _ := r.Context().Value(chainKey{}).(*chain)
-	return ch
-}
-
-// refuse marks r's chain, if any, refused.
-func refuse(r *http.Request) {
-	if ch := chainOf(r); ch != nil {
-		ch.refused = true
-	}
-}
-
 // state is the per-request allocation of the middleware: the response
-// headers' writer, and the chain when this middleware starts it.
+// headers' writer.
 type state struct {
 	adapter.HTTPHeaderWriter
-	chain chain
 }
 
 // giveBack returns what d took to l. It takes d by value so that the
@@ -145,9 +112,9 @@ func WithStatusEndpoint(path string, limiters ...*halt.Limiter) Option {
 // r.With and r.Group. Stacked limiters report the most restrictive
 // decision in the headers, and never charge a refused request: when a
 // later limiter (or [Check]) rejects it, each earlier one gives back what
-// it took once the chain returns (the first that takes something for a
-// request passes a small record on in the request's context, which costs
-// the request a copy of its *http.Request). The header style is the
+// it took once the chain returns (they find each other through the
+// request's http.ResponseWriter, at no allocation, as halthttp's do: the
+// two can be mixed). The header style is the
 // limiter's ([halt.WithHeaderStyle]). It panics if l is nil.
 func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler {
 	m := adapter.New(l, opts...)
@@ -161,22 +128,17 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 			}
 			d, ok := m.Handle(exchange{w: w, r: r}, q, s)
 			if !ok {
-				refuse(r)
+				adapter.Refuse(w)
 				_ = m.Reject(exchange{w: w, r: r}, d, write(w))
 				return
 			}
-			if d.Reason != halt.ReasonAllowed {
+			if !d.Counted() {
 				next.ServeHTTP(w, r) // took nothing: nothing to give back
 				return
 			}
-			ch := chainOf(r)
-			if ch == nil {
-				s.chain.Context = r.Context()
-				ch = &s.chain
-				r = r.WithContext(ch)
-			}
+			e := adapter.Enter(w)
 			next.ServeHTTP(w, r)
-			if ch.refused {
+			if e.Leave() { // a later limiter refused it
 				giveBack(l, q, d)
 			}
 		})
@@ -199,11 +161,11 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 //	})
 //
 // It is [halthttp.Check] with chi's route pattern for PerRoute policies,
-// giving back through haltchi's middleware (not halthttp's).
+// giving back through the Halt middleware before it (haltchi's or halthttp's).
 func Check(w http.ResponseWriter, r *http.Request, l *halt.Limiter, cost int64) bool {
 	d, ok := adapter.Decide(l, request{r}, adapter.HTTPHeaders(w.Header()), cost)
 	if !ok {
-		refuse(r)
+		adapter.Refuse(w)
 		_ = adapter.Reject(l, d, write(w))
 	}
 	return ok

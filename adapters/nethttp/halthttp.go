@@ -59,9 +59,6 @@ type exchange struct {
 	w   http.ResponseWriter
 	r   *http.Request
 	mux Router // the handler the middleware wraps, when it routes
-	// The request's ledger, started by the first Halt middleware that
-	// counts the request and passed on in the request's context.
-	ctx adapter.LedgerContext
 }
 
 var (
@@ -154,9 +151,10 @@ func WithStatusEndpoint(path string, limiters ...*halt.Limiter) Option {
 // to a whole server, or to single handlers for per-route limits. Stacked
 // limiters report the most restrictive decision in the headers, and never
 // charge a refused request: when a later limiter (or [Check]) rejects it,
-// what the earlier ones took for it is given back (the first Halt
-// middleware that counts a request passes a ledger on in the request's
-// context, which costs a copy of the request; haltchi shares it). The
+// each earlier one gives back what it took once the chain returns (they
+// find each other through the request's http.ResponseWriter, which costs
+// no allocation; haltchi shares the mechanism, so the two can be mixed).
+// The
 // header style is the limiter's ([halt.WithHeaderStyle]). It panics if l is
 // nil.
 func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler {
@@ -170,18 +168,21 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 				_ = write(w)(status, body)
 				return
 			}
-			g := adapter.LedgerFrom(r.Context())
-			d, ok := m.HandleWith(x, x, x, g)
-			if ok {
-				if g == nil && d.Counted() {
-					// The first counting limiter of the request starts its
-					// ledger (one copy of the request).
-					r = r.WithContext(x.ctx.Start(r.Context(), m.Limiter(), &d))
-				}
-				next.ServeHTTP(w, r)
+			d, ok := m.Handle(x, x, x)
+			if !ok {
+				adapter.Refuse(w)
+				_ = m.Reject(x, d, write(w))
 				return
 			}
-			_ = m.Reject(x, d, write(w))
+			if !d.Counted() {
+				next.ServeHTTP(w, r) // took nothing: nothing to give back
+				return
+			}
+			e := adapter.Enter(w)
+			next.ServeHTTP(w, r)
+			if e.Leave() { // a later limiter refused it: give back what this one took
+				_ = m.Limiter().Undo(r.Context(), x, &d)
+			}
 		})
 	}
 }
@@ -200,8 +201,9 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 func Check(w http.ResponseWriter, r *http.Request, l *halt.Limiter, cost int64) bool {
 	x := &exchange{w: w, r: r}
 	x.Init(w.Header())
-	d, ok := adapter.DecideWith(l, x, x, cost, adapter.LedgerFrom(r.Context()))
+	d, ok := adapter.Decide(l, x, x, cost)
 	if !ok {
+		adapter.Refuse(w)
 		_ = adapter.Reject(l, d, write(w))
 	}
 	return ok

@@ -239,10 +239,29 @@ func (s *Store) Take(_ context.Context, key []byte, p *halt.Policy, now time.Tim
 	if pos < 0 {
 		pos = s.insert(sh, h, ns)
 	}
+	// state and store, written out: this is the hot path.
 	e := sh.at(pos)
-	st := sh.state(e, p, ns)
+	tag := tagOf(p)
+	st := halt.State{Stamp: e.stamp, Level: e.level, Until: e.until}
+	w := e.tw & winMask
+	if w != 0 {
+		st.Slots = sh.windows[w-1].slots
+	}
+	if expired(e.exp, ns) || uint8(e.tw>>winBits) != tag {
+		clear(st.Slots)
+		st = halt.State{Slots: st.Slots}
+	}
 	r := p.Decide(&st, ns, cost)
-	sh.store(e, pos, p, &st, ns)
+	e.stamp, e.level, e.until = st.Stamp, st.Level, st.Until
+	switch {
+	case w != 0:
+		sh.windows[w-1].slots = st.Slots
+	case st.Slots != nil:
+		sh.windows = append(sh.windows, window{slots: st.Slots, owner: uint32(pos)})
+		w = uint32(len(sh.windows))
+	}
+	e.tw = uint32(tag)<<winBits | w
+	e.exp = expiry(ns, p.TTL(&st, ns))
 	return r, nil
 }
 
