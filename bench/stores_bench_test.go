@@ -36,7 +36,7 @@ var benchKeys, benchKeyBytes = func() ([]string, [][]byte) {
 	s := make([]string, numKeys)
 	b := make([][]byte, numKeys)
 	for i := range s {
-		s[i] = "halt:bench:ip:10." + strconv.Itoa(i>>16&255) + "." + strconv.Itoa(i>>8&255) + "." + strconv.Itoa(i&255)
+		s[i] = "halt:bench:{ip:10." + strconv.Itoa(i>>16&255) + "." + strconv.Itoa(i>>8&255) + "." + strconv.Itoa(i&255) + "}"
 		b[i] = []byte(s[i])
 	}
 	return s, b

@@ -22,8 +22,18 @@ type State struct {
 	Until int64
 	// Slots holds a SlidingWindow's per-sub-window counts as a ring indexed
 	// by sub-window index modulo Policy.SubWindows(). Decide allocates it on
-	// first use; other algorithms leave it nil.
+	// first use; other algorithms leave it nil. A State copied by assignment
+	// shares Slots with the original: use [State.Clone] for an independent
+	// copy.
 	Slots []int64
+}
+
+// Clone returns a copy of s that shares nothing with it.
+func (s State) Clone() State {
+	if s.Slots != nil {
+		s.Slots = append([]int64(nil), s.Slots...)
+	}
+	return s
 }
 
 // Reason says why a Decision came out as it did.
@@ -37,7 +47,8 @@ const (
 	// ReasonCooldown means the key is serving a cooldown (Policy.BlockDuration).
 	ReasonCooldown
 	// ReasonCostExceedsCapacity means the request costs more than the policy can
-	// ever grant; retrying will not help.
+	// ever grant; retrying will not help, so RetryAfter is zero and no
+	// Retry-After is sent.
 	ReasonCostExceedsCapacity
 	// ReasonExempt means the request is exempt and consumed nothing.
 	ReasonExempt
@@ -46,6 +57,10 @@ const (
 	// ReasonSkipped means the limiter did not run (a skip function, or no key
 	// under the strategy with the MissingKeySkip fallback).
 	ReasonSkipped
+	// ReasonMissingKey means the request has no key under its policy's
+	// strategy (no credential, no user) and [MissingKeyDeny] rejects it,
+	// with 401 by default and no Retry-After.
+	ReasonMissingKey
 )
 
 // String returns the reason in snake case, as logged.
@@ -65,6 +80,8 @@ func (r Reason) String() string {
 		return "store_error"
 	case ReasonSkipped:
 		return "skipped"
+	case ReasonMissingKey:
+		return "missing_key"
 	}
 	return "unknown"
 }
@@ -79,7 +96,8 @@ type Result struct {
 	// ResetAfter is the time until the key is back to full capacity.
 	ResetAfter time.Duration
 	// RetryAfter is zero when allowed; when blocked, the earliest time after
-	// which the same request would be admitted (positive).
+	// which the same request would be admitted (positive), except for
+	// ReasonCostExceedsCapacity, where no wait helps and it is zero.
 	RetryAfter time.Duration
 	// Reason says why.
 	Reason Reason
@@ -94,7 +112,7 @@ func (p *Policy) Decide(s *State, now int64, cost int64) Result {
 		cost = p.RequestCost()
 	}
 	if cost > p.Capacity() {
-		return Result{Reason: ReasonCostExceedsCapacity, RetryAfter: p.Window, ResetAfter: p.untilFull(s, now)}
+		return Result{Reason: ReasonCostExceedsCapacity, ResetAfter: p.untilFull(s, now)}
 	}
 	if s.Until > now {
 		wait := time.Duration(s.Until - now)
@@ -116,6 +134,71 @@ func (p *Policy) Decide(s *State, now int64, cost int64) Result {
 		r.Reason = ReasonCooldown
 	}
 	return r
+}
+
+// Peek is s's standing at now for requests of cost (0: the policy's
+// cost), without changing s (s.Slots included): Allowed reports whether
+// one would be admitted now, Remaining how many would (before any is
+// taken: a key never seen has its whole capacity), ResetAfter the time
+// until s is full again, and RetryAfter, when none would, the wait until
+// one would. A cooldown already running is reported; one a rejection would
+// start is not. It allocates only for a sliding window of more than 16
+// sub-windows.
+func (p *Policy) Peek(s *State, now int64, cost int64) Result {
+	st := *s
+	if st.Slots != nil {
+		var buf [16]int64
+		if len(st.Slots) <= len(buf) {
+			st.Slots = append(buf[:0], st.Slots...)
+		} else {
+			st.Slots = append([]int64(nil), st.Slots...)
+		}
+	}
+	q := *p
+	q.BlockDuration = 0
+	r := q.Decide(&st, now, cost)
+	if r.Allowed {
+		// What one more take would leave, plus the one taken; and the
+		// state as it stands.
+		r.Remaining++
+		r.ResetAfter = p.untilFull(s, now)
+	}
+	return r
+}
+
+// Refund gives cost (0: the policy's cost) back to s at now, as if that much
+// of an admission had not happened: the token bucket regains the tokens (up
+// to its capacity), the fixed window's count drops if its window is still
+// the current one, and the sliding window's newest sub-windows still in the
+// window give the counts back. Nothing is given beyond full capacity, and
+// a cooldown stays in place. It allocates nothing.
+func (p *Policy) Refund(s *State, now int64, cost int64) {
+	if cost <= 0 {
+		cost = p.RequestCost()
+	}
+	switch p.Algorithm {
+	case FixedWindow:
+		if s.Stamp == floorDiv(now, int64(p.Window)) {
+			s.Level = max(0, s.Level-float64(cost))
+		}
+	case SlidingWindow:
+		n := int64(len(s.Slots))
+		if n == 0 {
+			return
+		}
+		oldest := floorDiv(now, int64(p.Window)/n) - n + 1
+		for i := s.Stamp; i > s.Stamp-n && i >= oldest && cost > 0; i-- {
+			m := floorMod(i, n)
+			back := min(cost, s.Slots[m])
+			s.Slots[m] -= back
+			cost -= back
+		}
+	default:
+		if s.Stamp == 0 {
+			return // a full bucket
+		}
+		s.Level = min(float64(p.Capacity()), s.Level+float64(cost))
+	}
 }
 
 // TTL is how long a store must keep s after a decision at now: past it, a

@@ -1,6 +1,7 @@
 package halt
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -22,15 +23,22 @@ const (
 	SourceXRealIP
 )
 
-// maxHops bounds the entries walked in a forwarding header, so a huge
-// header costs little; past it the resolver stops as on junk.
-const maxHops = 32
+// maxEntries bounds the entries a forwarding header walk looks at, empty
+// ones included, and maxEntryLen the bytes of one entry: a huge or padded
+// header costs a bounded amount of work. Past either bound the walk stops
+// as on junk.
+const (
+	maxEntries  = 32
+	maxEntryLen = 256
+)
 
 // ipResolver finds the client address: the peer, unless the peer is a
 // trusted proxy, then the nearest untrusted address its headers report.
 type ipResolver struct {
-	trusted []netip.Prefix
-	source  IPSource
+	trusted  []netip.Prefix
+	trustAll bool // WithTrustAllProxies
+	unix     bool // WithTrustUnixSocket
+	source   IPSource
 }
 
 func parseTrusted(list []string) ([]netip.Prefix, error) {
@@ -38,27 +46,37 @@ func parseTrusted(list []string) ([]netip.Prefix, error) {
 	for _, s := range list {
 		s = strings.TrimSpace(s)
 		if s == "" {
-			continue
+			return nil, errors.New("halt: trusted proxy: empty entry (pass no arguments for no trusted proxies)")
 		}
+		var p netip.Prefix
 		if strings.Contains(s, "/") {
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
+			var err error
+			if p, err = netip.ParsePrefix(s); err != nil {
 				return nil, fmt.Errorf("halt: trusted proxy %q: %w", s, err)
 			}
-			out = append(out, normPrefix(p))
-			continue
+			p = normPrefix(p)
+		} else {
+			a, err := netip.ParseAddr(s)
+			if err != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("halt: trusted proxy %q is neither an IP nor a CIDR", s)
+			}
+			a = a.Unmap()
+			p = netip.PrefixFrom(a, a.BitLen())
 		}
-		a, err := netip.ParseAddr(s)
-		if err != nil || a.Zone() != "" {
-			return nil, fmt.Errorf("halt: trusted proxy %q is neither an IP nor a CIDR", s)
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("halt: trusted proxy %q trusts every address: any client could then "+
+				"name itself in X-Forwarded-For; list your proxies' addresses, or use WithTrustAllProxies "+
+				"if every request really passes a proxy that overwrites the header", s)
 		}
-		a = a.Unmap()
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		out = append(out, p)
 	}
 	return out, nil
 }
 
 func (r *ipResolver) isTrusted(a netip.Addr) bool {
+	if r.trustAll {
+		return true
+	}
 	for _, p := range r.trusted {
 		if p.Contains(a) {
 			return true
@@ -67,35 +85,57 @@ func (r *ipResolver) isTrusted(a netip.Addr) bool {
 	return false
 }
 
-// resolve returns the client address and the peer address. ok is false when
-// no client address can be found: the peer address is not an IP (a unix
-// socket, say) and no trusted forwarding header names one.
-func (r *ipResolver) resolve(req Request) (client, peer netip.Addr, ok bool) {
-	peer, ok = parsePeer(req.RemoteAddr())
-	if len(r.trusted) == 0 || (ok && !r.isTrusted(peer)) {
-		return peer, peer, ok
+// client is what the resolver found for one request.
+type client struct {
+	addr netip.Addr // the client address, valid when ok
+	peer netip.Addr // the peer address (invalid for a non-IP peer)
+	ok   bool
+	// proxy is true when the peer is a trusted proxy but no address beyond
+	// the trusted proxies was found (no header, junk, too many hops): addr
+	// is a proxy's own address, and the request cannot be told apart from
+	// the proxy's. Such requests are limited, never exempt as private.
+	proxy bool
+}
+
+// resolve finds req's client address.
+func (r *ipResolver) resolve(req Request) client {
+	peer, ok := parsePeer(req.RemoteAddr())
+	if !ok && !r.unix {
+		return client{} // a unix socket or junk, not declared trusted
 	}
-	// The peer is a trusted proxy, or not an IP at all (a unix socket,
-	// which only a local proxy can reach): believe its headers.
-	defer func() { ok = client.IsValid() }()
+	if ok && !r.isTrusted(peer) {
+		return client{addr: peer, peer: peer, ok: true}
+	}
+	if ok && len(r.trusted) == 0 && !r.trustAll {
+		return client{addr: peer, peer: peer, ok: true}
+	}
+	// The peer is a trusted proxy (or a unix socket, declared trusted):
+	// believe its headers.
+	var c client
+	c.peer = peer
 	switch r.source {
 	case SourceXRealIP:
-		vals := req.HeaderValues("X-Real-Ip")
-		if len(vals) == 0 {
-			return peer, peer, true
+		c.addr, c.proxy = peer, true
+		if vals := req.HeaderValues("X-Real-Ip"); len(vals) != 0 {
+			if a, good := parseHostLenient(vals[len(vals)-1]); good {
+				c.addr, c.proxy = a, false
+			}
 		}
-		if a, good := parseHostLenient(vals[len(vals)-1]); good {
-			return a, peer, true
-		}
-		return peer, peer, true
 	case SourceForwarded:
-		return r.walk(req.HeaderValues("Forwarded"), peer, forwardedFor), peer, true
+		c.addr, c.proxy = r.walk(req.HeaderValues("Forwarded"), peer, forwardedFor)
 	default:
-		return r.walk(req.HeaderValues("X-Forwarded-For"), peer, identity), peer, true
+		c.addr, c.proxy = r.walk(req.HeaderValues("X-Forwarded-For"), peer, identity)
 	}
+	c.ok = c.addr.IsValid()
+	return c
 }
 
 func identity(s string) string { return s }
+
+// proxyOnly reports whether a walk that stopped having found (or not) an
+// address in the header is left with a proxy's own address: always, unless
+// every address is trusted and the proxies named one.
+func (r *ipResolver) proxyOnly(found bool) bool { return !r.trustAll || !found }
 
 // forwardedFor extracts the for= node of one Forwarded element, or "" if it
 // has none (a junk marker is returned for "unknown" and obfuscated nodes).
@@ -117,36 +157,47 @@ func forwardedFor(elem string) string {
 
 // walk goes right to left over every comma-separated entry of every field
 // line. It returns the first untrusted address; on junk, an empty chain, too
-// many hops or a fully trusted chain it returns the nearest trusted address
-// reached, never one to the left of junk.
-func (r *ipResolver) walk(lines []string, peer netip.Addr, extract func(string) string) netip.Addr {
+// many entries or a fully trusted chain it returns the nearest trusted
+// address reached, never one to the left of junk, and proxy = true. (With
+// WithTrustAllProxies every address is trusted: the walk returns the
+// leftmost address the proxies wrote, and proxy is true only when they
+// wrote none.)
+func (r *ipResolver) walk(lines []string, peer netip.Addr, extract func(string) string) (netip.Addr, bool) {
 	current := peer
-	hops := 0
+	seen := 0
+	found := false
 	for li := len(lines) - 1; li >= 0; li-- {
 		v := lines[li]
 		end := len(v)
 		for end >= 0 {
-			start := strings.LastIndexByte(v[:end], ',')
+			seen++
+			if seen > maxEntries {
+				return current, r.proxyOnly(found)
+			}
+			// Look for the entry's start only within maxEntryLen bytes.
+			from := max(0, end-maxEntryLen-1)
+			start := strings.LastIndexByte(v[from:end], ',')
+			if start >= 0 {
+				start += from
+			} else if from > 0 {
+				return current, r.proxyOnly(found) // an entry too long to be an address
+			}
 			entry := strings.TrimSpace(v[start+1 : end])
 			end = start
 			if entry == "" {
 				continue
 			}
-			hops++
-			if hops > maxHops {
-				return current
-			}
 			a, good := parseHostLenient(extract(entry))
 			if !good {
-				return current
+				return current, r.proxyOnly(found)
 			}
 			if !r.isTrusted(a) {
-				return a
+				return a, false
 			}
-			current = a
+			current, found = a, true
 		}
 	}
-	return current
+	return current, r.proxyOnly(found)
 }
 
 // parsePeer parses a RemoteAddr: "ip:port", "[ip%zone]:port" or "ip".
@@ -223,7 +274,8 @@ func clean(a netip.Addr) (netip.Addr, bool) {
 }
 
 // isPrivate reports loopback, RFC 1918, link-local and unique-local
-// addresses (STANDARDS.md section 4); not CGNAT, NAT64, 6to4 or Teredo.
+// addresses; not CGNAT (100.64.0.0/10), NAT64, 6to4 or Teredo, whose
+// addresses stand for many subscribers or for public hosts.
 func isPrivate(a netip.Addr) bool {
 	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast()
 }

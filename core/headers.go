@@ -1,7 +1,6 @@
 package halt
 
 import (
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +24,8 @@ type HeaderStyle interface {
 	Write(h ResponseHeaders, d Decision)
 }
 
-// The header styles Halt ships (STANDARDS.md section 7).
+// The header styles Halt ships. Every value is whole seconds, rounded up,
+// never negative; on a 429 the reset value equals Retry-After.
 var (
 	// Standard writes RateLimit-Limit, RateLimit-Remaining and
 	// RateLimit-Reset, Reset in delay-seconds. The default.
@@ -68,18 +68,20 @@ func ParseHeaderStyle(name string) (HeaderStyle, bool) {
 }
 
 // ResetSeconds is the reset value headers show: whole seconds rounded up;
-// on a rejected decision it equals RetrySeconds.
+// on a rejected decision that can succeed later it equals RetrySeconds.
 func (d *Decision) ResetSeconds() int64 {
-	if !d.Allowed {
-		return d.RetrySeconds()
+	if r := d.RetrySeconds(); r > 0 {
+		return r
 	}
 	return ceilSeconds(d.ResetAfter)
 }
 
 // RetrySeconds is the Retry-After value of a rejected decision: whole
-// seconds rounded up, at least 1. It is 0 for an allowed decision.
+// seconds rounded up, at least 1. It is 0 for an allowed decision and for
+// rejections that no wait can turn into an admission (a cost above the
+// policy's capacity, a missing credential): those carry no Retry-After.
 func (d *Decision) RetrySeconds() int64 {
-	if d.Allowed {
+	if d.Allowed || d.Reason == ReasonCostExceedsCapacity || d.Reason == ReasonMissingKey {
 		return 0
 	}
 	return max(1, ceilSeconds(d.RetryAfter))
@@ -167,7 +169,18 @@ func dictMember(dict, key string) string {
 
 type ietf struct{}
 
-func (ietf) Write(h ResponseHeaders, d Decision) {
+func (s ietf) Write(h ResponseHeaders, d Decision) {
+	if d.multi != nil && len(d.multi.each) > 1 {
+		for _, e := range d.multi.each {
+			s.item(h, &e)
+		}
+		return
+	}
+	s.item(h, &d)
+}
+
+// item writes one policy's RateLimit and RateLimit-Policy items.
+func (ietf) item(h ResponseHeaders, d *Decision) {
 	id := `"halt"`
 	if d.cp != nil {
 		id = d.cp.policyID
@@ -224,64 +237,41 @@ func itoa(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
-// Rejection describes the response to a rejected request: its status (429,
-// or the fail-closed status when the store failed) and the JSON body
+// The JSON bodies of rejections. retry_after, where present, equals the
+// Retry-After header.
+const (
+	bodyLimited     = `{"error":"rate_limit_exceeded","message":"Too many requests. Please try again later.","retry_after":`
+	bodyUnavailable = `{"error":"service_unavailable","message":"Rate limiting is temporarily unavailable. Please try again later.","retry_after":`
+	bodyTooCostly   = `{"error":"cost_exceeds_capacity","message":"This request costs more than the rate limit can ever allow; retrying will not help."}`
+	bodyMissingKey  = `{"error":"missing_credential","message":"This endpoint is rate limited per client and the request did not say who it is from."}`
+)
+
+// Rejection describes the response to a rejected request, by reason:
 //
-//	{"error":"rate_limit_exceeded","message":"Too many requests. Please try again later.","retry_after":42}
+//   - rate limited or cooling down: 429 and
+//     {"error":"rate_limit_exceeded","message":"Too many requests. Please try again later.","retry_after":42}
+//     whose retry_after equals the Retry-After header;
+//   - the store failed under FailClosed: 503 (or [WithFailClosedStatus])
+//     and {"error":"service_unavailable",...,"retry_after":1};
+//   - a cost above what the policy can ever grant: 429 and
+//     {"error":"cost_exceeds_capacity",...}, no retry_after;
+//   - no key under MissingKeyDeny: 401 and {"error":"missing_credential",...},
+//     no retry_after.
 //
-// whose retry_after equals the Retry-After header.
+// [WithRejectStatus] changes the status of each.
 func (l *Limiter) Rejection(d *Decision) (status int, body []byte) {
-	if d.Reason == ReasonStoreError {
-		b := append([]byte(nil), `{"error":"service_unavailable","message":"Rate limiting is temporarily unavailable. Please try again later.","retry_after":`...)
+	status = l.rejectStatus(d.Reason)
+	switch d.Reason {
+	case ReasonCostExceedsCapacity:
+		return status, []byte(bodyTooCostly)
+	case ReasonMissingKey:
+		return status, []byte(bodyMissingKey)
+	case ReasonStoreError:
+		b := append(make([]byte, 0, len(bodyUnavailable)+8), bodyUnavailable...)
 		b = strconv.AppendInt(b, d.RetrySeconds(), 10)
-		return l.failCode, append(b, '}')
+		return status, append(b, '}')
 	}
-	b := make([]byte, 0, 112)
-	b = append(b, `{"error":"rate_limit_exceeded","message":"Too many requests. Please try again later.","retry_after":`...)
+	b := append(make([]byte, 0, len(bodyLimited)+8), bodyLimited...)
 	b = strconv.AppendInt(b, d.RetrySeconds(), 10)
-	return http.StatusTooManyRequests, append(b, '}')
-}
-
-// HTTPHeaders adapts an http.Header for [Middleware.Handle]. It sets up to
-// four values with one allocation instead of one per header, and writes
-// names as given (core passes canonical names).
-func HTTPHeaders(h http.Header) ResponseHeaders {
-	return &HTTPHeaderWriter{h: h}
-}
-
-// HTTPHeaderWriter is what [HTTPHeaders] returns, as a type an adapter can
-// embed in a per-request struct of its own, so that struct and the headers
-// cost one allocation together. Call Init before use. The values it sets
-// live in the writer: one writer serves one response, never two.
-type HTTPHeaderWriter struct {
-	h    http.Header
-	vals [4]string
-	n    int
-}
-
-// Init points a new writer at h.
-func (s *HTTPHeaderWriter) Init(h http.Header) { *s = HTTPHeaderWriter{h: h} }
-
-// Get returns the first value of the response header name.
-func (s *HTTPHeaderWriter) Get(name string) string {
-	if v := s.h[name]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-// Set replaces the response header name with value.
-func (s *HTTPHeaderWriter) Set(name, value string) {
-	if s.n < len(s.vals) {
-		s.vals[s.n] = value
-		s.h[name] = s.vals[s.n : s.n+1 : s.n+1]
-		s.n++
-		return
-	}
-	s.h[name] = []string{value}
-}
-
-// Add appends value to the response header name.
-func (s *HTTPHeaderWriter) Add(name, value string) {
-	s.h[name] = append(s.h[name], value)
+	return status, append(b, '}')
 }

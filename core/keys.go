@@ -23,17 +23,20 @@ type MissingKey uint8
 const (
 	// MissingKeyUseIP counts the request against its client IP (default).
 	MissingKeyUseIP MissingKey = iota
-	// MissingKeyDeny rejects the request (as rate limited, with the
-	// policy's window as Retry-After).
+	// MissingKeyDeny rejects the request with [ReasonMissingKey]: 401
+	// Unauthorized by default (see [WithRejectStatus]), the body
+	// {"error":"missing_credential",...}, no rate-limit headers and no
+	// Retry-After, since waiting will not help.
 	MissingKeyDeny
 	// MissingKeySkip lets the request through without counting it.
 	MissingKeySkip
 )
 
-// appendKey appends the request's rate-limit key under strategy to dst
-// (without the "halt:<policy>:" prefix). ok is false when the request has
-// no key under the strategy.
-func (l *Limiter) appendKey(dst []byte, p *Policy, req Request, client netip.Addr, haveIP bool) ([]byte, bool) {
+// appendKey appends the request's client key under strategy to dst (the
+// part between the braces of "halt:<policy>:{<client>}"). ok is false when
+// the request has no key under the strategy. keyFunc is the KeyFunc of the
+// policy as resolved for this request.
+func (l *Limiter) appendKey(dst []byte, p *Policy, keyFunc func(Request) (string, bool), req Request, client netip.Addr, haveIP bool) ([]byte, bool) {
 	switch p.KeyStrategy {
 	case KeyUser:
 		return l.appendUser(dst, req)
@@ -50,7 +53,7 @@ func (l *Limiter) appendKey(dst []byte, p *Policy, req Request, client netip.Add
 		}
 		return l.appendIP(append(out, '|'), client, haveIP), true
 	case KeyCustom:
-		v, ok := p.KeyFunc(req)
+		v, ok := keyFunc(req)
 		if !ok || v == "" {
 			return dst, false
 		}
@@ -113,25 +116,57 @@ func (l *Limiter) appendUser(dst []byte, req Request) ([]byte, bool) {
 }
 
 // apiKey returns the credential of the API-key strategy: X-API-Key, else
-// the token of "Authorization: Bearer <token>", else the whole
-// Authorization value.
+// the token of "Authorization: Bearer <token>" (the scheme matched without
+// regard to case), else "". Other schemes (Basic credentials) and bare
+// Authorization values are not API keys.
 func apiKey(req Request) string {
 	if k := strings.TrimSpace(req.Header("X-Api-Key")); k != "" {
 		return k
 	}
 	auth := strings.TrimSpace(req.Header("Authorization"))
-	if len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+	if len(auth) > 7 && strings.EqualFold(auth[:6], "bearer") && (auth[6] == ' ' || auth[6] == '\t') {
 		return strings.TrimSpace(auth[7:])
 	}
-	return auth
+	return ""
 }
 
-// appendPart appends s, or "h:" and its hash when s is long.
+// appendPart appends s escaped (see appendEscaped), or "h:" and its hash
+// when s is long.
 func appendPart(dst []byte, s string) []byte {
 	if len(s) <= maxKeyPart {
-		return append(dst, s...)
+		return appendEscaped(dst, s)
 	}
 	return appendHashed(append(dst, "h:"...), s)
+}
+
+// appendEscaped appends s with '{', '}' and '%' written as %7B, %7D and
+// %25, so a key part can never open or close the key's hash tag, and two
+// different parts never escape alike.
+func appendEscaped(dst []byte, s string) []byte {
+	if !strings.ContainsAny(s, "{}%") {
+		return append(dst, s...)
+	}
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '{':
+			dst = append(dst, "%7B"...)
+		case '}':
+			dst = append(dst, "%7D"...)
+		case '%':
+			dst = append(dst, "%25"...)
+		default:
+			dst = append(dst, s[i])
+		}
+	}
+	return dst
+}
+
+// escapeKeyPart is appendEscaped for a string.
+func escapeKeyPart(s string) string {
+	if !strings.ContainsAny(s, "{}%") {
+		return s
+	}
+	return string(appendEscaped(nil, s))
 }
 
 // appendHashed appends the hex of the first 16 bytes of SHA-256(s).

@@ -15,25 +15,7 @@ import (
 	"github.com/halt-go/halt/core/halttest"
 )
 
-// mapStore is the smallest correct store: one mutex, one map. It checks
-// the suite itself and serves core's tests.
-type mapStore struct {
-	mu sync.Mutex
-	m  map[string]*halt.State
-}
-
-func newMapStore() *mapStore { return &mapStore{m: map[string]*halt.State{}} }
-
-func (s *mapStore) Take(_ context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) (halt.Result, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, ok := s.m[string(key)]
-	if !ok {
-		st = &halt.State{}
-		s.m[string(key)] = st
-	}
-	return p.Decide(st, now.UnixNano(), cost), nil
-}
+func newMapStore() *halttest.MapStore { return halttest.NewMapStore() }
 
 func TestStoreSuiteOnMapStore(t *testing.T) {
 	halttest.RunStoreTests(t, func(*testing.T) halt.Store { return newMapStore() })
@@ -169,20 +151,25 @@ func TestClientIP(t *testing.T) {
 			t.Errorf("peer %s %v: got %v %v, want %s", c.r.Peer, c.r.Headers, got, ok, c.want)
 		}
 	}
+	unix := newLimiter(t, halt.Policy{Name: "unix", Limit: 1, Window: time.Minute},
+		halt.WithTrustedProxies("10.0.0.0/8"), halt.WithTrustUnixSocket())
 	for _, peer := range []string{"", "@", "unix:/tmp/sock", "0.0.0.0:80", "[::]:1"} {
 		if a, ok := l.ClientIP(req(peer)); ok {
 			t.Errorf("peer %q resolved to %v", peer, a)
 		}
-		// a unix-socket peer is a local proxy: its header is believed
-		if a, ok := l.ClientIP(req(peer, "X-Forwarded-For: 203.0.113.12")); !ok || a.String() != "203.0.113.12" {
-			t.Errorf("peer %q with X-Forwarded-For: got %v %v", peer, a, ok)
+		// a unix-socket peer is trusted only when declared so
+		if a, ok := l.ClientIP(req(peer, "X-Forwarded-For: 203.0.113.12")); ok {
+			t.Errorf("peer %q with X-Forwarded-For, unix sockets not trusted: got %v", peer, a)
+		}
+		if a, ok := unix.ClientIP(req(peer, "X-Forwarded-For: 203.0.113.12")); !ok || a.String() != "203.0.113.12" {
+			t.Errorf("peer %q with X-Forwarded-For, WithTrustUnixSocket: got %v %v", peer, a, ok)
 		}
 	}
 	direct := newLimiter(t, halt.Policy{Name: "direct", Limit: 1, Window: time.Minute})
 	if a, ok := direct.ClientIP(req("@", "X-Forwarded-For: 203.0.113.12")); ok {
 		t.Errorf("no trusted proxies: a unix-socket peer's header was believed: %v", a)
 	}
-	if got := direct.Key(req("@")); got != "halt:direct:ip:unknown" {
+	if got := direct.Key(req("@")); got != "halt:direct:{ip:unknown}" {
 		t.Errorf("unknown peer key: %q", got)
 	}
 	fwd := newLimiter(t, halt.Policy{Name: "fwd", Limit: 1, Window: time.Minute},
@@ -225,29 +212,35 @@ func TestKeys(t *testing.T) {
 		r    *halttest.FakeRequest
 		want string
 	}{
-		{user, withUser(req("203.0.113.1:1"), "alice"), "halt:u:user:alice"},
-		{user, withUser(req("203.0.113.1:1"), 42), "halt:u:user:42"},
-		{user, withUser(req("203.0.113.1:1"), int64(-7)), "halt:u:user:-7"},
-		{user, withUser(req("203.0.113.1:1"), uint64(7)), "halt:u:user:7"},
-		{user, withUser(req("203.0.113.1:1"), stringer{fmtStringer{"s-1"}}), "halt:u:user:s-1"},
-		{user, withUser(req("203.0.113.1:1"), ""), "halt:u:ip:203.0.113.1"},
-		{user, withUser(req("203.0.113.1:1"), 3.5), "halt:u:ip:203.0.113.1"},
-		{user, req("203.0.113.1:1"), "halt:u:ip:203.0.113.1"},
-		{user, withUser(req("203.0.113.1:1"), strings.Repeat("a", 200)), "halt:u:user:h:"},
-		{api, req("203.0.113.1:1", "X-API-Key: secret"), "halt:k:key:2bb80d537b1da3e38bd30361aa855686"},
-		{api, req("203.0.113.1:1", "Authorization: Bearer secret"), "halt:k:key:2bb80d537b1da3e38bd30361aa855686"},
-		{api, req("203.0.113.1:1", "Authorization: bearer  secret "), "halt:k:key:2bb80d537b1da3e38bd30361aa855686"},
-		{api, req("203.0.113.1:1"), "halt:k:ip:203.0.113.1"},
-		{comp, withUser(req("203.0.113.1:1"), "bob"), "halt:c:user:bob|ip:203.0.113.1"},
-		{comp, req("203.0.113.1:1"), "halt:c:ip:203.0.113.1"},
-		{custom, req("203.0.113.1:1", "X-Org: acme"), "halt:x:custom:acme"},
-		{custom, req("203.0.113.1:1"), "halt:x:ip:203.0.113.1"},
-		{user, withUser(req("[2001:db8:1:2:3:4:5:6]:1"), nil), "halt:u:ip:2001:db8:1:2::/64"},
+		{user, withUser(req("203.0.113.1:1"), "alice"), "halt:u:{user:alice}"},
+		{user, withUser(req("203.0.113.1:1"), 42), "halt:u:{user:42}"},
+		{user, withUser(req("203.0.113.1:1"), int64(-7)), "halt:u:{user:-7}"},
+		{user, withUser(req("203.0.113.1:1"), uint64(7)), "halt:u:{user:7}"},
+		{user, withUser(req("203.0.113.1:1"), stringer{fmtStringer{"s-1"}}), "halt:u:{user:s-1}"},
+		{user, withUser(req("203.0.113.1:1"), ""), "halt:u:{ip:203.0.113.1}"},
+		{user, withUser(req("203.0.113.1:1"), 3.5), "halt:u:{ip:203.0.113.1}"},
+		{user, req("203.0.113.1:1"), "halt:u:{ip:203.0.113.1}"},
+		{user, withUser(req("203.0.113.1:1"), strings.Repeat("a", 200)), "halt:u:{user:h:"},
+		{api, req("203.0.113.1:1", "X-API-Key: secret"), "halt:k:{key:2bb80d537b1da3e38bd30361aa855686}"},
+		{api, req("203.0.113.1:1", "Authorization: Bearer secret"), "halt:k:{key:2bb80d537b1da3e38bd30361aa855686}"},
+		{api, req("203.0.113.1:1", "Authorization: bearer  secret "), "halt:k:{key:2bb80d537b1da3e38bd30361aa855686}"},
+		{api, req("203.0.113.1:1"), "halt:k:{ip:203.0.113.1}"},
+		// only X-API-Key and the Bearer scheme carry API keys
+		{api, req("203.0.113.1:1", "Authorization: Basic c2VjcmV0OnB3"), "halt:k:{ip:203.0.113.1}"},
+		{api, req("203.0.113.1:1", "Authorization: secret"), "halt:k:{ip:203.0.113.1}"},
+		{api, req("203.0.113.1:1", "Authorization: Bearer"), "halt:k:{ip:203.0.113.1}"},
+		// braces and '%' in key parts are escaped: the key keeps one hash tag
+		{user, withUser(req("203.0.113.1:1"), "{x}%y"), "halt:u:{user:%7Bx%7D%25y}"},
+		{comp, withUser(req("203.0.113.1:1"), "bob"), "halt:c:{user:bob|ip:203.0.113.1}"},
+		{comp, req("203.0.113.1:1"), "halt:c:{ip:203.0.113.1}"},
+		{custom, req("203.0.113.1:1", "X-Org: acme"), "halt:x:{custom:acme}"},
+		{custom, req("203.0.113.1:1"), "halt:x:{ip:203.0.113.1}"},
+		{user, withUser(req("[2001:db8:1:2:3:4:5:6]:1"), nil), "halt:u:{ip:2001:db8:1:2::/64}"},
 	}
 	for _, c := range cases {
 		l := newLimiter(t, c.p)
 		got := l.Key(c.r)
-		hashed := strings.HasSuffix(c.want, "h:") && strings.HasPrefix(got, c.want) && len(got) == len(c.want)+32
+		hashed := strings.HasSuffix(c.want, "h:") && strings.HasPrefix(got, c.want) && len(got) == len(c.want)+33
 		if got != c.want && !hashed {
 			t.Errorf("%s %v %v: key %q, want %q", c.p.KeyStrategy, c.r.Headers, c.r.Values, got, c.want)
 		}
@@ -260,11 +253,20 @@ func TestKeys(t *testing.T) {
 		t.Errorf("MissingKeySkip: %+v", d)
 	}
 	l = newLimiter(t, user, halt.WithMissingKey(halt.MissingKeyDeny))
-	if d, _ := l.Check(context.Background(), req("203.0.113.1:1")); d.Allowed || d.RetryAfter != time.Minute {
+	d, _ := l.Check(context.Background(), req("203.0.113.1:1"))
+	if d.Allowed || d.Reason != halt.ReasonMissingKey || d.RetryAfter != 0 || d.RetrySeconds() != 0 {
 		t.Errorf("MissingKeyDeny: %+v", d)
 	}
+	if status, body := l.Rejection(&d); status != 401 || string(body) != halttest.MissingKeyBody {
+		t.Errorf("MissingKeyDeny rejection: %d %s", status, body)
+	}
+	l = newLimiter(t, user, halt.WithMissingKey(halt.MissingKeyDeny), halt.WithRejectStatus(halt.ReasonMissingKey, 403))
+	d, _ = l.Check(context.Background(), req("203.0.113.1:1"))
+	if status, _ := l.Rejection(&d); status != 403 {
+		t.Errorf("WithRejectStatus(ReasonMissingKey, 403): %d", status)
+	}
 	l = newLimiter(t, user, halt.WithUserKey("uid"))
-	if got := l.Key(withUser(req("203.0.113.1:1"), "alice")); got != "halt:u:ip:203.0.113.1" {
+	if got := l.Key(withUser(req("203.0.113.1:1"), "alice")); got != "halt:u:{ip:203.0.113.1}" {
 		t.Errorf("WithUserKey: %q", got)
 	}
 }
@@ -335,7 +337,7 @@ func TestUntrustedProxyWarning(t *testing.T) {
 	if n := strings.Count(logs.String(), "no trusted proxies"); n != 1 {
 		t.Fatalf("logged %d times, want once:\n%s", n, logs.String())
 	}
-	if len(tel.notices) != 1 || tel.notices[0].Kind != halt.NoticeUntrustedProxy {
+	if len(tel.notices) != 2 || tel.notices[0].Kind != halt.NoticeUntrustedProxy || tel.notices[1].Kind != halt.NoticePrivateExempt {
 		t.Fatalf("notices %+v", tel.notices)
 	}
 	// with trusted proxies configured nothing is reported
@@ -343,7 +345,7 @@ func TestUntrustedProxyWarning(t *testing.T) {
 	l = newLimiter(t, halt.Policy{Name: "w", Limit: 1, Window: time.Minute},
 		halt.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))), halt.WithTrustedProxies("10.9.0.0/16"))
 	_, _ = l.Check(context.Background(), req("10.0.0.7:1", "X-Forwarded-For: 203.0.113.1"))
-	if logs.Len() != 0 {
+	if strings.Contains(logs.String(), "no trusted proxies") || strings.Count(logs.String(), "kind=private_exempt") != 1 {
 		t.Fatalf("unexpected log: %s", logs.String())
 	}
 }
@@ -361,7 +363,7 @@ func (r *recorder) OnCheck(_ context.Context, e halt.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.checks++
-	r.keys = append(r.keys, e.Key)
+	r.keys = append(r.keys, e.Key())
 }
 func (r *recorder) OnAllowed(context.Context, halt.Event) { r.mu.Lock(); r.allowed++; r.mu.Unlock() }
 func (r *recorder) OnBlocked(context.Context, halt.Event) { r.mu.Lock(); r.blocked++; r.mu.Unlock() }
@@ -410,8 +412,11 @@ func TestCheckOptionsAndResolver(t *testing.T) {
 		t.Fatalf("cost 4: %+v", d)
 	}
 	d, _ = l.Check(context.Background(), r, halt.WithCost(11))
-	if d.Allowed || d.Reason != halt.ReasonCostExceedsCapacity {
+	if d.Allowed || d.Reason != halt.ReasonCostExceedsCapacity || d.RetrySeconds() != 0 {
 		t.Fatalf("cost 11 of 10: %+v", d)
+	}
+	if status, body := l.Rejection(&d); status != 429 || string(body) != halttest.TooCostlyBody {
+		t.Fatalf("cost 11 of 10: rejection %d %s", status, body)
 	}
 	d, _ = l.Check(context.Background(), r, halt.WithPolicy(halt.Policy{Name: "other", Limit: 3, Window: time.Minute}))
 	if d.Policy != "other" || d.Limit != 3 || d.Remaining != 2 {
@@ -442,7 +447,7 @@ func TestCheckOptionsAndResolver(t *testing.T) {
 	if d, _ := rl.Check(context.Background(), pro); d.Allowed {
 		t.Fatalf("pro #4 allowed")
 	}
-	if got := rl.Key(pro); got != "halt:pro:user:u1" {
+	if got := rl.Key(pro); got != "halt:pro:{user:u1}" {
 		t.Fatalf("Key: %q", got)
 	}
 }
@@ -503,17 +508,4 @@ func TestHeaderStyles(t *testing.T) {
 	if got := h.Get("Ratelimit-Policy"); got != `"a\"b\\c";q=5;w=90` {
 		t.Errorf("IETF policy: %s", got)
 	}
-}
-
-// TestNewMiddlewareNilLimiter: a middleware without a limiter is refused at
-// construction, with a message naming the mistake, not on the first request.
-func TestNewMiddlewareNilLimiter(t *testing.T) {
-	defer func() {
-		msg, _ := recover().(string)
-		if !strings.Contains(msg, "non-nil *halt.Limiter") {
-			t.Fatalf("recovered %q", msg)
-		}
-	}()
-	halt.NewMiddleware[*http.Request](nil)
-	t.Fatal("NewMiddleware(nil) returned")
 }

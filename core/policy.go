@@ -106,6 +106,17 @@ type Policy struct {
 	// KeyFunc extracts the key for KeyCustom. A false result (no key) falls
 	// back as configured by [WithMissingKey].
 	KeyFunc func(Request) (string, bool)
+	// PerRoute counts every route separately: the key gains the pattern of
+	// the route the request matched ([Request.Route]), so a client that used
+	// up its budget on /items/{id} still has a whole one on /search.
+	// Requests that matched no route share one budget per client.
+	PerRoute bool
+	// Shadow makes the policy a dry run: it is decided and counted like any
+	// other, but never rejects a request and never writes headers; each
+	// request it would have rejected reaches telemetry's OnBlocked with
+	// Event.Shadow set. Roll out a new limit as a shadow policy, watch what
+	// it would do, then turn Shadow off.
+	Shadow bool
 	// Cost is what one request takes from the limit. The default (0) is 1.
 	Cost int64
 	// BlockDuration is a cooldown: once a key is blocked it stays blocked

@@ -13,12 +13,18 @@ type Request interface {
 	Method() string
 	// Path returns the URL path, unescaped, without the query.
 	Path() string
+	// Route returns the pattern of the route the request matched, in the
+	// framework's own syntax ("/items/{id}" for net/http and chi,
+	// "/items/:id" for gin, echo and fiber), or "" when no route matched or
+	// the framework cannot tell. Policies with PerRoute set key by it.
+	Route() string
 	// Header returns the first value of the named request header, or "".
 	Header(name string) string
 	// HeaderValues returns every value of the named request header, one per
 	// field line, in order. It must not allocate when the header is absent.
 	HeaderValues(name string) []string
-	// RemoteAddr returns the peer's address, "ip:port" or "ip".
+	// RemoteAddr returns the peer's address, "ip:port" or "ip"; anything
+	// else (a unix socket path, "@") means the peer has no IP address.
 	RemoteAddr() string
 	// Value returns a per-request value (gin and echo c.Get, fiber c.Locals,
 	// net/http the context), or nil.

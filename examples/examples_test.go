@@ -2,6 +2,7 @@ package examples_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -30,15 +31,15 @@ func TestExamplePrograms(t *testing.T) {
 			if out, err := build.CombinedOutput(); err != nil {
 				t.Fatalf("go build ./%s: %v\n%s", name, err, out)
 			}
-			base := start(t, bin)
-			drive(t, base)
+			drive(t, start(t, bin))
+			driveIETF(t, start(t, bin, "HALT_HEADER_STYLE=ietf"))
 		})
 	}
 }
 
 // start runs bin on a free loopback port behind the "proxy" 127.0.0.1 and
 // waits until it answers.
-func start(t *testing.T, bin string) string {
+func start(t *testing.T, bin string, env ...string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -49,6 +50,7 @@ func start(t *testing.T, bin string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = append(os.Environ(), "ADDR="+addr, "HALT_TRUSTED_PROXIES=127.0.0.1/32", "HALT_REDIS_URL=", "HALT_HEADER_STYLE=")
+	cmd.Env = append(cmd.Env, env...)
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -152,4 +154,95 @@ func drive(t *testing.T, base string) {
 	if r := send(t, "GET", base+"/health", "203.0.113.6"); r.status != 200 {
 		t.Fatalf("/health after limits: %d", r.status)
 	}
+	// 13 login attempts: the global limit paid for the 10 admitted only.
+	if r := send(t, "GET", base+"/", "203.0.113.6"); r.header.Get("RateLimit-Remaining") != "109" {
+		t.Fatalf("GET / after 13 logins: RateLimit-Remaining %q, want 109", r.header.Get("RateLimit-Remaining"))
+	}
+	driveTogether(t, base)
+}
+
+// driveTogether checks the routes of limits that work together: two
+// policies in one check, stacking without double charge, a shadow policy
+// and the status endpoint.
+func driveTogether(t *testing.T, base string) {
+	const ip = "203.0.113.20"
+	for i, want := range []string{"1", "0"} {
+		r := send(t, "GET", base+"/api/search", ip)
+		if r.status != 200 || r.body != app.SearchBody || r.header.Get("RateLimit-Limit") != "2" ||
+			r.header.Get("RateLimit-Remaining") != want {
+			t.Fatalf("GET /api/search #%d: %d %q %v", i+1, r.status, r.body, r.header)
+		}
+	}
+	rejected(t, send(t, "GET", base+"/api/search", ip), 1, 1)
+	// public_api counted the two admitted searches, not the refused one.
+	if r := send(t, "GET", base+"/", ip); r.header.Get("RateLimit-Remaining") != "117" {
+		t.Fatalf("GET / after 3 searches: RateLimit-Remaining %q, want 117", r.header.Get("RateLimit-Remaining"))
+	}
+	st := status(t, base, ip)
+	for name, want := range map[string]int64{"public_api": 117, "auth_endpoints": 10, "search_second": 0, "search_hour": 18} {
+		if p, ok := st[name]; !ok || p.Remaining != want {
+			t.Fatalf("/rate_limit: %s = %+v, want remaining %d (all: %+v)", name, p, want, st)
+		}
+	}
+	if st["public_api"].Limit != 100 || st["search_hour"].Limit != 20 || st["search_hour"].Reset != 360 {
+		t.Fatalf("/rate_limit: %+v", st)
+	}
+	if again := status(t, base, ip); again["public_api"].Remaining != 117 {
+		t.Fatalf("/rate_limit was counted: %+v", again)
+	}
+	// The shadow policy: always 200, none of its headers (the global
+	// limiter's are there).
+	for i := 0; i < 3; i++ {
+		r := send(t, "GET", base+"/api/beta", "203.0.113.21")
+		if r.status != 200 || r.body != app.BetaBody || r.header.Get("RateLimit-Limit") != "100" {
+			t.Fatalf("GET /api/beta #%d: %d %q %v", i+1, r.status, r.body, r.header)
+		}
+	}
+}
+
+// driveIETF checks that the IETF style lists every policy of a request.
+func driveIETF(t *testing.T, base string) {
+	r := send(t, "GET", base+"/api/search", "203.0.113.22")
+	got := strings.Join(r.header.Values("RateLimit"), ", ")
+	for _, want := range []string{`"public_api";r=119;t=1`, `"search_second";r=1;t=1`, `"search_hour";r=19;t=180`} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("IETF RateLimit %q lacks %q", got, want)
+		}
+	}
+	pol := strings.Join(r.header.Values("RateLimit-Policy"), ", ")
+	if !strings.Contains(pol, `"search_second";q=2;w=1`) || !strings.Contains(pol, `"search_hour";q=20;w=3600`) {
+		t.Fatalf("IETF RateLimit-Policy %q", pol)
+	}
+}
+
+type standing struct {
+	Name      string `json:"name"`
+	Limit     int64  `json:"limit"`
+	Remaining int64  `json:"remaining"`
+	Reset     int64  `json:"reset"`
+}
+
+// status reads GET /rate_limit for client, by policy name.
+func status(t *testing.T, base, client string) map[string]standing {
+	t.Helper()
+	r := send(t, "GET", base+app.StatusPath, client)
+	var body struct {
+		Policies []standing `json:"policies"`
+	}
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+		t.Fatalf("/rate_limit: %d %v %q", r.status, r.header, r.body)
+	}
+	if err := json.Unmarshal([]byte(r.body), &body); err != nil || len(body.Policies) != 4 {
+		t.Fatalf("/rate_limit: %q: %v", r.body, err)
+	}
+	for name := range r.header {
+		if strings.HasPrefix(strings.ToLower(name), "ratelimit") {
+			t.Fatalf("/rate_limit carries %s", name)
+		}
+	}
+	out := map[string]standing{}
+	for _, p := range body.Policies {
+		out[p.Name] = p
+	}
+	return out
 }

@@ -1,8 +1,7 @@
 package haltchi
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,33 +9,175 @@ import (
 	"github.com/go-chi/chi/v5"
 	halthttp "github.com/halt-go/halt/adapters/nethttp"
 	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/adapter"
 )
 
-// Option configures the middleware; it is the net/http adapter's option.
-type Option = halthttp.Option
+// request is the halt.Request view of r, with chi's route pattern. It is
+// the net/http adapter's but for Route: inside chi, r.Pattern is the mount
+// ("/api/*") in a subrouter's r.Use middleware and "" in the root's, where
+// RoutePattern asks the router. Holding one pointer, it is stored in an
+// interface without an allocation of its own.
+type request struct{ r *http.Request }
+
+var _ halt.Request = request{}
+
+func (q request) Context() context.Context { return q.r.Context() }
+func (q request) Method() string           { return q.r.Method }
+func (q request) Path() string             { return q.r.URL.Path }
+
+// Route returns [RoutePattern] of the request.
+func (q request) Route() string { return RoutePattern(q.r) }
+
+// Header and HeaderValues read the request's headers. Core passes
+// canonical names, so HeaderValues skips canonicalization.
+func (q request) Header(name string) string         { return q.r.Header.Get(name) }
+func (q request) HeaderValues(name string) []string { return q.r.Header[name] }
+func (q request) RemoteAddr() string                { return q.r.RemoteAddr }
+
+// Value reads the request's context as the net/http adapter does:
+// halthttp.ContextKey(name) for string names (what [WithUser] sets), then
+// key itself.
+func (q request) Value(key any) any {
+	if name, ok := key.(string); ok {
+		if v := q.r.Context().Value(halthttp.ContextKey(name)); v != nil {
+			return v
+		}
+	}
+	return q.r.Context().Value(key)
+}
+
+// exchange is the per-request value the options see, passed by value.
+type exchange struct {
+	w http.ResponseWriter
+	r *http.Request
+}
+
+// state is the per-request allocation of the middleware: the response
+// headers' writer.
+type state struct {
+	adapter.HTTPHeaderWriter
+}
+
+// giveBack returns what d took to l. It takes d by value so that the
+// middleware's own copy never escapes; a refund that fails leaves the
+// request counted, which never over-admits.
+func giveBack(l *halt.Limiter, q request, d halt.Decision) {
+	_ = l.Undo(q.r.Context(), q, &d)
+}
+
+// Option configures the middleware.
+type Option = adapter.Option[exchange]
 
 // WithSkip skips the limiter (no check, no headers) for requests where fn
 // returns true. A nil fn skips nothing.
-func WithSkip(fn func(r *http.Request) bool) Option { return halthttp.WithSkip(fn) }
+func WithSkip(fn func(r *http.Request) bool) Option {
+	if fn == nil {
+		return nil // adapter.New ignores nil options
+	}
+	return adapter.Skip(func(x exchange) bool { return fn(x.r) })
+}
 
 // WithCost sets a per-request cost; zero or less means the policy's cost.
 // A nil fn keeps the policy's cost.
-func WithCost(fn func(r *http.Request) int64) Option { return halthttp.WithCost(fn) }
-
-// WithDenyHandler replaces the default JSON 429 writer; the rate-limit
-// headers, Retry-After and Cache-Control are already set on w. A nil fn
-// keeps the default.
-func WithDenyHandler(fn func(w http.ResponseWriter, r *http.Request, d halt.Decision)) Option {
-	return halthttp.WithDenyHandler(fn)
+func WithCost(fn func(r *http.Request) int64) Option {
+	if fn == nil {
+		return nil
+	}
+	return adapter.Cost(func(x exchange) int64 { return fn(x.r) })
 }
 
-// WithHeaderStyle overrides the limiter's header style.
-func WithHeaderStyle(s halt.HeaderStyle) Option { return halthttp.WithHeaderStyle(s) }
+// WithDenyHandler replaces the default JSON rejection writer; the
+// rate-limit headers, Retry-After and Cache-Control are already set on w.
+// A nil fn keeps the default.
+func WithDenyHandler(fn func(w http.ResponseWriter, r *http.Request, d halt.Decision)) Option {
+	if fn == nil {
+		return nil
+	}
+	return adapter.Deny(func(x exchange, d halt.Decision) error { fn(x.w, x.r, d); return nil })
+}
+
+// WithStatusEndpoint makes the middleware answer GET path itself, before
+// any check, with the caller's standing under limiters as JSON, like
+// GitHub's GET /rate_limit; it is never counted and never limited:
+//
+//	{"policies":[{"name":"public_api","limit":100,"remaining":97,"reset":2},...]}
+//
+// Give it to the outermost Halt middleware (r.Use runs for unrouted paths
+// too, so the path needs no route of its own).
+func WithStatusEndpoint(path string, limiters ...*halt.Limiter) Option {
+	return adapter.StatusEndpoint[exchange](path, limiters...)
+}
 
 // Middleware returns chi middleware that rate-limits with l, for r.Use,
-// r.With and r.Group. It panics if l is nil.
+// r.With and r.Group. Stacked limiters report the most restrictive
+// decision in the headers, and never charge a refused request: when a
+// later limiter (or [Check]) rejects it, each earlier one gives back what
+// it took once the chain returns (they find each other through the
+// request's http.ResponseWriter, at no allocation, as halthttp's do: the
+// two can be mixed). The header style is the
+// limiter's ([halt.WithHeaderStyle]). It panics if l is nil.
 func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler {
-	return halthttp.Middleware(l, opts...)
+	m := adapter.New(l, opts...)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			q, s := request{r}, &state{}
+			s.Init(w.Header())
+			if status, body, ok := m.Status(q, s); ok {
+				_ = write(w)(status, body)
+				return
+			}
+			d, ok := m.Handle(exchange{w: w, r: r}, q, s)
+			if !ok {
+				adapter.Refuse(w)
+				_ = m.Reject(exchange{w: w, r: r}, d, write(w))
+				return
+			}
+			if !d.Counted() {
+				next.ServeHTTP(w, r) // took nothing: nothing to give back
+				return
+			}
+			e := adapter.Enter(w)
+			next.ServeHTTP(w, r)
+			if e.Leave() { // a later limiter refused it
+				giveBack(l, q, d)
+			}
+		})
+	}
+}
+
+// Check is the middleware's check for a handler that knows the request's
+// cost only once it runs (an LLM prompt's length, rows to export): it
+// checks r with l at cost (zero or less: the policy's cost), writes the
+// rate-limit headers, and on a rejection writes the 429 (or other
+// rejection) exactly as the middleware does; the Halt middleware before it
+// then gives back what it took for the request. It reports whether the
+// handler should go on:
+//
+//	r.Post("/generate", func(w http.ResponseWriter, r *http.Request) {
+//		if !haltchi.Check(w, r, limiter, promptCost(r)) {
+//			return
+//		}
+//		// ...
+//	})
+//
+// It is [halthttp.Check] with chi's route pattern for PerRoute policies,
+// giving back through the Halt middleware before it (haltchi's or halthttp's).
+func Check(w http.ResponseWriter, r *http.Request, l *halt.Limiter, cost int64) bool {
+	d, ok := adapter.Decide(l, request{r}, adapter.HTTPHeaders(w.Header()), cost)
+	if !ok {
+		adapter.Refuse(w)
+		_ = adapter.Reject(l, d, write(w))
+	}
+	return ok
+}
+
+func write(w http.ResponseWriter) func(status int, body []byte) error {
+	return func(status int, body []byte) error {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, err := w.Write(body)
+		return err
+	}
 }
 
 // WithUser returns r carrying id as the authenticated user for the user and
@@ -44,9 +185,10 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 // before Halt's.
 func WithUser(r *http.Request, id any) *http.Request { return halthttp.WithUser(r, id) }
 
-// Request returns the halt.Request view of r, for calling
-// [halt.Limiter.Check] from a handler.
-func Request(r *http.Request) halt.Request { return halthttp.Request(r) }
+// Request returns the halt.Request view of r, for calling the limiter's
+// methods ([halt.Limiter.Check], Peek, Reset) from a handler or
+// middleware. Its Route is [RoutePattern].
+func Request(r *http.Request) halt.Request { return request{r} }
 
 // RoutePattern returns the chi route pattern r is (or will be) routed to,
 // as chi's RouteContext.RoutePattern reports it in the handler, such as
@@ -57,24 +199,24 @@ func Request(r *http.Request) halt.Request { return halthttp.Request(r) }
 // mounted subrouter (r.Route, r.Mount), which looks the request's URL path
 // up.
 func RoutePattern(r *http.Request) string {
-	path := r.URL.RawPath
-	if path == "" {
-		path = r.URL.Path
-	}
-	return pattern(chi.RouteContext(r.Context()), r.Method, path)
-}
-
-var findContexts = sync.Pool{New: func() any { return chi.NewRouteContext() }}
-
-func pattern(rctx *chi.Context, method, path string) string {
+	rctx := chi.RouteContext(r.Context())
 	if rctx == nil {
 		return ""
 	}
 	if n := len(rctx.RoutePatterns); n > 0 && !strings.HasSuffix(rctx.RoutePatterns[n-1], "*") {
-		return rctx.RoutePattern() // routed: route-level middleware or the handler
+		// Routed: route-level middleware or the handler. chi set r.Pattern
+		// to the same pattern as it routed; rebuild it if something cleared it.
+		if r.Pattern != "" {
+			return r.Pattern
+		}
+		return rctx.RoutePattern()
 	}
 	if rctx.Routes == nil {
 		return ""
+	}
+	path := r.URL.RawPath
+	if path == "" {
+		path = r.URL.Path
 	}
 	if len(rctx.RoutePatterns) == 0 && rctx.RoutePath != "" {
 		path = rctx.RoutePath // rewritten by router-level middleware (StripSlashes...)
@@ -83,72 +225,20 @@ func pattern(rctx *chi.Context, method, path string) string {
 	fc := findContexts.Get().(*chi.Context)
 	defer findContexts.Put(fc)
 	fc.Reset()
-	if rctx.Routes.Find(fc, method, path) == "" {
+	if rctx.Routes.Find(fc, r.Method, path) == "" {
 		return ""
 	}
 	return fc.RoutePattern()
 }
 
-// requestPattern is RoutePattern for a halt.Request.
-func requestPattern(req halt.Request) string {
-	rctx, _ := req.Value(chi.RouteCtxKey).(*chi.Context)
-	return pattern(rctx, req.Method(), req.Path())
-}
+var findContexts = sync.Pool{New: func() any { return chi.NewRouteContext() }}
 
 // RoutePatternKey is a [halt.Policy] KeyFunc (with halt.KeyCustom) keying
-// by the chi route pattern alone: every client shares one budget per route,
-// a cap on what an endpoint serves in total. Requests no route matches
-// have no key (see halt.WithMissingKey).
+// by the route pattern alone: every client shares one budget per route, a
+// cap on what an endpoint serves in total. Requests no route matches have
+// no key (see halt.WithMissingKey). For one budget per route and client,
+// set PerRoute on the policy instead.
 func RoutePatternKey(req halt.Request) (string, bool) {
-	p := requestPattern(req)
+	p := req.Route()
 	return p, p != ""
-}
-
-// KeyByRoutePattern returns a limiter option that counts every chi route
-// pattern separately under p's own key strategy: a client that used up
-// its budget on /items/{id} still has a full one on /search. Pass the same
-// p to halt.New:
-//
-//	l, err := halt.New(store, p, haltchi.KeyByRoutePattern(p))
-//
-// Each route gets a policy named after p and the pattern ("public
-// /items/(id)": braces become parentheses so they cannot act as a Redis
-// Cluster hash tag; a name over 64 bytes ends in a hash of the pattern
-// instead), which namespaces its counters and shows in the IETF headers.
-// Requests no route matches count under p itself. It installs a policy
-// resolver, so it replaces halt.WithPolicyResolver.
-func KeyByRoutePattern(p halt.Policy) halt.Option {
-	var names sync.Map // pattern -> policy name, one entry per route of the router
-	return halt.WithPolicyResolver(func(req halt.Request) halt.Policy {
-		pat := requestPattern(req)
-		if pat == "" {
-			return p
-		}
-		q := p
-		if v, ok := names.Load(pat); ok {
-			q.Name = v.(string)
-			return q
-		}
-		q.Name = routePolicyName(p.Name, pat)
-		names.Store(pat, q.Name)
-		return q
-	})
-}
-
-func routePolicyName(base, pat string) string {
-	name := base + " " + strings.NewReplacer("{", "(", "}", ")").Replace(pat)
-	if len(name) <= 64 && printable(name) {
-		return name
-	}
-	sum := sha256.Sum256([]byte(base + " " + pat))
-	return base[:min(len(base), 64-18)] + " #" + hex.EncodeToString(sum[:8])
-}
-
-func printable(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }

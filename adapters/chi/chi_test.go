@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +21,7 @@ import (
 // and the per-route one in r.With.
 func router(t *testing.T, cfg halttest.AdapterConfig) string {
 	hello := func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }
-	opts := []haltchi.Option{haltchi.WithHeaderStyle(cfg.Style)} // nil keeps the limiter's
+	var opts []haltchi.Option
 	if cfg.SkipFromHeader {
 		opts = append(opts, haltchi.WithSkip(skipHeader))
 	}
@@ -43,7 +42,11 @@ func router(t *testing.T, cfg halttest.AdapterConfig) string {
 			})
 		})
 	}
-	r.Use(haltchi.Middleware(cfg.Global, opts...))
+	gopts := opts
+	if cfg.Status {
+		gopts = append(gopts[:len(gopts):len(gopts)], haltchi.WithStatusEndpoint("/rate_limit", cfg.Global, cfg.Route))
+	}
+	r.Use(haltchi.Middleware(cfg.Global, gopts...))
 	r.Get("/", hello)
 	r.Get("/health", hello)
 	r.Get("/admin/stats", hello)
@@ -52,6 +55,14 @@ func router(t *testing.T, cfg halttest.AdapterConfig) string {
 		r.With(haltchi.Middleware(cfg.Route, opts...)).Post("/auth/login", hello)
 	} else {
 		r.Post("/auth/login", hello)
+	}
+	if cfg.Handler != nil {
+		r.Post("/generate", func(w http.ResponseWriter, r *http.Request) {
+			if !haltchi.Check(w, r, cfg.Handler, costHeader(r)) {
+				return
+			}
+			_, _ = io.WriteString(w, "generated")
+		})
 	}
 	return halttest.ServeHandler(t, r)
 }
@@ -83,6 +94,7 @@ func (p *patternRecorder) at(level string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p.seen[level] = haltchi.RoutePattern(r)
+			p.seen[level+" (halt.Request)"] = haltchi.Request(r).Route()
 			next.ServeHTTP(w, r)
 		})
 	}
@@ -153,55 +165,103 @@ func get(t *testing.T, h http.Handler, method, path, client string) *httptest.Re
 	return w
 }
 
-func TestKeyByRoutePattern(t *testing.T) {
-	p := halt.Policy{Name: "per-route", Limit: 1, Window: time.Minute}
-	l, err := halt.New(newStore(t), p, haltchi.KeyByRoutePattern(p), halt.WithTrustedProxies("127.0.0.1/32"),
-		halt.WithHeaderStyle(halt.IETF))
-	if err != nil {
-		t.Fatal(err)
-	}
+// A PerRoute policy counts each chi route apart, per client, whatever the
+// level of the middleware: r.Use, r.With, a group, a mounted subrouter,
+// behind StripSlashes.
+func TestPerRoute(t *testing.T) {
+	p := halt.Policy{Name: "per-route", Limit: 1, Window: time.Minute, PerRoute: true}
 	ok := func(w http.ResponseWriter, _ *http.Request) {}
-	for _, level := range []string{"Use", "With", "Mounted"} {
+	for _, level := range []string{"Use", "With", "Group", "Mounted", "Mount"} {
 		t.Run(level, func(t *testing.T) {
+			l, err := halt.New(newStore(t), p, halt.WithTrustedProxies("127.0.0.1/32"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var key string
+			item := func(_ http.ResponseWriter, r *http.Request) { key = l.Key(haltchi.Request(r)) }
 			r := chi.NewRouter()
 			r.Use(middleware.StripSlashes)
+			prefix := ""
 			switch level {
 			case "Use":
 				r.Use(haltchi.Middleware(l))
-				r.Get("/items/{id}", ok)
+				r.Get("/items/{id}", item)
 				r.Get("/search", ok)
 			case "With":
-				r.With(haltchi.Middleware(l)).Get("/items/{id}", ok)
+				r.With(haltchi.Middleware(l)).Get("/items/{id}", item)
 				r.With(haltchi.Middleware(l)).Get("/search", ok)
+			case "Group":
+				r.Group(func(g chi.Router) {
+					g.Use(haltchi.Middleware(l))
+					g.Get("/items/{id}", item)
+					g.Get("/search", ok)
+				})
 			case "Mounted":
 				r.Route("/", func(sub chi.Router) {
 					sub.Use(haltchi.Middleware(l))
-					sub.Get("/items/{id}", ok)
+					sub.Get("/items/{id}", item)
 					sub.Get("/search", ok)
 				})
+			case "Mount":
+				prefix = "/api"
+				sub := chi.NewRouter()
+				sub.Use(haltchi.Middleware(l))
+				sub.Get("/items/{id}", item)
+				sub.Get("/search", ok)
+				r.Mount(prefix, sub)
 			}
 			client := "203.0.113." + strconv.Itoa(len(level))
-			if w := get(t, r, "GET", "/items/1", client); w.Code != 200 ||
-				!strings.HasPrefix(w.Header().Get("RateLimit"), `"per-route /items/(id)";r=0;`) {
+			if w := get(t, r, "GET", prefix+"/items/1", client); w.Code != 200 || w.Header().Get("RateLimit-Remaining") != "0" {
 				t.Fatalf("first /items/1: %d %v", w.Code, w.Header())
+			}
+			if want := "halt:per-route:" + prefix + "/items/%7Bid%7D:{ip:" + client + "}"; key != want {
+				t.Fatalf("key in the handler %q, want %q", key, want)
 			}
 			// the same route under another id: the same counter (with the
 			// path StripSlashes rewrites, except in a mount; see RoutePattern)
-			second := "/items/2/"
-			if level == "Mounted" {
-				second = "/items/2"
+			second := prefix + "/items/2/"
+			if level == "Mounted" || level == "Mount" {
+				second = prefix + "/items/2"
 			}
 			if w := get(t, r, "GET", second, client); w.Code != 429 {
 				t.Fatalf("%s after /items/1: %d, want 429", second, w.Code)
 			}
 			// another route: its own counter; another client: its own too
-			if w := get(t, r, "GET", "/search", client); w.Code != 200 {
+			if w := get(t, r, "GET", prefix+"/search", client); w.Code != 200 {
 				t.Fatalf("/search: %d", w.Code)
 			}
-			if w := get(t, r, "GET", "/items/3", client+"0"); w.Code != 200 {
+			if w := get(t, r, "GET", prefix+"/items/3", client+"0"); w.Code != 200 {
 				t.Fatalf("/items/3 from another client: %d", w.Code)
 			}
 		})
+	}
+}
+
+// Check in a handler keys a PerRoute policy by the full pattern, here
+// inside a mounted subrouter.
+func TestCheckPerRoute(t *testing.T) {
+	p := halt.Policy{Name: "handler", Limit: 1, Window: time.Minute, PerRoute: true}
+	l, err := halt.New(newStore(t), p, halt.WithTrustedProxies("127.0.0.1/32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := chi.NewRouter()
+	var keys []string
+	r.Route("/api/v1", func(api chi.Router) {
+		api.Post("/generate/{model}", func(w http.ResponseWriter, r *http.Request) {
+			keys = append(keys, l.Key(haltchi.Request(r)))
+			if haltchi.Check(w, r, l, 1) {
+				_, _ = io.WriteString(w, "generated")
+			}
+		})
+	})
+	for i, want := range []int{200, 429} {
+		if w := get(t, r, "POST", "/api/v1/generate/m"+strconv.Itoa(i), "203.0.113.81"); w.Code != want {
+			t.Fatalf("request %d: %d, want %d", i+1, w.Code, want)
+		}
+	}
+	if want := "halt:handler:/api/v1/generate/%7Bmodel%7D:{ip:203.0.113.81}"; keys[0] != want || keys[1] != want {
+		t.Fatalf("keys %q, want %q", keys, want)
 	}
 }
 
@@ -214,7 +274,7 @@ func TestRoutePatternKey(t *testing.T) {
 	r := chi.NewRouter()
 	r.Use(haltchi.Middleware(l))
 	r.Get("/items/{id}", func(http.ResponseWriter, *http.Request) {})
-	if key := l.Key(haltchi.Request(withRoute(t, r, "/items/9"))); key != "halt:endpoint:custom:/items/{id}" {
+	if key := l.Key(haltchi.Request(withRoute(t, r, "/items/9"))); key != "halt:endpoint:{custom:/items/%7Bid%7D}" {
 		t.Fatalf("key %q", key)
 	}
 	// one budget for the route, whoever asks
@@ -222,6 +282,10 @@ func TestRoutePatternKey(t *testing.T) {
 		if w := get(t, r, "GET", "/items/"+strconv.Itoa(i), "198.51.100."+strconv.Itoa(i)); w.Code != want {
 			t.Fatalf("request %d: %d, want %d", i, w.Code, want)
 		}
+	}
+	// outside chi there is no route, so no key
+	if key := l.Key(haltchi.Request(httptest.NewRequestWithContext(t.Context(), "GET", "/items/1", nil))); key != "halt:endpoint:{ip:192.0.2.1}" {
+		t.Fatalf("key outside chi %q", key)
 	}
 }
 
@@ -248,8 +312,7 @@ func TestNilOptionsKeepDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := chi.NewRouter()
-	r.Use(haltchi.Middleware(l, haltchi.WithSkip(nil), haltchi.WithCost(nil), haltchi.WithDenyHandler(nil),
-		haltchi.WithHeaderStyle(nil)))
+	r.Use(haltchi.Middleware(l, haltchi.WithSkip(nil), haltchi.WithCost(nil), haltchi.WithDenyHandler(nil)))
 	r.Get("/", func(http.ResponseWriter, *http.Request) {})
 	if w := get(t, r, "GET", "/", "203.0.113.80"); w.Code != 200 || w.Header().Get("RateLimit-Remaining") != "0" {
 		t.Fatalf("first: %d %v", w.Code, w.Header())
@@ -257,5 +320,49 @@ func TestNilOptionsKeepDefaults(t *testing.T) {
 	w := get(t, r, "GET", "/", "203.0.113.80")
 	if w.Code != 429 || w.Body.String() != halttest.RateLimitBody(60) {
 		t.Fatalf("second: %d %q", w.Code, w.Body.String())
+	}
+}
+
+// Stacked three deep (router, mounted subrouter, Check in the handler): a
+// rejection by the last gives back what both middleware limiters took.
+func TestStackedGiveBack(t *testing.T) {
+	store := newStore(t)
+	proxy := halt.WithTrustedProxies("127.0.0.1/32")
+	limiter := func(name string, limit int64) *halt.Limiter {
+		l, err := halt.New(store, halt.Policy{Name: name, Limit: limit, Window: time.Hour}, proxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	global, group, handler := limiter("global", 100), limiter("group", 3), limiter("handler", 1)
+	r := chi.NewRouter()
+	r.Use(haltchi.Middleware(global))
+	var remaining [2]int64
+	r.Route("/api", func(api chi.Router) {
+		api.Use(haltchi.Middleware(group))
+		api.Post("/generate", func(w http.ResponseWriter, r *http.Request) {
+			for i, l := range []*halt.Limiter{global, group} {
+				st, err := l.Standing(r.Context(), haltchi.Request(r))
+				if err != nil {
+					t.Error(err)
+				}
+				remaining[i] = st[0].Remaining
+			}
+			if haltchi.Check(w, r, handler, 1) {
+				_, _ = io.WriteString(w, "generated")
+			}
+		})
+	})
+	// handler admits 1, then refuses: global and group are charged once
+	for i, want := range []int{200, 429, 429, 429, 429} {
+		if w := get(t, r, "POST", "/api/generate", "203.0.113.93"); w.Code != want {
+			t.Fatalf("request %d: %d, want %d", i+1, w.Code, want)
+		}
+		// in the handler, before Check: this request's take, and the
+		// first one's, never the refused ones'
+		if wantG, wantGr := int64(99-min(i, 1)), int64(2-min(i, 1)); remaining != [2]int64{wantG, wantGr} {
+			t.Fatalf("request %d: global and group standing %v, want [%d %d]", i+1, remaining, wantG, wantGr)
+		}
 	}
 }

@@ -37,9 +37,9 @@ func Example() {
 	login := limit(halt.Policy{Name: "auth", Limit: 1, Window: time.Minute, BlockDuration: 5 * time.Minute})
 	r.With(haltchi.Middleware(login)).Post("/auth/login", func(http.ResponseWriter, *http.Request) {})
 
-	perRoute := halt.Policy{Name: "api", Limit: 1, Window: time.Second}
+	perRoute := halt.Policy{Name: "api", Limit: 1, Window: time.Second, PerRoute: true}
 	r.Group(func(api chi.Router) {
-		api.Use(haltchi.Middleware(limit(perRoute, haltchi.KeyByRoutePattern(perRoute)))) // /items/{id} and /search: one budget each
+		api.Use(haltchi.Middleware(limit(perRoute))) // /items/{id} and /search: one budget each
 		api.Get("/items/{id}", func(http.ResponseWriter, *http.Request) {})
 		api.Get("/search", func(http.ResponseWriter, *http.Request) {})
 	})
@@ -62,4 +62,28 @@ func Example() {
 	// GET  /items/1    200  remaining="0" retry-after=""
 	// GET  /items/2    429  remaining="0" retry-after="1"
 	// GET  /search     200  remaining="0" retry-after=""
+}
+
+// A handler that knows its cost only once it has read the request: the
+// prompt's length decides how much of the budget it takes.
+func ExampleCheck() {
+	store := memory.New(nil)
+	defer store.Close()
+	tokens, err := halt.New(store, halt.Policy{Name: "tokens", Limit: 10_000, Window: time.Hour})
+	if err != nil {
+		panic(err)
+	}
+	r := chi.NewRouter()
+	r.Post("/generate", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Prompt string }
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if !haltchi.Check(w, r, tokens, int64(len(req.Prompt))) {
+			return // the rejection is written
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"text": "…"})
+	})
+	_ = r
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/adapter"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 )
@@ -12,7 +13,7 @@ import (
 // the echo context and the response headers, in one allocation.
 type exchange struct {
 	c echo.Context
-	halt.HTTPHeaderWriter
+	adapter.HTTPHeaderWriter
 }
 
 var (
@@ -23,6 +24,13 @@ var (
 func (x *exchange) Context() context.Context { return x.c.Request().Context() }
 func (x *exchange) Method() string           { return x.c.Request().Method }
 func (x *exchange) Path() string             { return x.c.Request().URL.Path }
+
+// Route returns c.Path(): the pattern of the matched route ("/items/:id").
+// echo routes before it runs e.Use middleware, so that middleware sees it;
+// middleware added with e.Pre runs before routing and sees "". A request
+// no route matched has "", one whose path matched a route of another
+// method (a 405) has that route's pattern.
+func (x *exchange) Route() string { return x.c.Path() }
 
 // Header and HeaderValues read the request's headers, not the response's.
 // Core passes canonical names, so HeaderValues skips canonicalization.
@@ -41,45 +49,110 @@ func (x *exchange) Value(key any) any {
 	return nil
 }
 
-// Request returns the halt.Request view of c, for calling
-// [halt.Limiter.Check] from a handler (for a cost known only there).
+// Request returns the halt.Request view of c, for calling the limiter's
+// methods ([halt.Limiter.Check], Peek, Reset) from a handler.
 func Request(c echo.Context) halt.Request { return &exchange{c: c} }
 
 // Option configures the middleware.
-type Option = halt.MiddlewareOption[echo.Context]
+type Option = adapter.Option[echo.Context]
 
 // WithSkip skips the limiter (no check, no headers) for requests where
 // skipper returns true, as the Skipper of echo's own middleware configs.
-func WithSkip(skipper middleware.Skipper) Option { return halt.MiddlewareSkip[echo.Context](skipper) }
+// A nil skipper skips nothing.
+func WithSkip(skipper middleware.Skipper) Option { return adapter.Skip[echo.Context](skipper) }
 
 // WithCost sets a per-request cost; zero or less means the policy's cost.
-func WithCost(fn func(c echo.Context) int64) Option { return halt.MiddlewareCost(fn) }
+// A nil fn keeps the policy's cost.
+func WithCost(fn func(c echo.Context) int64) Option { return adapter.Cost(fn) }
 
-// WithDenyHandler replaces the default JSON 429 writer. The rate-limit
-// headers, Retry-After and Cache-Control are already set on the response;
-// fn writes it and its error goes to echo's HTTPErrorHandler.
+// WithDenyHandler replaces the default JSON rejection writer. The
+// rate-limit headers, Retry-After and Cache-Control are already set on the
+// response; fn writes it and its error goes to echo's HTTPErrorHandler. A
+// nil fn keeps the default.
 func WithDenyHandler(fn func(c echo.Context, d halt.Decision) error) Option {
-	return halt.MiddlewareDeny(fn)
+	return adapter.Deny(fn)
 }
 
-// WithHeaderStyle overrides the limiter's header style.
-func WithHeaderStyle(s halt.HeaderStyle) Option { return halt.MiddlewareHeaderStyle[echo.Context](s) }
+// WithStatusEndpoint makes the middleware answer GET path itself, before
+// any check, with the caller's standing under limiters as JSON, like
+// GitHub's GET /rate_limit; it is never counted and never limited:
+//
+//	{"policies":[{"name":"public_api","limit":100,"remaining":97,"reset":2},...]}
+//
+// Give it to the outermost Halt middleware (e.Use runs for unrouted paths
+// too, so the path needs no route of its own).
+func WithStatusEndpoint(path string, limiters ...*halt.Limiter) Option {
+	return adapter.StatusEndpoint[echo.Context](path, limiters...)
+}
 
 // Middleware returns echo middleware that rate-limits with l. Use it with
-// e.Use, on a group, or as route-level middleware for a per-route limit;
-// stacked limiters report the most restrictive decision in the headers. It
+// e.Use, on a group, or as route-level middleware for a per-route limit.
+// Stacked limiters report the most restrictive decision in the headers,
+// and never charge a refused request: when a later limiter (or [Check])
+// rejects it, each earlier one gives back what it took once the chain
+// returns. The header style is the limiter's ([halt.WithHeaderStyle]). It
 // panics if l is nil.
 func Middleware(l *halt.Limiter, opts ...Option) echo.MiddlewareFunc {
-	m := halt.NewMiddleware(l, opts...)
+	m := adapter.New(l, opts...)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			x := &exchange{c: c}
 			x.Init(c.Response().Header())
-			d, ok := m.Handle(c, x, x)
-			if ok {
-				return next(c)
+			if status, body, ok := m.Status(x, x); ok {
+				return c.JSONBlob(status, body)
 			}
-			return m.Reject(c, d, func(status int, body []byte) error { return c.JSONBlob(status, body) })
+			d, ok := m.Handle(c, x, x)
+			if !ok {
+				c.Set(refusedKey, true)
+				return m.Reject(c, d, x.write)
+			}
+			err := next(c)
+			if d.Reason == halt.ReasonAllowed && c.Get(refusedKey) != nil {
+				giveBack(m.Limiter(), x, d)
+			}
+			return err
 		}
 	}
 }
+
+// Check is the middleware's check for a handler that knows the request's
+// cost only once it runs (an LLM prompt's length, rows to export): it
+// checks c with l at cost (zero or less: the policy's cost), writes the
+// rate-limit headers, and on a rejection writes the 429 (or other
+// rejection) exactly as the middleware does; the Halt middleware before it
+// then gives back what it took for the request. It reports whether the
+// handler should go on, and the error of writing the rejection, for the
+// handler to return:
+//
+//	e.POST("/generate", func(c echo.Context) error {
+//		if ok, err := haltecho.Check(c, limiter, promptCost(c)); !ok {
+//			return err
+//		}
+//		// ...
+//	})
+func Check(c echo.Context, l *halt.Limiter, cost int64) (bool, error) {
+	x := &exchange{c: c}
+	x.Init(c.Response().Header())
+	d, ok := adapter.Decide(l, x, x, cost)
+	if ok {
+		return true, nil
+	}
+	c.Set(refusedKey, true)
+	return false, adapter.Reject(l, d, x.write)
+}
+
+// refusedKey marks, in the echo context's store, a request a Halt limiter
+// refused. Only a rejection sets it, so requests that pass every limiter
+// cost no store; each earlier middleware reads it once the chain returns
+// and gives back what it took.
+const refusedKey = "github.com/halt-go/halt/adapters/echo.refused"
+
+// giveBack returns what d took to l. It takes d by value so that the
+// middleware's own copy never escapes; a refund that fails leaves the
+// request counted, which never over-admits.
+func giveBack(l *halt.Limiter, x *exchange, d halt.Decision) {
+	_ = l.Undo(x.Context(), x, &d)
+}
+
+// write sends a default rejection.
+func (x *exchange) write(status int, body []byte) error { return x.c.JSONBlob(status, body) }

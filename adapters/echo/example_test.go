@@ -54,3 +54,26 @@ func Example() {
 	// POST /auth/login 429  remaining="0" retry-after="300"
 	// GET  /admin/ping 200  remaining="116" retry-after=""
 }
+
+// A handler that knows its cost only once it has read the request: the
+// prompt's length decides how much of the budget it takes.
+func ExampleCheck() {
+	store := memory.New(nil)
+	defer store.Close()
+	tokens, err := halt.New(store, halt.Policy{Name: "tokens", Limit: 10_000, Window: time.Hour})
+	if err != nil {
+		panic(err)
+	}
+	e := echo.New()
+	e.POST("/generate", func(c echo.Context) error {
+		var req struct{ Prompt string }
+		if err := c.Bind(&req); err != nil {
+			return err
+		}
+		if ok, err := haltecho.Check(c, tokens, int64(len(req.Prompt))); !ok {
+			return err // the rejection is written; err is the write's
+		}
+		return c.JSON(http.StatusOK, map[string]string{"text": "…"})
+	})
+	_ = e
+}

@@ -69,3 +69,26 @@ func Example() {
 	// POST /auth/login 200  remaining="0" retry-after=""
 	// POST /auth/login 429  remaining="0" retry-after="300"
 }
+
+// A handler that knows its cost only once it has read the request: the
+// prompt's length decides how much of the budget it takes.
+func ExampleCheck() {
+	store := memory.New(nil)
+	defer store.Close()
+	tokens, err := halt.New(store, halt.Policy{Name: "tokens", Limit: 10_000, Window: time.Hour})
+	if err != nil {
+		panic(err)
+	}
+	app := fiber.New()
+	app.Post("/generate", func(c *fiber.Ctx) error {
+		var req struct{ Prompt string }
+		if err := c.BodyParser(&req); err != nil {
+			return fiber.ErrBadRequest
+		}
+		if ok, err := haltfiber.Check(c, tokens, int64(len(req.Prompt))); !ok {
+			return err // the rejection is written; err is the write's
+		}
+		return c.JSON(fiber.Map{"text": "…"})
+	})
+	_ = app
+}

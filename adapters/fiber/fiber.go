@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/adapter"
 )
 
 // request is the halt.Request view of a fiber context. The strings it
@@ -32,6 +33,12 @@ func (q *request) Method() string { return q.c.Method() }
 // Path returns c.Path(): the path fiber routes on (unescaped only with
 // fiber.Config.UnescapePath), so exemptions see what the router sees.
 func (q *request) Path() string { return q.c.Path() }
+
+// Route returns the pattern of the route the request matched ("/items/:id"),
+// or "" when none does: c.Route().Path in a route's own handlers, and the
+// route the request will reach in middleware added with app.Use or
+// group.Use (see the package doc). It is worked out only when called.
+func (q *request) Route() string { return routePattern(q.c) }
 
 // Header returns the first value of the request header name.
 func (q *request) Header(name string) string { return q.c.Get(name) }
@@ -65,8 +72,8 @@ func (q *request) RemoteAddr() string {
 // Value reads c.Locals.
 func (q *request) Value(key any) any { return q.c.Locals(key) }
 
-// Request returns the halt.Request view of c, for calling
-// [halt.Limiter.Check] from a handler (for a cost known only there).
+// Request returns the halt.Request view of c, for calling the limiter's
+// methods ([halt.Limiter.Check], Peek, Reset) from a handler.
 func Request(c *fiber.Ctx) halt.Request { return &request{c: c} }
 
 // response lets core write the rate-limit headers onto fiber's response;
@@ -83,23 +90,26 @@ func (w *response) Set(name, value string) {
 func (w *response) Add(name, value string) { (*fiber.Ctx)(w).Response().Header.Add(name, value) }
 
 // Option configures the middleware.
-type Option = halt.MiddlewareOption[*fiber.Ctx]
+type Option = adapter.Option[*fiber.Ctx]
 
 // WithNext skips the middleware (no check, no headers) when next returns
-// true: the Next convention of fiber's own middleware.
-func WithNext(next func(c *fiber.Ctx) bool) Option { return halt.MiddlewareSkip(next) }
+// true: the Next convention of fiber's own middleware. A nil next skips
+// nothing.
+func WithNext(next func(c *fiber.Ctx) bool) Option { return adapter.Skip(next) }
 
 // WithSkip is [WithNext] under the name the other Halt adapters use.
 func WithSkip(fn func(c *fiber.Ctx) bool) Option { return WithNext(fn) }
 
 // WithCost sets a per-request cost; zero or less means the policy's cost.
-func WithCost(fn func(c *fiber.Ctx) int64) Option { return halt.MiddlewareCost(fn) }
+// A nil fn keeps the policy's cost.
+func WithCost(fn func(c *fiber.Ctx) int64) Option { return adapter.Cost(fn) }
 
-// WithDenyHandler replaces the default JSON 429 writer. The rate-limit
-// headers, Retry-After and Cache-Control are already set on the response;
-// fn writes it, and its error goes to fiber's ErrorHandler.
+// WithDenyHandler replaces the default JSON rejection writer. The
+// rate-limit headers, Retry-After and Cache-Control are already set on the
+// response; fn writes it, and its error goes to fiber's ErrorHandler. A
+// nil fn keeps the default.
 func WithDenyHandler(fn func(c *fiber.Ctx, d halt.Decision) error) Option {
-	return halt.MiddlewareDeny(fn)
+	return adapter.Deny(fn)
 }
 
 // WithLimitReached is [WithDenyHandler] for a plain fiber.Handler, as the
@@ -112,23 +122,84 @@ func WithLimitReached(h fiber.Handler) Option {
 	return WithDenyHandler(func(c *fiber.Ctx, _ halt.Decision) error { return h(c) })
 }
 
-// WithHeaderStyle overrides the limiter's header style.
-func WithHeaderStyle(s halt.HeaderStyle) Option { return halt.MiddlewareHeaderStyle[*fiber.Ctx](s) }
+// WithStatusEndpoint makes the middleware answer GET path itself, before
+// any check, with the caller's standing under limiters as JSON, like
+// GitHub's GET /rate_limit; it is never counted and never limited:
+//
+//	{"policies":[{"name":"public_api","limit":100,"remaining":97,"reset":2},...]}
+//
+// Give it to the outermost Halt middleware (app.Use runs for every path,
+// so the path needs no route of its own).
+func WithStatusEndpoint(path string, limiters ...*halt.Limiter) Option {
+	return adapter.StatusEndpoint[*fiber.Ctx](path, limiters...)
+}
 
 // Middleware returns fiber middleware that rate-limits with l. Use it with
-// app.Use, on a group, or before a route's handler for a per-route limit;
-// stacked limiters report the most restrictive decision in the headers. It
+// app.Use, on a group, or before a route's handler for a per-route limit.
+// Stacked limiters report the most restrictive decision in the headers,
+// and never charge a refused request: when a later limiter (or [Check])
+// rejects it, each earlier one gives back what it took once the chain
+// returns. The header style is the limiter's ([halt.WithHeaderStyle]). It
 // panics if l is nil.
 func Middleware(l *halt.Limiter, opts ...Option) fiber.Handler {
-	m := halt.NewMiddleware(l, opts...)
+	m := adapter.New(l, opts...)
 	return func(c *fiber.Ctx) error {
-		d, ok := m.Handle(c, &request{c: c}, (*response)(c))
-		if ok {
-			return c.Next()
+		q, w := &request{c: c}, (*response)(c)
+		if status, body, ok := m.Status(q, w); ok {
+			return w.write(status, body)
 		}
-		return m.Reject(c, d, func(status int, body []byte) error {
-			c.Status(status).Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-			return c.Send(body)
-		})
+		d, ok := m.Handle(c, q, w)
+		if !ok {
+			c.Locals(refusedKey{}, true)
+			return m.Reject(c, d, w.write)
+		}
+		err := c.Next()
+		if d.Reason == halt.ReasonAllowed && c.Locals(refusedKey{}) != nil {
+			giveBack(l, q, d)
+		}
+		return err
 	}
+}
+
+// Check is the middleware's check for a handler that knows the request's
+// cost only once it runs (an LLM prompt's length, rows to export): it
+// checks c with l at cost (zero or less: the policy's cost), writes the
+// rate-limit headers, and on a rejection writes the 429 (or other
+// rejection) exactly as the middleware does; the Halt middleware before it
+// then gives back what it took for the request. It reports whether the
+// handler should go on, and the error of writing the rejection, for the
+// handler to return:
+//
+//	app.Post("/generate", func(c *fiber.Ctx) error {
+//		if ok, err := haltfiber.Check(c, limiter, promptCost(c)); !ok {
+//			return err
+//		}
+//		// ...
+//	})
+func Check(c *fiber.Ctx, l *halt.Limiter, cost int64) (bool, error) {
+	d, ok := adapter.Decide(l, &request{c: c}, (*response)(c), cost)
+	if ok {
+		return true, nil
+	}
+	c.Locals(refusedKey{}, true)
+	return false, adapter.Reject(l, d, (*response)(c).write)
+}
+
+// refusedKey marks, in c.Locals, a request a Halt limiter refused. Only a
+// rejection sets it; each earlier middleware reads it once the chain
+// returns and gives back what it took.
+type refusedKey struct{}
+
+// giveBack returns what d took to l. It takes d by value so that the
+// middleware's own copy never escapes; a refund that fails leaves the
+// request counted, which never over-admits.
+func giveBack(l *halt.Limiter, q *request, d halt.Decision) {
+	_ = l.Undo(q.Context(), q, &d)
+}
+
+// write sends a default rejection.
+func (w *response) write(status int, body []byte) error {
+	c := (*fiber.Ctx)(w)
+	c.Status(status).Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(body)
 }

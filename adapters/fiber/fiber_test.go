@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -34,7 +35,11 @@ func harness(t *testing.T, cfg halttest.AdapterConfig) string {
 		})
 	}
 	opts := options(cfg)
-	app.Use(haltfiber.Middleware(cfg.Global, opts...))
+	gopts := opts
+	if cfg.Status {
+		gopts = append(gopts[:len(gopts):len(gopts)], haltfiber.WithStatusEndpoint("/rate_limit", cfg.Global, cfg.Route))
+	}
+	app.Use(haltfiber.Middleware(cfg.Global, gopts...))
 	send := func(c *fiber.Ctx) error { return c.SendString("ok") }
 	for _, path := range []string{"/", "/health", "/admin/stats", "/items/:id"} {
 		app.Get(path, send)
@@ -44,6 +49,15 @@ func harness(t *testing.T, cfg halttest.AdapterConfig) string {
 		login = append([]fiber.Handler{haltfiber.Middleware(cfg.Route, opts...)}, login...)
 	}
 	app.Post("/auth/login", login...)
+	if cfg.Handler != nil {
+		app.Post("/generate", func(c *fiber.Ctx) error {
+			cost, _ := strconv.ParseInt(c.Get("X-Cost"), 10, 64)
+			if ok, err := haltfiber.Check(c, cfg.Handler, cost); !ok {
+				return err
+			}
+			return c.SendString("generated")
+		})
+	}
 	return listen(t, app)
 }
 
@@ -123,9 +137,6 @@ func TestBuffersNeverKept(t *testing.T) {
 
 func options(cfg halttest.AdapterConfig) []haltfiber.Option {
 	var opts []haltfiber.Option
-	if cfg.Style != nil {
-		opts = append(opts, haltfiber.WithHeaderStyle(cfg.Style))
-	}
 	if cfg.CustomDeny {
 		opts = append(opts, haltfiber.WithDenyHandler(func(c *fiber.Ctx, d halt.Decision) error {
 			c.Set("X-Denied-By", "halttest")
@@ -150,4 +161,54 @@ func newStore(t *testing.T) halt.Store {
 	s := memory.New(nil)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// Stacked three deep (app, group, Check in the handler): a rejection by the
+// last gives back what both middleware limiters took.
+func TestStackedGiveBack(t *testing.T) {
+	store := newStore(t)
+	proxy := halt.WithTrustedProxies("127.0.0.1/32", "0.0.0.0/32") // app.Test's peer is 0.0.0.0
+	limiter := func(name string, limit int64) *halt.Limiter {
+		l, err := halt.New(store, halt.Policy{Name: name, Limit: limit, Window: time.Hour}, proxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	global, group, handler := limiter("global", 100), limiter("group", 3), limiter("handler", 1)
+	app := fiber.New()
+	app.Use(haltfiber.Middleware(global))
+	api := app.Group("/api", haltfiber.Middleware(group))
+	var remaining [2]int64
+	api.Post("/generate", func(c *fiber.Ctx) error {
+		for i, l := range []*halt.Limiter{global, group} {
+			st, err := l.Standing(c.UserContext(), haltfiber.Request(c))
+			if err != nil {
+				return err
+			}
+			remaining[i] = st[0].Remaining
+		}
+		if ok, err := haltfiber.Check(c, handler, 1); !ok {
+			return err
+		}
+		return c.SendString("generated")
+	})
+	// handler admits 1, then refuses: global and group are charged once
+	for i, want := range []int{200, 429, 429, 429, 429} {
+		req := httptest.NewRequest("POST", "/api/generate", nil)
+		req.Header.Set("X-Forwarded-For", "203.0.113.93")
+		res, err := app.Test(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		if res.StatusCode != want {
+			t.Fatalf("request %d: %d, want %d", i+1, res.StatusCode, want)
+		}
+		// in the handler, before Check: this request's take, and the
+		// first one's, never the refused ones'
+		if wantG, wantGr := int64(99-min(i, 1)), int64(2-min(i, 1)); remaining != [2]int64{wantG, wantGr} {
+			t.Fatalf("request %d: global and group standing %v, want [%d %d]", i+1, remaining, wantG, wantGr)
+		}
+	}
 }

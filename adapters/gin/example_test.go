@@ -65,3 +65,27 @@ func Example() {
 	// GET  /api/items  200  remaining="9" retry-after=""
 	// POST /api/items  201  remaining="0" retry-after=""
 }
+
+// A handler that knows its cost only once it has read the request: the
+// prompt's length decides how much of the budget it takes.
+func ExampleCheck() {
+	store := memory.New(nil)
+	defer store.Close()
+	tokens, err := halt.New(store, halt.Policy{Name: "tokens", Limit: 10_000, Window: time.Hour})
+	if err != nil {
+		panic(err)
+	}
+	r := gin.New()
+	r.POST("/generate", func(c *gin.Context) {
+		var req struct{ Prompt string }
+		if err := c.ShouldBindJSON(&req); err != nil {
+			c.AbortWithStatus(http.StatusBadRequest)
+			return
+		}
+		if !haltgin.Check(c, tokens, int64(len(req.Prompt))) {
+			return // the rejection is written and the chain aborted
+		}
+		c.JSON(http.StatusOK, gin.H{"text": "…"})
+	})
+	_ = r
+}

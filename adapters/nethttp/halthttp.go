@@ -1,6 +1,7 @@
 // Package halthttp is Halt's net/http adapter: rate-limiting middleware of
 // the standard shape func(http.Handler) http.Handler, for a whole server or
-// one route of an http.ServeMux.
+// one route of an http.ServeMux, and [Check] for a cost known only inside a
+// handler.
 //
 // # Example
 //
@@ -9,13 +10,24 @@
 //	mux := http.NewServeMux()
 //	mux.Handle("POST /auth/login", halthttp.Middleware(authLimiter)(login))
 //	log.Fatal(http.ListenAndServe(":8080", halthttp.Middleware(l)(mux)))
+//
+// # Routes
+//
+// [halt.Request.Route] (for policies with PerRoute) is the pattern the
+// request matched, without its method and host: "/items/{id}" for
+// "GET /items/{id}". Inside a ServeMux (route-level middleware, handlers)
+// it is the request's Pattern; middleware that wraps a ServeMux (or any
+// handler with ServeMux's Handler method) asks the mux which pattern the
+// request will match.
 package halthttp
 
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/adapter"
 )
 
 // ContextKey names a per-request value in a request's context. The user
@@ -30,45 +42,79 @@ func WithUser(r *http.Request, id any) *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), ContextKey(halt.DefaultUserKey), id))
 }
 
-// Request returns the halt.Request view of r, for calling
-// [halt.Limiter.Check] from a handler (for a cost known only there).
-func Request(r *http.Request) halt.Request { return request{r} }
+// Router is what a wrapped handler implements when it can tell the pattern
+// a request will match, as *http.ServeMux does.
+type Router interface {
+	Handler(r *http.Request) (h http.Handler, pattern string)
+}
 
-type request struct{ r *http.Request }
+// Request returns the halt.Request view of r, for calling the limiter's
+// methods ([halt.Limiter.Check], Peek, Reset) from a handler.
+func Request(r *http.Request) halt.Request { return &exchange{r: r} }
 
-var _ halt.Request = request{}
+// exchange is one request as the limiter sees it: the halt.Request over
+// r and the response headers, in one allocation.
+type exchange struct {
+	adapter.HTTPHeaderWriter
+	w   http.ResponseWriter
+	r   *http.Request
+	mux Router // the handler the middleware wraps, when it routes
+}
 
-func (q request) Context() context.Context          { return q.r.Context() }
-func (q request) Method() string                    { return q.r.Method }
-func (q request) Path() string                      { return q.r.URL.Path }
-func (q request) Header(name string) string         { return q.r.Header.Get(name) }
-func (q request) HeaderValues(name string) []string { return q.r.Header[name] }
-func (q request) RemoteAddr() string                { return q.r.RemoteAddr }
-func (q request) Value(key any) any {
+var (
+	_ halt.Request         = (*exchange)(nil)
+	_ halt.ResponseHeaders = (*exchange)(nil)
+)
+
+func (x *exchange) Context() context.Context { return x.r.Context() }
+func (x *exchange) Method() string           { return x.r.Method }
+func (x *exchange) Path() string             { return x.r.URL.Path }
+
+// Header and HeaderValues read the request's headers, not the response's.
+// Core passes canonical names, so HeaderValues skips canonicalization.
+func (x *exchange) Header(name string) string         { return x.r.Header.Get(name) }
+func (x *exchange) HeaderValues(name string) []string { return x.r.Header[name] }
+func (x *exchange) RemoteAddr() string                { return x.r.RemoteAddr }
+
+// Route returns the pattern r matched (see the package doc).
+func (x *exchange) Route() string {
+	pat := x.r.Pattern
+	if pat == "" && x.mux != nil {
+		_, pat = x.mux.Handler(x.r)
+	}
+	return PatternPath(pat)
+}
+
+// Value reads the request's context: ContextKey(name) for string names,
+// then key itself.
+func (x *exchange) Value(key any) any {
 	if name, ok := key.(string); ok {
-		if v := q.r.Context().Value(ContextKey(name)); v != nil {
+		if v := x.r.Context().Value(ContextKey(name)); v != nil {
 			return v
 		}
 	}
-	return q.r.Context().Value(key)
+	return x.r.Context().Value(key)
 }
 
-// exchange is the per-request context the options see.
-type exchange struct {
-	w http.ResponseWriter
-	r *http.Request
+// PatternPath returns the path of a ServeMux pattern, without its method
+// and host: "/items/{id}" for "GET example.com/items/{id}".
+func PatternPath(pattern string) string {
+	if i := strings.IndexByte(pattern, '/'); i > 0 {
+		return pattern[i:]
+	}
+	return pattern
 }
 
 // Option configures the middleware.
-type Option = halt.MiddlewareOption[exchange]
+type Option = adapter.Option[*exchange]
 
 // WithSkip skips the limiter (no check, no headers) for requests where fn
 // returns true. A nil fn skips nothing.
 func WithSkip(fn func(r *http.Request) bool) Option {
 	if fn == nil {
-		return nil // NewMiddleware ignores nil options
+		return nil // adapter.New ignores nil options
 	}
-	return halt.MiddlewareSkip(func(x exchange) bool { return fn(x.r) })
+	return adapter.Skip(func(x *exchange) bool { return fn(x.r) })
 }
 
 // WithCost sets a per-request cost; a result of zero or less means the
@@ -77,42 +123,97 @@ func WithCost(fn func(r *http.Request) int64) Option {
 	if fn == nil {
 		return nil
 	}
-	return halt.MiddlewareCost(func(x exchange) int64 { return fn(x.r) })
+	return adapter.Cost(func(x *exchange) int64 { return fn(x.r) })
 }
 
-// WithDenyHandler replaces the default JSON 429 writer. The rate-limit
-// headers, Retry-After and Cache-Control are already set on w. A nil fn
-// keeps the default.
+// WithDenyHandler replaces the default JSON rejection writer. The
+// rate-limit headers, Retry-After and Cache-Control are already set on w.
+// A nil fn keeps the default.
 func WithDenyHandler(fn func(w http.ResponseWriter, r *http.Request, d halt.Decision)) Option {
 	if fn == nil {
 		return nil
 	}
-	return halt.MiddlewareDeny(func(x exchange, d halt.Decision) error { fn(x.w, x.r, d); return nil })
+	return adapter.Deny(func(x *exchange, d halt.Decision) error { fn(x.w, x.r, d); return nil })
 }
 
-// WithHeaderStyle overrides the limiter's header style.
-func WithHeaderStyle(s halt.HeaderStyle) Option { return halt.MiddlewareHeaderStyle[exchange](s) }
+// WithStatusEndpoint makes the middleware answer GET path itself, before
+// any check, with the caller's standing under limiters as JSON, like
+// GitHub's GET /rate_limit; it is never counted and never limited:
+//
+//	{"policies":[{"name":"public_api","limit":100,"remaining":97,"reset":2},...]}
+//
+// Give it to the outermost Halt middleware.
+func WithStatusEndpoint(path string, limiters ...*halt.Limiter) Option {
+	return adapter.StatusEndpoint[*exchange](path, limiters...)
+}
 
 // Middleware returns net/http middleware that rate-limits with l. Apply it
-// to a whole server, or to single handlers for per-route limits; stacked
-// limiters report the most restrictive decision in the headers. It panics
-// if l is nil.
+// to a whole server, or to single handlers for per-route limits. Stacked
+// limiters report the most restrictive decision in the headers, and never
+// charge a refused request: when a later limiter (or [Check]) rejects it,
+// each earlier one gives back what it took once the chain returns (they
+// find each other through the request's http.ResponseWriter, which costs
+// no allocation; haltchi shares the mechanism, so the two can be mixed).
+// The
+// header style is the limiter's ([halt.WithHeaderStyle]). It panics if l is
+// nil.
 func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler {
-	m := halt.NewMiddleware(l, opts...)
+	m := adapter.New(l, opts...)
 	return func(next http.Handler) http.Handler {
+		mux, _ := next.(Router)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			x := exchange{w: w, r: r}
-			d, ok := m.Handle(x, request{r}, halt.HTTPHeaders(w.Header()))
-			if ok {
-				next.ServeHTTP(w, r)
+			x := &exchange{w: w, r: r, mux: mux}
+			x.Init(w.Header())
+			if status, body, ok := m.Status(x, x); ok {
+				_ = write(w)(status, body)
 				return
 			}
-			_ = m.Reject(x, d, func(status int, body []byte) error {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(status)
-				_, err := w.Write(body)
-				return err
-			})
+			d, ok := m.Handle(x, x, x)
+			if !ok {
+				adapter.Refuse(w)
+				_ = m.Reject(x, d, write(w))
+				return
+			}
+			if !d.Counted() {
+				next.ServeHTTP(w, r) // took nothing: nothing to give back
+				return
+			}
+			e := adapter.Enter(w)
+			next.ServeHTTP(w, r)
+			if e.Leave() { // a later limiter refused it: give back what this one took
+				_ = m.Limiter().Undo(r.Context(), x, &d)
+			}
 		})
+	}
+}
+
+// Check is the middleware's check for a handler that knows the request's
+// cost only once it runs (an LLM prompt's length, rows to export): it
+// checks r with l at cost (zero or less: the policy's cost), writes the
+// rate-limit headers, and on a rejection writes the 429 (or other
+// rejection) exactly as the middleware does; a rejection gives back what
+// the Halt middleware before it took for the request. It reports whether
+// the handler should go on:
+//
+//	if !halthttp.Check(w, r, limiter, cost) {
+//		return
+//	}
+func Check(w http.ResponseWriter, r *http.Request, l *halt.Limiter, cost int64) bool {
+	x := &exchange{w: w, r: r}
+	x.Init(w.Header())
+	d, ok := adapter.Decide(l, x, x, cost)
+	if !ok {
+		adapter.Refuse(w)
+		_ = adapter.Reject(l, d, write(w))
+	}
+	return ok
+}
+
+func write(w http.ResponseWriter) func(status int, body []byte) error {
+	return func(status int, body []byte) error {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, err := w.Write(body)
+		return err
 	}
 }

@@ -39,9 +39,6 @@ func serve(t *testing.T, cfg halttest.AdapterConfig) string {
 			_, _ = w.Write([]byte("custom " + strconv.FormatInt(d.RetrySeconds(), 10)))
 		}))
 	}
-	if cfg.Style != nil {
-		opts = append(opts, halthttp.WithHeaderStyle(cfg.Style))
-	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", ok)
 	mux.Handle("GET /health", ok)
@@ -52,7 +49,20 @@ func serve(t *testing.T, cfg halttest.AdapterConfig) string {
 		login = halthttp.Middleware(cfg.Route, opts...)(login)
 	}
 	mux.Handle("POST /auth/login", login)
-	h := halthttp.Middleware(cfg.Global, opts...)(mux)
+	if cfg.Handler != nil {
+		mux.HandleFunc("POST /generate", func(w http.ResponseWriter, r *http.Request) {
+			cost, _ := strconv.ParseInt(r.Header.Get("X-Cost"), 10, 64)
+			if !halthttp.Check(w, r, cfg.Handler, cost) {
+				return
+			}
+			_, _ = w.Write([]byte("generated"))
+		})
+	}
+	gopts := opts
+	if cfg.Status {
+		gopts = append(gopts[:len(gopts):len(gopts)], halthttp.WithStatusEndpoint("/rate_limit", cfg.Global, cfg.Route))
+	}
+	h := halthttp.Middleware(cfg.Global, gopts...)(mux)
 	if cfg.UserFromHeader {
 		inner := h
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -75,8 +85,7 @@ func TestNilOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := halthttp.Middleware(l, halthttp.WithSkip(nil), halthttp.WithCost(nil), halthttp.WithDenyHandler(nil),
-		halthttp.WithHeaderStyle(nil))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h := halthttp.Middleware(l, halthttp.WithSkip(nil), halthttp.WithCost(nil), halthttp.WithDenyHandler(nil))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	for i, want := range []int{200, 429} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))

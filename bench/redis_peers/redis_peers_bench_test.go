@@ -96,7 +96,7 @@ func haltDecider(b *testing.B, c redis.UniversalClient) decider {
 	p := halt.Policy{Name: "bench", Limit: 1 << 40, Window: time.Hour}
 	keyBufs := make([][]byte, keys)
 	for i, k := range keyNames {
-		keyBufs[i] = []byte("halt:bench:ip:" + k)
+		keyBufs[i] = []byte("halt:bench:{ip:" + k + "}")
 	}
 	idx := make(map[string]int, keys)
 	for i, k := range keyNames {

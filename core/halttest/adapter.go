@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,9 +23,16 @@ import (
 //	GET /            GET /health        GET /admin/stats
 //	GET /items/{id}  POST /auth/login
 //
-// Global applies to every route as the framework's global middleware. When
-// Route is set, it applies to POST /auth/login only, as route-level
-// middleware stacked after Global (the framework's per-route idiom).
+// (with the route patterns in the framework's own syntax, such as
+// "/items/:id"). Global applies to every route as the framework's global
+// middleware. When Route is set, it applies to POST /auth/login only, as
+// route-level middleware stacked after Global (the framework's per-route
+// idiom).
+//
+// When Handler is set the harness also serves POST /generate, whose
+// handler calls the adapter's handler-level check with Handler and the
+// cost in the X-Cost request header, returns when the check says not to
+// go on, and otherwise answers 200 with the body "generated".
 type AdapterConfig struct {
 	Global *halt.Limiter
 	Route  *halt.Limiter
@@ -38,8 +46,11 @@ type AdapterConfig struct {
 	// header X-Denied-By: halttest, Content-Type text/plain, and the body
 	// "custom <d.RetrySeconds()>".
 	CustomDeny bool
-	// Style, when non-nil, is passed as the middleware's header style option.
-	Style halt.HeaderStyle
+	// Handler is the limiter of POST /generate's handler-level check.
+	Handler *halt.Limiter
+	// Status: pass the adapter's status-endpoint option to the Global
+	// middleware, for GET /rate_limit, reporting Global then Route.
+	Status bool
 	// UserFromHeader: before the limiter, install the framework's own
 	// middleware that stores the X-User request header (when present) as the
 	// per-request value named "user_id" (gin/echo c.Set, fiber c.Locals,
@@ -59,6 +70,14 @@ func ServeHandler(t *testing.T, h http.Handler) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// MissingKeyBody is the JSON body of a rejection for a missing key
+// (MissingKeyDeny), sent with 401.
+const MissingKeyBody = `{"error":"missing_credential","message":"This endpoint is rate limited per client and the request did not say who it is from."}`
+
+// TooCostlyBody is the JSON body of a rejection of a cost above the
+// policy's capacity, sent with 429 and no Retry-After.
+const TooCostlyBody = `{"error":"cost_exceeds_capacity","message":"This request costs more than the rate limit can ever allow; retrying will not help."}`
 
 // RateLimitBody is the JSON body of a default 429 with the given retry.
 func RateLimitBody(retry int64) string {
@@ -289,15 +308,24 @@ func RunAdapterTests(t *testing.T, newStore func(t *testing.T) halt.Store, serve
 	t.Run("Spoofing/HugeHeader", func(t *testing.T) {
 		// 5,000 spoofed entries, then more trusted hops than the resolver
 		// walks: answered quickly, and the walk stops at a trusted address
-		// (private, so exempt) instead of believing anything further left.
+		// instead of believing anything further left. That request cannot
+		// be told apart from the proxy: it is limited under the proxy's
+		// address, never exempt as private.
 		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), one, proxy)})
 		huge := strings.Repeat("198.51.100.1, ", 5000) + strings.Repeat("127.0.0.1, ", 40) + "127.0.0.1"
-		for i := 0; i < 3; i++ {
-			r := c.do("GET", "/", xff(huge))
-			r.expect(t, 200, nil, "ok")
-			r.noRateLimitHeaders(t)
-		}
+		c.do("GET", "/", xff(huge)).expect(t, 200, std(1, 0, 60), "ok")
+		c.do("GET", "/", xff(huge)).expect(t, 429, blocked(1, 60), RateLimitBody(60))
+		// 10,000 empty entries in front of a client: the walk gives up at
+		// the same bound.
+		c.do("GET", "/", xff("198.51.100.2"+strings.Repeat(", ", 10000))).expect(t, 429, blocked(1, 60), "")
 		c.do("GET", "/", xff("198.51.100.1")).expect(t, 200, std(1, 0, 60), "ok")
+	})
+	t.Run("Spoofing/ProxyWithoutHeader", func(t *testing.T) {
+		// The trusted proxy 127.0.0.1 sends no X-Forwarded-For: limited
+		// under its own address, not exempt as private.
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), one, proxy)})
+		c.do("GET", "/").expect(t, 200, std(1, 0, 60), "ok")
+		c.do("GET", "/").expect(t, 429, blocked(1, 60), RateLimitBody(60))
 	})
 	t.Run("IPv6Prefix64", func(t *testing.T) {
 		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), one, proxy)})
@@ -315,8 +343,23 @@ func RunAdapterTests(t *testing.T, newStore func(t *testing.T) halt.Store, serve
 		c.do("GET", "/", xff("203.0.113.30")).expect(t, 200, std(10, 8, 12), "ok")
 		c.do("POST", "/auth/login", xff("203.0.113.30")).expect(t, 200, std(2, 0, 60), "ok")
 		c.do("POST", "/auth/login", xff("203.0.113.30")).expect(t, 429, blocked(2, 30), RateLimitBody(30))
-		// the global limit counted every request that reached it
+		// The global limit counted the requests that passed every limiter:
+		// what it took for the refused login was given back.
+		c.do("GET", "/", xff("203.0.113.30")).expect(t, 200, std(10, 6, 24), "ok")
+		for i := 0; i < 3; i++ {
+			c.do("POST", "/auth/login", xff("203.0.113.30")).expect(t, 429, nil, "")
+		}
 		c.do("GET", "/", xff("203.0.113.30")).expect(t, 200, std(10, 5, 30), "ok")
+	})
+	t.Run("Stacked/HandlerCheck", func(t *testing.T) {
+		// A handler-level rejection gives back what the middleware took.
+		store := newStore(t)
+		global := limiter(t, store, halt.Policy{Name: "global", Limit: 10, Window: time.Minute}, proxy)
+		handler := limiter(t, store, halt.Policy{Name: "handler", Limit: 4, Window: time.Minute}, proxy)
+		c := start(t, AdapterConfig{Global: global, Handler: handler})
+		c.do("POST", "/generate", xff("203.0.113.35"), "X-Cost: 3").expect(t, 200, std(4, 0, 45), "generated")
+		c.do("POST", "/generate", xff("203.0.113.35"), "X-Cost: 3").expect(t, 429, nil, RateLimitBody(30))
+		c.do("GET", "/", xff("203.0.113.35")).expect(t, 200, std(10, 8, 12), "ok")
 	})
 	t.Run("Stacked/GlobalMoreRestrictive", func(t *testing.T) {
 		store := newStore(t)
@@ -353,8 +396,8 @@ func RunAdapterTests(t *testing.T, newStore func(t *testing.T) halt.Store, serve
 				"Ratelimit-Reset": itoa(Base.Unix() + 12)}},
 		}
 		for _, tc := range cases {
-			l := limiter(t, newStore(t), five, proxy)
-			c := start(t, AdapterConfig{Global: l, Style: tc.style})
+			l := limiter(t, newStore(t), five, proxy, halt.WithHeaderStyle(tc.style))
+			c := start(t, AdapterConfig{Global: l})
 			want := map[string]string{}
 			for k, v := range tc.want {
 				if strings.Contains(v, "%s") {
@@ -364,8 +407,8 @@ func RunAdapterTests(t *testing.T, newStore func(t *testing.T) halt.Store, serve
 			}
 			c.do("GET", "/", xff("203.0.113.33")).expect(t, 200, want, "ok")
 		}
-		l := limiter(t, newStore(t), one, proxy)
-		c := start(t, AdapterConfig{Global: l, Style: halt.NoHeaders})
+		l := limiter(t, newStore(t), one, proxy, halt.WithHeaderStyle(halt.NoHeaders))
+		c := start(t, AdapterConfig{Global: l})
 		c.do("GET", "/", xff("203.0.113.34")).noRateLimitHeaders(t)
 		r := c.do("GET", "/", xff("203.0.113.34"))
 		r.expect(t, 429, map[string]string{"Retry-After": "60", "Ratelimit-Limit": ""}, RateLimitBody(60))
@@ -412,6 +455,107 @@ func RunAdapterTests(t *testing.T, newStore func(t *testing.T) halt.Store, serve
 		c.do("GET", "/", xff("203.0.113.47"), "X-API-Key: k1").expect(t, 429, nil, "")
 		c.do("GET", "/", xff("203.0.113.47"), "Authorization: Bearer k2").expect(t, 200, nil, "ok")
 		c.do("GET", "/", xff("203.0.113.48"), "Authorization: Bearer k2").expect(t, 429, nil, "")
+	})
+	t.Run("APIKey/OnlyBearer", func(t *testing.T) {
+		p := halt.Policy{Name: "bearer", Limit: 1, Window: time.Minute, KeyStrategy: halt.KeyAPIKey}
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), p, proxy, halt.WithMissingKey(halt.MissingKeyDeny))})
+		missing := map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store", "Retry-After": ""}
+		for _, auth := range []string{"Basic a2V5LUE6c2VjcmV0", "key-A", "Bearerkey-A"} {
+			r := c.do("GET", "/", xff("203.0.113.49"), "Authorization: "+auth)
+			r.expect(t, 401, missing, MissingKeyBody)
+			if r.header.Get("Ratelimit-Limit") != "" {
+				t.Fatalf("Authorization %q: rate-limit headers on a missing key: %v", auth, r.header)
+			}
+		}
+		c.do("GET", "/", xff("203.0.113.49"), "Authorization: bearer key-A").expect(t, 200, std(1, 0, 60), "ok")
+		c.do("GET", "/", xff("203.0.113.50"), "Authorization: BEARER  key-A").expect(t, 429, blocked(1, 60), "")
+		c.do("GET", "/", xff("203.0.113.50"), "X-API-Key: key-A").expect(t, 429, blocked(1, 60), "") // the same key
+		c.do("GET", "/", xff("203.0.113.50"), "X-API-Key: key-B").expect(t, 200, std(1, 0, 60), "ok")
+	})
+	t.Run("PerRoute", func(t *testing.T) {
+		p := halt.Policy{Name: "perroute", Limit: 2, Window: time.Minute, PerRoute: true}
+		c := start(t, AdapterConfig{Global: limiter(t, newStore(t), p, proxy)})
+		ip := xff("203.0.113.70")
+		c.do("GET", "/items/1", ip).expect(t, 200, std(2, 1, 30), "ok")
+		c.do("GET", "/items/2", ip).expect(t, 200, std(2, 0, 60), "ok")
+		c.do("GET", "/items/3", ip).expect(t, 429, blocked(2, 30), RateLimitBody(30))
+		// another route has a whole budget of its own, and so has another client
+		c.do("GET", "/", ip).expect(t, 200, std(2, 1, 30), "ok")
+		c.do("GET", "/admin/stats", ip).expect(t, 200, std(2, 1, 30), "ok")
+		c.do("GET", "/items/4", xff("203.0.113.71")).expect(t, 200, std(2, 1, 30), "ok")
+	})
+	t.Run("RoutePattern", func(t *testing.T) {
+		// The adapter reports the matched route's pattern, in global and in
+		// route-level middleware alike.
+		var mu sync.Mutex
+		var seen []string
+		p := halt.Policy{Name: "route", Limit: 100, Window: time.Minute, KeyStrategy: halt.KeyCustom,
+			KeyFunc: func(r halt.Request) (string, bool) {
+				mu.Lock()
+				seen = append(seen, r.Method()+" "+r.Route())
+				mu.Unlock()
+				return "k", true
+			}}
+		store := newStore(t)
+		c := start(t, AdapterConfig{Global: limiter(t, store, p, proxy), Route: limiter(t, store, p, proxy)})
+		c.do("GET", "/items/42", xff("203.0.113.72")).expect(t, 200, nil, "ok")
+		c.do("GET", "/", xff("203.0.113.72")).expect(t, 200, nil, "ok")
+		c.do("POST", "/auth/login", xff("203.0.113.72")).expect(t, 200, nil, "ok")
+		mu.Lock()
+		defer mu.Unlock()
+		want := [][]string{
+			{"GET /items/{id}", "GET /items/:id"}, {"GET /", "GET /{$}"},
+			{"POST /auth/login"}, {"POST /auth/login"},
+		}
+		if len(seen) != len(want) {
+			t.Fatalf("routes seen %q, want %q", seen, want)
+		}
+		for i, alts := range want {
+			if !slices.Contains(alts, seen[i]) {
+				t.Fatalf("request %d: route %q, want one of %q (all: %q)", i, seen[i], alts, seen)
+			}
+		}
+	})
+	t.Run("StatusEndpoint", func(t *testing.T) {
+		store := newStore(t)
+		global := limiter(t, store, halt.Policy{Name: "global", Limit: 3, Window: time.Minute}, proxy)
+		auth := limiter(t, store, halt.Policy{Name: "auth", Limit: 2, Window: time.Minute}, proxy)
+		c := start(t, AdapterConfig{Global: global, Route: auth, Status: true})
+		ip := xff("203.0.113.80")
+		status := func(g, greset, a, areset int64) {
+			t.Helper()
+			body := fmt.Sprintf(`{"policies":[{"name":%q,"limit":3,"remaining":%d,"reset":%d},{"name":%q,"limit":2,"remaining":%d,"reset":%d}]}`,
+				global.Policy().Name, g, greset, auth.Policy().Name, a, areset)
+			r := c.do("GET", "/rate_limit", ip)
+			r.expect(t, 200, map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}, body)
+			r.noRateLimitHeaders(t)
+		}
+		status(3, 0, 2, 0)
+		status(3, 0, 2, 0) // never counted
+		c.do("POST", "/auth/login", ip).expect(t, 200, std(2, 1, 30), "ok")
+		status(2, 20, 1, 30)
+		c.do("GET", "/", ip).expect(t, 200, std(3, 1, 40), "ok")
+		c.do("GET", "/", ip).expect(t, 200, std(3, 0, 60), "ok")
+		c.do("GET", "/", ip).expect(t, 429, blocked(3, 20), "")
+		status(0, 60, 1, 30) // never limited
+	})
+	t.Run("HandlerCheck", func(t *testing.T) {
+		p := halt.Policy{Name: "handler", Limit: 10, Window: time.Minute}
+		global := halt.Policy{Name: "global", Limit: 100, Window: time.Minute, Exemptions: []string{"/generate"}}
+		store := newStore(t)
+		c := start(t, AdapterConfig{Global: limiter(t, store, global, proxy), Handler: limiter(t, store, p, proxy)})
+		ip := xff("203.0.113.73")
+		c.do("POST", "/generate", ip, "X-Cost: 4").expect(t, 200, std(10, 1, 24), "generated")
+		c.do("POST", "/generate", ip, "X-Cost: 4").expect(t, 200, std(10, 0, 48), "generated")
+		c.do("POST", "/generate", ip, "X-Cost: 4").expect(t, 429, blocked(10, 12), RateLimitBody(12))
+		// A cost no bucket can hold: refused for good, with no Retry-After.
+		want := std(10, 0, 48)
+		want["Retry-After"] = ""
+		want["Cache-Control"] = "no-store"
+		want["Content-Type"] = "application/json"
+		c.do("POST", "/generate", ip, "X-Cost: 11").expect(t, 429, want, TooCostlyBody)
+		// the trusted proxy itself, with no forwarding header: keyed by its address
+		c.do("POST", "/generate", "X-Cost: 4").expect(t, 200, std(10, 1, 24), "generated")
 	})
 	t.Run("StoreError/FailOpen", func(t *testing.T) {
 		c := start(t, AdapterConfig{Global: limiter(t, FailingStore{}, one, proxy)})

@@ -58,9 +58,11 @@ type FakeRequest struct {
 	Ctx     context.Context
 	Verb    string
 	URLPath string
-	Headers http.Header
-	Peer    string
-	Values  map[any]any
+	// RoutePattern is what Route returns.
+	RoutePattern string
+	Headers      http.Header
+	Peer         string
+	Values       map[any]any
 }
 
 var _ halt.Request = (*FakeRequest)(nil)
@@ -88,6 +90,9 @@ func (r *FakeRequest) Path() string {
 	}
 	return r.URLPath
 }
+
+// Route returns RoutePattern.
+func (r *FakeRequest) Route() string { return r.RoutePattern }
 
 // Header returns the first value of the header.
 func (r *FakeRequest) Header(name string) string { return r.Headers.Get(name) }

@@ -17,16 +17,18 @@ import (
 func main() { log.Fatal(run()) }
 
 func run() error {
-	cfg, global, auth, closer, err := app.Setup()
+	cfg, ls, closer, err := app.Setup()
 	if err != nil {
 		return err
 	}
 	defer closer.Close()
 
 	r := chi.NewRouter()
-	r.Use(haltchi.Middleware(global))
+	r.Use(haltchi.Middleware(ls.Global, haltchi.WithStatusEndpoint(app.StatusPath, ls.Status()...)))
 	r.Get("/", serveJSON(app.HelloBody))
-	r.With(haltchi.Middleware(auth)).Post("/auth/login", serveJSON(app.LoginBody))
+	r.With(haltchi.Middleware(ls.Auth)).Post("/auth/login", serveJSON(app.LoginBody))
+	r.With(haltchi.Middleware(ls.Search)).Get("/api/search", serveJSON(app.SearchBody))
+	r.With(haltchi.Middleware(ls.Beta)).Get("/api/beta", serveJSON(app.BetaBody))
 	r.Get("/health", serveJSON(app.HealthBody))
 
 	log.Printf("chi example listening on http://%s", cfg.Addr)

@@ -44,7 +44,12 @@ func run(out io.Writer, extra ...halt.Option) error {
 		return err
 	}
 	defer closer.Close()
-	global, auth, err := cfg.Limiters(store, extra...)
+	metrics, err := cfg.ServeMetrics() // HALT_METRICS_ADDR
+	if err != nil {
+		return err
+	}
+	defer metrics.Close()
+	ls, err := cfg.Limiters(store, extra...)
 	if err != nil {
 		return err
 	}
@@ -53,7 +58,7 @@ func run(out io.Writer, extra ...halt.Option) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: httpapp.Handler(global, auth), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: httpapp.Handler(ls), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	base := "http://" + ln.Addr().String()
@@ -61,13 +66,17 @@ func run(out io.Writer, extra ...halt.Option) error {
 	fmt.Fprintf(out, "Halt demo: the common example app on %s (store: %s, headers: %s)\n",
 		base, storeName(cfg), styleName())
 	fmt.Fprintln(out, "GET / is limited by presets.PublicAPI (100/min, burst 120) per client IP;")
-	fmt.Fprintln(out, "POST /auth/login adds presets.AuthEndpoints (5/min, burst 10, 5-minute cooldown).")
+	fmt.Fprintln(out, "POST /auth/login adds presets.AuthEndpoints (5/min, burst 10, 5-minute cooldown);")
+	fmt.Fprintln(out, "GET /api/search adds search_second (2/s) and search_hour (20/h), decided together;")
+	fmt.Fprintln(out, "a refused request costs the limiters before it nothing. GET /rate_limit shows the standing.")
 	fmt.Fprintln(out)
 
 	c := &demoClient{out: out, base: base, hc: &http.Client{Timeout: 5 * time.Second}}
 	getOK, get429 := c.burst("GET", "/", "203.0.113.7", 125)
 	postOK, post429 := c.burst("POST", "/auth/login", "203.0.113.8", 12)
 	healthOK, _ := c.burst("GET", "/health", "203.0.113.7", 2)
+	searchOK, search429 := c.burst("GET", "/api/search", "203.0.113.9", 3)
+	c.burst("GET", "/rate_limit", "203.0.113.9", 1)
 	if c.err != nil {
 		return c.err
 	}
@@ -76,7 +85,8 @@ func run(out io.Writer, extra ...halt.Option) error {
 	fmt.Fprintf(out, "  GET /            %3d x 200, %d x 429 (client 203.0.113.7: the burst of 120, then refused)\n", getOK, get429)
 	fmt.Fprintf(out, "  POST /auth/login %3d x 200, %d x 429 (client 203.0.113.8: burst 10, then a 5-minute cooldown)\n", postOK, post429)
 	fmt.Fprintf(out, "  GET /health      %3d x 200 (exempt: never limited, no rate-limit headers)\n", healthOK)
-	if getOK != 120 || postOK != 10 || healthOK != 2 {
+	fmt.Fprintf(out, "  GET /api/search  %3d x 200, %d x 429 (client 203.0.113.9: 2 per second; search_hour keeps 18)\n", searchOK, search429)
+	if getOK != 120 || postOK != 10 || healthOK != 2 || searchOK != 2 {
 		return fmt.Errorf("unexpected counts: the limits did not hold")
 	}
 	return nil
@@ -114,11 +124,13 @@ func (c *demoClient) burst(method, path, ip string, n int) (ok, limited int) {
 				line += fmt.Sprintf("  %s: %s", h, v)
 			}
 		}
-		switch res.StatusCode {
-		case http.StatusTooManyRequests:
+		switch {
+		case res.StatusCode == http.StatusTooManyRequests:
 			line += "  " + strings.TrimSpace(string(body))
 			limited++
-		case http.StatusOK:
+		case path == app.StatusPath:
+			line += "  " + strings.TrimSpace(string(body))
+		case res.StatusCode == http.StatusOK:
 			ok++
 		}
 		fmt.Fprintln(c.out, line)

@@ -22,6 +22,9 @@ func TestDemo(t *testing.T) {
 		"GET /            120 x 200, 5 x 429",
 		"POST /auth/login  10 x 200, 2 x 429",
 		"Retry-After: 300",
+		"GET /api/search    2 x 200, 1 x 429",
+		`{"name":"search_hour","limit":20,"remaining":18,"reset":360}`,
+		`{"name":"public_api","limit":100,"remaining":118,"reset":2}`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q", want)

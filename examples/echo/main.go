@@ -20,14 +20,16 @@ func reply(body string) echo.HandlerFunc {
 func main() {
 	e := echo.New()
 	e.HideBanner = true
-	cfg, public, login, closer, err := app.Setup()
+	cfg, ls, closer, err := app.Setup()
 	if err != nil {
 		log.Fatalf("echo example: %v", err)
 	}
 
-	e.Use(haltecho.Middleware(public))
+	e.Use(haltecho.Middleware(ls.Global, haltecho.WithStatusEndpoint(app.StatusPath, ls.Status()...)))
 	e.GET("/", reply(app.HelloBody))
-	e.POST("/auth/login", reply(app.LoginBody), haltecho.Middleware(login))
+	e.POST("/auth/login", reply(app.LoginBody), haltecho.Middleware(ls.Auth))
+	e.GET("/api/search", reply(app.SearchBody), haltecho.Middleware(ls.Search))
+	e.GET("/api/beta", reply(app.BetaBody), haltecho.Middleware(ls.Beta))
 	e.GET("/health", reply(app.HealthBody))
 
 	e.Server.ReadHeaderTimeout = 5 * time.Second

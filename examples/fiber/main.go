@@ -16,12 +16,12 @@ func main() {
 	// Fiber refuses requests whose headers exceed ReadBufferSize (4 KiB by
 	// default); long X-Forwarded-For chains need more.
 	f := fiber.New(fiber.Config{DisableStartupMessage: true, ReadBufferSize: 64 << 10})
-	cfg, global, auth, closer, err := app.Setup()
+	cfg, ls, closer, err := app.Setup()
 	if err != nil {
 		log.Fatal(err)
 	}
 
-	f.Use(haltfiber.Middleware(global))
+	f.Use(haltfiber.Middleware(ls.Global, haltfiber.WithStatusEndpoint(app.StatusPath, ls.Status()...)))
 	send := func(body string) fiber.Handler {
 		return func(c *fiber.Ctx) error {
 			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
@@ -29,7 +29,9 @@ func main() {
 		}
 	}
 	f.Get("/", send(app.HelloBody))
-	f.Post("/auth/login", haltfiber.Middleware(auth), send(app.LoginBody))
+	f.Post("/auth/login", haltfiber.Middleware(ls.Auth), send(app.LoginBody))
+	f.Get("/api/search", haltfiber.Middleware(ls.Search), send(app.SearchBody))
+	f.Get("/api/beta", haltfiber.Middleware(ls.Beta), send(app.BetaBody))
 	f.Get("/health", send(app.HealthBody))
 
 	log.Printf("fiber example listening on http://%s", cfg.Addr)

@@ -14,19 +14,21 @@ import (
 )
 
 func main() {
-	cfg, global, auth, closer, err := app.Setup()
+	cfg, ls, closer, err := app.Setup()
 	if err != nil {
 		log.Fatal(err)
 	}
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	r.Use(gin.Recovery(), haltgin.Middleware(global))
+	r.Use(gin.Recovery(), haltgin.Middleware(ls.Global, haltgin.WithStatusEndpoint(app.StatusPath, ls.Status()...)))
 	json := func(body string) gin.HandlerFunc {
 		return func(c *gin.Context) { c.Data(http.StatusOK, "application/json", []byte(body)) }
 	}
 	r.GET("/", json(app.HelloBody))
-	r.POST("/auth/login", haltgin.Middleware(auth), json(app.LoginBody))
+	r.POST("/auth/login", haltgin.Middleware(ls.Auth), json(app.LoginBody))
+	r.GET("/api/search", haltgin.Middleware(ls.Search), json(app.SearchBody))
+	r.GET("/api/beta", haltgin.Middleware(ls.Beta), json(app.BetaBody))
 	r.GET("/health", json(app.HealthBody))
 
 	log.Printf("gin example listening on http://%s", cfg.Addr)

@@ -14,11 +14,11 @@ import (
 )
 
 func main() {
-	cfg, global, auth, closer, err := app.Setup()
+	cfg, ls, closer, err := app.Setup()
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Addr: cfg.Addr, Handler: httpapp.Handler(global, auth), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: cfg.Addr, Handler: httpapp.Handler(ls), ReadHeaderTimeout: 5 * time.Second}
 	serve := func() error {
 		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 			return err

@@ -204,10 +204,10 @@ func checkInvariants(t *testing.T, s *Store) {
 			if e.hash>>s.shift != uint64(i) {
 				t.Fatalf("shard %d: entry %d belongs to shard %d", i, pos, e.hash>>s.shift)
 			}
-			if e.win != 0 {
+			if e.win() != 0 {
 				wins++
-				if int(e.win) > len(sh.windows) || sh.windows[e.win-1].owner != uint32(pos) {
-					t.Fatalf("shard %d: entry %d has a stray window %d", i, pos, e.win)
+				if int(e.win()) > len(sh.windows) || sh.windows[e.win()-1].owner != uint32(pos) {
+					t.Fatalf("shard %d: entry %d has a stray window %d", i, pos, e.win())
 				}
 			}
 		}

@@ -11,10 +11,18 @@
 // fixed-size records that hold no pointers (so the garbage collector never
 // scans them), and finds them through an open-addressing index of 32-bit
 // positions with linear probing, kept at most three quarters full. One
-// entry is 40 bytes (hash, the three numbers of a [halt.State] and the
-// expiry); with the index, a key costs about 50 bytes. A sliding window's
-// sub-window counters live out of line, beside the shard, for the keys that
-// use one.
+// entry is 40 bytes (hash, the three numbers of a [halt.State], the expiry
+// and a tag byte); with the index, a key costs about 50 bytes. A sliding
+// window's sub-window counters live out of line, beside the shard, for the
+// keys that use one.
+//
+// # Versioned state
+//
+// Each entry is tagged with [halt.StateVersion] and the algorithm that
+// wrote it. An entry whose tag does not match what reads it (a policy whose
+// algorithm changed under the same name, a colliding key of another
+// algorithm, a layout from another version) is read as a key never seen,
+// never misread.
 //
 // # Hash collisions
 //
@@ -44,8 +52,10 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"hash/maphash"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +67,8 @@ import (
 const (
 	// DefaultMaxKeys is the default Config.MaxKeys: about 50 MB when full.
 	DefaultMaxKeys = 1_000_000
+	// MaxMaxKeys is the largest Config.MaxKeys (about 13 GB when full).
+	MaxMaxKeys = 1 << 28
 	// DefaultSweepInterval is the default Config.SweepInterval.
 	DefaultSweepInterval = time.Minute
 )
@@ -68,7 +80,7 @@ type Config struct {
 	// distinct keys cannot exhaust memory. [Store.Len] never exceeds MaxKeys
 	// by more than the number of shards that were empty when the store
 	// filled up (at most 63). The default value is DefaultMaxKeys
-	// (1,000,000); larger values than 2³¹-1 are lowered to it.
+	// (1,000,000); values above MaxMaxKeys (2²⁸) are lowered to it.
 	MaxKeys int
 	// SweepInterval is how often a background goroutine removes expired
 	// keys. The default value is DefaultSweepInterval (one minute).
@@ -87,7 +99,9 @@ const (
 	minIndex    = 16 // smallest index, in slots
 	evictSample = 8  // entries looked at to choose an eviction victim
 	sweepBatch  = 512
-	maxMaxKeys  = math.MaxInt32
+	maxMaxKeys  = MaxMaxKeys
+	winBits     = 24 // entry.tw: the low 24 bits are the window reference
+	winMask     = 1<<winBits - 1
 )
 
 // Store is an in-memory [halt.Store]. It is safe for concurrent use. Close
@@ -130,7 +144,21 @@ type entry struct {
 	level float64 // halt.State.Level
 	until int64   // halt.State.Until
 	exp   uint32  // Unix second from which the state is as good as fresh
-	win   uint32  // 1 + index in shard.windows, or 0 for none
+	// tw holds the tag (top 8 bits: see tagOf) and the window reference
+	// (low 24 bits: 1 + index in shard.windows, or 0 for none). A shard
+	// holds at most MaxMaxKeys/shards entries on average, far below 2²⁴.
+	tw uint32
+}
+
+func (e *entry) win() uint32     { return e.tw & winMask }
+func (e *entry) setWin(w uint32) { e.tw = e.tw&^winMask | w }
+func (e *entry) tag() uint8      { return uint8(e.tw >> winBits) }
+func (e *entry) setTag(t uint8)  { e.tw = e.tw&winMask | uint32(t)<<winBits }
+
+// tagOf is the tag of state written for p: the state layout's version and
+// the algorithm (never 0, which a new entry has).
+func tagOf(p *halt.Policy) uint8 {
+	return uint8(halt.StateVersion<<4) | uint8(p.Algorithm+1)
 }
 
 // window holds a sliding-window entry's sub-window counters.
@@ -139,7 +167,13 @@ type window struct {
 	owner uint32 // position of the entry in the shard
 }
 
-var _ halt.Store = (*Store)(nil)
+var (
+	_ halt.Store      = (*Store)(nil)
+	_ halt.Peeker     = (*Store)(nil)
+	_ halt.Resetter   = (*Store)(nil)
+	_ halt.Refunder   = (*Store)(nil)
+	_ halt.MultiTaker = (*Store)(nil)
+)
 
 // New returns a Store and starts its background sweep; a nil config gives
 // the defaults. Call Close to stop the sweep.
@@ -205,26 +239,212 @@ func (s *Store) Take(_ context.Context, key []byte, p *halt.Policy, now time.Tim
 	if pos < 0 {
 		pos = s.insert(sh, h, ns)
 	}
+	// state and store, written out: this is the hot path.
 	e := sh.at(pos)
+	tag := tagOf(p)
 	st := halt.State{Stamp: e.stamp, Level: e.level, Until: e.until}
-	if e.win != 0 {
-		st.Slots = sh.windows[e.win-1].slots
+	w := e.tw & winMask
+	if w != 0 {
+		st.Slots = sh.windows[w-1].slots
 	}
-	if expired(e.exp, ns) {
+	if expired(e.exp, ns) || uint8(e.tw>>winBits) != tag {
 		clear(st.Slots)
 		st = halt.State{Slots: st.Slots}
 	}
 	r := p.Decide(&st, ns, cost)
 	e.stamp, e.level, e.until = st.Stamp, st.Level, st.Until
 	switch {
-	case e.win != 0:
-		sh.windows[e.win-1].slots = st.Slots
+	case w != 0:
+		sh.windows[w-1].slots = st.Slots
 	case st.Slots != nil:
 		sh.windows = append(sh.windows, window{slots: st.Slots, owner: uint32(pos)})
-		e.win = uint32(len(sh.windows))
+		w = uint32(len(sh.windows))
 	}
+	e.tw = uint32(tag)<<winBits | w
 	e.exp = expiry(ns, p.TTL(&st, ns))
 	return r, nil
+}
+
+// state returns e's state as p reads it at ns: a fresh state when e has
+// expired or was written under another tag. Slots are the shard's own. It
+// requires sh.mu held.
+func (sh *shard) state(e *entry, p *halt.Policy, ns int64) halt.State {
+	st := halt.State{Stamp: e.stamp, Level: e.level, Until: e.until}
+	if w := e.win(); w != 0 {
+		st.Slots = sh.windows[w-1].slots
+	}
+	if expired(e.exp, ns) || e.tag() != tagOf(p) {
+		clear(st.Slots)
+		st = halt.State{Slots: st.Slots}
+	}
+	return st
+}
+
+// store writes st back to e (at position pos) with its tag and expiry. It
+// requires sh.mu held.
+func (sh *shard) store(e *entry, pos int, p *halt.Policy, st *halt.State, ns int64) {
+	e.stamp, e.level, e.until = st.Stamp, st.Level, st.Until
+	switch w := e.win(); {
+	case w != 0:
+		sh.windows[w-1].slots = st.Slots
+	case st.Slots != nil:
+		sh.windows = append(sh.windows, window{slots: st.Slots, owner: uint32(pos)})
+		e.setWin(uint32(len(sh.windows)))
+	}
+	e.setTag(tagOf(p))
+	e.exp = expiry(ns, p.TTL(st, ns))
+}
+
+// TakeAll implements [halt.MultiTaker]: it decides every key under its
+// policy with all their shards locked (in shard order, so concurrent calls
+// cannot deadlock) and records the decisions only when every policy
+// admits; otherwise nothing is charged (a cooldown a rejecting policy
+// starts is recorded). It allocates nothing for up to eight keys of token
+// buckets and fixed windows (a sliding window's counters are copied).
+func (s *Store) TakeAll(_ context.Context, keys [][]byte, ps []*halt.Policy, now time.Time, cost int64, out []halt.Result) error {
+	n := len(keys)
+	if len(ps) != n || len(out) < n {
+		return fmt.Errorf("memory: TakeAll: %d keys, %d policies and room for %d results", n, len(ps), len(out))
+	}
+	const inline = 8
+	var hb [inline]uint64
+	var sb [inline]int
+	var stb [inline]halt.State
+	hashes, shards, states := hb[:0], sb[:0], stb[:0]
+	for _, k := range keys {
+		h := maphash.Bytes(s.seed, k)
+		hashes = append(hashes, h)
+		shards = append(shards, int(h>>s.shift))
+	}
+	// Lock each shard once, in ascending order.
+	locked := append(make([]int, 0, inline), shards...)
+	slices.Sort(locked)
+	locked = slices.Compact(locked)
+	for _, i := range locked {
+		s.shards[i].mu.Lock()
+	}
+	defer func() {
+		for _, i := range locked {
+			s.shards[i].mu.Unlock()
+		}
+	}()
+	if s.closed.Load() {
+		return halt.ErrStoreClosed
+	}
+	ns := now.UnixNano()
+	// Insert first (without evicting, which would move entries), then read
+	// every state: positions are stable from here on.
+	inserted := 0
+	for i, h := range hashes {
+		sh := &s.shards[shards[i]]
+		if sh.find(h) < 0 {
+			s.insertNoEvict(sh, h)
+			inserted++
+		}
+	}
+	all := true
+	for i, h := range hashes {
+		sh := &s.shards[shards[i]]
+		st := sh.state(sh.at(sh.find(h)), ps[i], ns).Clone()
+		states = append(states, st)
+		out[i] = ps[i].Decide(&states[i], ns, cost)
+		all = all && out[i].Allowed
+	}
+	for i, h := range hashes {
+		sh := &s.shards[shards[i]]
+		pos := sh.find(h)
+		e := sh.at(pos)
+		switch {
+		case all:
+		case !out[i].Allowed:
+			// The rejecting policy records what rejecting changed (a
+			// cooldown it starts, a window that moved on).
+		default:
+			// Not charged: report the standing as it is.
+			st := sh.state(e, ps[i], ns)
+			out[i] = ps[i].Peek(&st, ns, cost)
+			continue
+		}
+		sh.store(e, pos, ps[i], &states[i], ns) // the decided copy becomes the state
+	}
+	// Make room for what was inserted, as Take does.
+	for ; inserted > 0 && s.keys.Load() > s.maxKeys; inserted-- {
+		for _, i := range locked {
+			if sh := &s.shards[i]; sh.n > 0 && s.keys.Load() > s.maxKeys {
+				sh.evict(ns)
+				s.keys.Add(-1)
+			}
+		}
+	}
+	return nil
+}
+
+// insertNoEvict is insert without making room: TakeAll evicts afterwards.
+// It requires sh.mu held.
+func (s *Store) insertNoEvict(sh *shard, h uint64) {
+	s.keys.Add(1)
+	s.addEntry(sh, h)
+}
+
+// Peek implements [halt.Peeker]: what Take would answer for key at now,
+// without changing anything. It allocates nothing for a token bucket or a
+// fixed window.
+func (s *Store) Peek(_ context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) (halt.Result, error) {
+	h := maphash.Bytes(s.seed, key)
+	ns := now.UnixNano()
+	sh := &s.shards[h>>s.shift]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() {
+		return halt.Result{}, halt.ErrStoreClosed
+	}
+	var st halt.State
+	if pos := sh.find(h); pos >= 0 {
+		st = sh.state(sh.at(pos), p, ns)
+	}
+	return p.Peek(&st, ns, cost), nil
+}
+
+// Reset implements [halt.Resetter]: it forgets key.
+func (s *Store) Reset(_ context.Context, key []byte, _ *halt.Policy) error {
+	h := maphash.Bytes(s.seed, key)
+	sh := &s.shards[h>>s.shift]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() {
+		return halt.ErrStoreClosed
+	}
+	if pos := sh.find(h); pos >= 0 {
+		sh.remove(pos)
+		s.keys.Add(-1)
+	}
+	return nil
+}
+
+// Refund implements [halt.Refunder]: it gives cost back to key at now
+// ([halt.Policy.Refund]). A key the store does not hold (or holds expired)
+// is full already.
+func (s *Store) Refund(_ context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) error {
+	h := maphash.Bytes(s.seed, key)
+	ns := now.UnixNano()
+	sh := &s.shards[h>>s.shift]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() {
+		return halt.ErrStoreClosed
+	}
+	pos := sh.find(h)
+	if pos < 0 {
+		return nil
+	}
+	e := sh.at(pos)
+	if expired(e.exp, ns) || e.tag() != tagOf(p) {
+		return nil
+	}
+	st := sh.state(e, p, ns)
+	p.Refund(&st, ns, cost)
+	sh.store(e, pos, p, &st, ns)
+	return nil
 }
 
 // Len returns the number of keys held, expired or not.
@@ -301,6 +521,12 @@ func (s *Store) insert(sh *shard, h uint64, now int64) int {
 		sh.evict(now)
 		s.keys.Add(-1)
 	}
+	return s.addEntry(sh, h)
+}
+
+// addEntry appends a fresh entry for hash h and returns its position. It
+// requires sh.mu held.
+func (s *Store) addEntry(sh *shard, h uint64) int {
 	if (sh.n+1)*4 > len(sh.index)*3 {
 		sh.resize(max(minIndex, 2*len(sh.index)))
 	}
@@ -393,16 +619,16 @@ func (sh *shard) unplace(h uint64, pos int) {
 func (sh *shard) remove(pos int) {
 	e := sh.at(pos)
 	sh.unplace(e.hash, pos)
-	if e.win != 0 {
-		sh.dropWindow(int(e.win - 1))
+	if w := e.win(); w != 0 {
+		sh.dropWindow(int(w - 1))
 	}
 	last := sh.n - 1
 	if pos != last {
 		le := sh.at(last)
 		sh.index[sh.slot(le.hash, last)] = uint32(pos + 1)
 		*e = *le
-		if e.win != 0 {
-			sh.windows[e.win-1].owner = uint32(pos)
+		if w := e.win(); w != 0 {
+			sh.windows[w-1].owner = uint32(pos)
 		}
 	}
 	c := last >> chunkBits
@@ -421,7 +647,7 @@ func (sh *shard) dropWindow(w int) {
 	last := len(sh.windows) - 1
 	if w != last {
 		sh.windows[w] = sh.windows[last]
-		sh.at(int(sh.windows[w].owner)).win = uint32(w + 1)
+		sh.at(int(sh.windows[w].owner)).setWin(uint32(w + 1))
 	}
 	sh.windows[last] = window{}
 	sh.windows = sh.windows[:last]
@@ -499,3 +725,6 @@ func expired(exp uint32, ns int64) bool {
 	}
 	return sec >= int64(exp) && sec < math.MaxUint32
 }
+
+// Name returns "memory", the store's name in telemetry (halt.Event.Store).
+func (s *Store) Name() string { return "memory" }

@@ -373,3 +373,40 @@ func waitSweepers(want int) int {
 		runtime.Gosched()
 	}
 }
+
+// A typed-nil store is refused by halt.New instead of panicking on the
+// first request (Core v2, defect 3).
+func TestTypedNilStoreRefused(t *testing.T) {
+	var s *memory.Store
+	if _, err := halt.New(s, halt.Policy{Name: "n", Limit: 1, Window: time.Minute}); err == nil {
+		t.Fatal("halt.New accepted a nil *memory.Store")
+	}
+}
+
+// State is tagged with its version and algorithm: a policy whose algorithm
+// changes under the same name starts on a fresh state instead of misreading
+// the old one.
+func TestStateTaggedByAlgorithm(t *testing.T) {
+	s := newStore(t, nil)
+	tb := halt.Policy{Name: "same", Limit: 3, Window: time.Minute}
+	fw := tb
+	fw.Algorithm = halt.FixedWindow
+	at := halttest.Base
+	for i := 0; i < 3; i++ {
+		mustTake(t, s, "k", &tb, at, 1)
+	}
+	if r := mustTake(t, s, "k", &tb, at, 1); r.Allowed {
+		t.Fatal("token bucket: fourth request allowed")
+	}
+	// The token bucket's stamp (an instant) would be a huge window index
+	// to the fixed window: read as fresh instead.
+	if r := mustTake(t, s, "k", &fw, at, 1); !r.Allowed || r.Remaining != 2 {
+		t.Fatalf("fixed window on a token bucket's state: %+v, want a fresh key", r)
+	}
+	if s.Len() != 1 {
+		t.Fatalf("Len %d", s.Len())
+	}
+	if err := s.Reset(ctx, []byte("k"), &fw); err != nil || s.Len() != 0 {
+		t.Fatalf("Reset: %v, Len %d", err, s.Len())
+	}
+}

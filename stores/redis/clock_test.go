@@ -24,7 +24,7 @@ func TestServerClock(t *testing.T) {
 				Window: 1000 * time.Hour, Algorithm: alg}
 			a := newStore(t, c, haltredis.WithPrefix(runPrefix))
 			b := newStore(t, c, haltredis.WithPrefix(runPrefix))
-			key := []byte("halt:" + p.Name + ":ip:203.0.113.9")
+			key := []byte("halt:" + p.Name + ":{ip:203.0.113.9}")
 			base := time.Now()
 			admitted := 0
 			for i := range 30 {
@@ -50,7 +50,7 @@ func TestServerClock(t *testing.T) {
 			Window: time.Minute, Algorithm: halt.FixedWindow}
 		a := newStore(t, c, haltredis.WithPrefix(runPrefix), haltredis.WithCallerClock())
 		b := newStore(t, c, haltredis.WithPrefix(runPrefix), haltredis.WithCallerClock())
-		key := []byte("halt:" + p.Name + ":ip:203.0.113.9")
+		key := []byte("halt:" + p.Name + ":{ip:203.0.113.9}")
 		base := time.Unix(1_800_000_000, 0)
 		admitted := 0
 		for i := range 30 {

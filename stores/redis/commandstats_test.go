@@ -49,7 +49,7 @@ func TestCommandStats(t *testing.T) {
 				s := newStore(t, c, opts...)
 				p := halt.Policy{Name: fmt.Sprintf("stats-%s-%v", alg, cached), Limit: limit, Window: time.Hour,
 					Algorithm: alg, BlockDuration: 0}
-				key := []byte("halt:" + p.Name + ":ip:203.0.113.1")
+				key := []byte("halt:" + p.Name + ":{ip:203.0.113.1}")
 				// Warm up on another key: the script is in Redis's cache.
 				if _, err := s.Take(ctx, []byte("warmup"), &p, time.Now(), 1); err != nil {
 					t.Fatal(err)

@@ -45,9 +45,10 @@ func randomPolicy(r *rand.Rand, i int) halt.Policy {
 	return p
 }
 
-// TestScriptMatchesCore drives the Lua script and core's Policy.Decide with
-// the same random policies, instants (whole microseconds, sometimes going
-// back) and costs, and requires identical results, field for field.
+// TestScriptMatchesCore drives the Lua scripts and core's Policy.Decide,
+// Peek and Refund with the same random policies, operations, instants
+// (whole microseconds, sometimes going back) and costs, and requires
+// identical results, field for field.
 func TestScriptMatchesCore(t *testing.T) {
 	c := standalone(t)
 	for _, cached := range []bool{false, true} {
@@ -67,7 +68,7 @@ func TestScriptMatchesCore(t *testing.T) {
 				if err := p.Validate(); err != nil {
 					t.Fatalf("seed %d: %v", seed, err)
 				}
-				key := []byte(fmt.Sprintf("halt:%s:k", p.Name))
+				key := []byte(fmt.Sprintf("halt:%s:{k}", p.Name))
 				var st halt.State
 				now := halttest.Base.UnixNano() + r.Int64N(int64(p.Window)/1000)*1000
 				for step := range steps {
@@ -81,14 +82,33 @@ func TestScriptMatchesCore(t *testing.T) {
 						now -= r.Int64N(int64(p.Window)/4/1000+1) * 1000
 					}
 					cost := r.Int64N(p.Capacity() + 2)
-					want := p.Decide(&st, now, cost)
-					got, err := s.Take(context.Background(), key, &p, time.Unix(0, now), cost)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if got != want {
-						t.Fatalf("seed %d, policy %+v, step %d at %d cost %d:\n got %+v\nwant %+v",
-							seed, p, step, now, cost, got, want)
+					at := time.Unix(0, now)
+					switch x := r.IntN(10); {
+					case x < 7:
+						want := p.Decide(&st, now, cost)
+						got, err := s.Take(context.Background(), key, &p, at, cost)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if got != want {
+							t.Fatalf("seed %d, policy %+v, step %d: take at %d cost %d:\n got %+v\nwant %+v",
+								seed, p, step, now, cost, got, want)
+						}
+					case x < 9:
+						want := p.Peek(&st, now, cost)
+						got, err := s.Peek(context.Background(), key, &p, at, cost)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if got != want {
+							t.Fatalf("seed %d, policy %+v, step %d: peek at %d cost %d:\n got %+v\nwant %+v",
+								seed, p, step, now, cost, got, want)
+						}
+					default:
+						p.Refund(&st, now, cost)
+						if err := s.Refund(context.Background(), key, &p, at, cost); err != nil {
+							t.Fatal(err)
+						}
 					}
 				}
 			}

@@ -8,16 +8,30 @@
 // clocks cannot disagree. Concurrent decisions share round trips (one
 // pipeline of EVALSHA, one per decision), keys known to be blocked are
 // answered from a small local cache, and a per-call timeout bounds what a
-// down Redis costs a request. See [New] and the README for setup, failure
-// modes and measured numbers.
+// down Redis costs a request. The store also implements [halt.Peeker],
+// [halt.Resetter] and [halt.Refunder] (core's Policy.Peek and Policy.Refund,
+// each a script of its own, and a DEL), and [halt.NoticeSource]: its
+// store_down and store_up notices reach the limiter's telemetry.
+//
+// Redis keys are the store's prefix (see [WithPrefix]), the limiter's key
+// as it is ("halt:<policy>:{<client>}", whose braces are the Cluster hash
+// tag, so all of a client's policies share a slot) and a suffix naming the
+// algorithm's state. Values are a version byte (halt.StateVersion) and the
+// state's doubles; a value of another layout reads as a key never seen.
+//
+// While Redis is unreachable every call fails at once with an error
+// wrapping [ErrDown]; the limiter then decides with its fallback store
+// ([halt.WithFallback], for instance a memory store) or its failure mode.
+// See [New] and the README for setup, failure modes and measured numbers.
 //
 // # Example
 //
-//	client := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
+//	client := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
 //	store, err := haltredis.New(client)
 //	if err != nil {
 //		log.Fatal(err)
 //	}
 //	defer store.Close()
-//	limiter, err := halt.New(store, halt.Policy{Name: "api", Limit: 100, Window: time.Minute})
+//	limiter, err := halt.New(store, halt.Policy{Name: "api", Limit: 100, Window: time.Minute},
+//		halt.WithFallback(memory.New(nil))) // optional: limit locally while Redis is down
 package haltredis

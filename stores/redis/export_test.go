@@ -7,3 +7,6 @@ func (s *Store) CacheLen() int {
 	}
 	return s.cache.len()
 }
+
+// StateVersion is the version byte the scripts write.
+const StateVersion = stateVersion

@@ -104,7 +104,7 @@ func TestMultiProcessChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	key := []byte("halt:" + p.Name + ":ip:203.0.113.50")
+	key := []byte("halt:" + p.Name + ":{ip:203.0.113.50}")
 	time.Sleep(time.Until(time.Unix(0, startNs))) // line the processes up; no time logic depends on it
 	var admitted atomic.Int64
 	var wg sync.WaitGroup

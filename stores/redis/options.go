@@ -6,9 +6,6 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-
-	halt "github.com/halt-go/halt/core"
-	"github.com/halt-go/halt/stores/memory"
 )
 
 // Option configures a Store. Options are applied in order; New returns the
@@ -25,9 +22,6 @@ type config struct {
 	prefix        string
 	timeout       time.Duration
 	callerClock   bool
-	fallback      bool
-	memCfg        *memory.Config
-	telemetry     halt.Telemetry
 	logger        *slog.Logger
 	cacheSize     int
 	probeInterval time.Duration
@@ -47,12 +41,19 @@ func defaultConfig() config {
 }
 
 // WithPrefix prepends prefix to every Redis key, to share a database with
-// other data. Keys look like prefix + "{" + key + "}" (token bucket) or
-// prefix + "{" + key + "}:fw<window µs>" / ":sw<window µs>.<sub-windows>"
-// (fixed and sliding windows), where key is what the limiter passes
-// ("halt:<policy>:<client>"); the braces are a Redis Cluster hash tag. The
-// default is no prefix. The prefix must not contain '{' or
-// '}'.
+// other data. A Redis key is prefix + key + suffix, where key is what the
+// limiter passes ("halt:<policy>:{<client>}", or
+// "halt:<policy>:<route>:{<client>}" for a per-route policy) and suffix
+// names the algorithm's state: none for the token bucket,
+// ":fw<window µs>" for the fixed window, ":sw<window µs>.<sub-windows>"
+// for the sliding window. For example, with prefix "app:",
+// "app:halt:api:{ip:203.0.113.7}:fw60000000".
+//
+// The limiter's braces are the Redis Cluster hash tag: every policy of one
+// client hashes to the same slot. The store adds no braces of its own, so
+// a key passed to Take directly without braces is hashed by its whole name.
+// The default is no prefix. The prefix must not contain '{' or '}', which
+// would change the hash tag.
 func WithPrefix(prefix string) Option {
 	return optionFunc(func(c *config) error {
 		if strings.ContainsAny(prefix, "{}") {
@@ -63,9 +64,9 @@ func WithPrefix(prefix string) Option {
 	})
 }
 
-// WithTimeout bounds how long one decision may wait for Redis, queueing
-// included. Past it, Take returns an error (or the memory fallback's answer)
-// and the store counts Redis as down. The default is 50ms.
+// WithTimeout bounds how long one call (Take, Peek, Refund, Reset) may wait
+// for Redis, queueing included. Past it, the call returns an error wrapping ErrTimeout and the
+// store counts Redis as down. The default is 50ms.
 //
 // The bound holds for the caller whatever the client's own timeouts; set the
 // client's ReadTimeout/WriteTimeout (or ContextTimeoutEnabled) low as well,
@@ -88,30 +89,12 @@ func WithCallerClock() Option {
 	return optionFunc(func(c *config) error { c.callerClock = true; return nil })
 }
 
-// WithMemoryFallback answers from a local memory store (configured by cfg;
-// nil for its defaults) while Redis is unreachable, instead of returning an
-// error. Each app instance then limits on its own, so N instances admit up
-// to N times the limit until Redis is back. Without this option (the
-// default), Take returns an error and the limiter's failure mode (fail open
-// or fail closed, see halt.WithFailureMode) decides.
-func WithMemoryFallback(cfg *memory.Config) Option {
-	return optionFunc(func(c *config) error {
-		c.fallback = true
-		c.memCfg = cfg
-		return nil
-	})
-}
-
-// WithTelemetry reports the switches to and from the failure mode as
-// halt.NoticeStoreDown and halt.NoticeStoreUp. The default is none (the
-// logger still logs them).
-func WithTelemetry(t halt.Telemetry) Option {
-	return optionFunc(func(c *config) error { c.telemetry = t; return nil })
-}
-
-// WithLogger sets the logger for the switches to and from the failure mode,
-// logged at Warn and Info. The default is slog.Default(); a nil logger keeps
-// it.
+// WithLogger sets the logger of the store's notices (the switches to and
+// from fast failures, halt.NoticeStoreDown at Warn and halt.NoticeStoreUp
+// at Info) for a store no limiter reports them for: a limiter made by
+// halt.New receives them through its telemetry (halt.WithTelemetry, by
+// default its logger) and the store does not log them again. The default is
+// slog.Default(); a nil logger keeps it.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) error {
 		if l != nil {

@@ -17,6 +17,7 @@ import (
 
 	halt "github.com/halt-go/halt/core"
 	"github.com/halt-go/halt/core/halttest"
+	"github.com/halt-go/halt/stores/memory"
 	haltredis "github.com/halt-go/halt/stores/redis"
 )
 
@@ -32,12 +33,45 @@ type notices struct {
 	halt.NopTelemetry
 	mu    sync.Mutex
 	kinds []halt.NoticeKind
+	lvls  []slog.Level
 }
 
 func (n *notices) OnNotice(_ context.Context, x halt.Notice) {
 	n.mu.Lock()
 	n.kinds = append(n.kinds, x.Kind)
+	n.lvls = append(n.lvls, x.Level)
 	n.mu.Unlock()
+}
+
+// logCount is a slog handler that counts records and keeps the last
+// message and level.
+type logCount struct {
+	n    atomic.Int64
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (h *logCount) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logCount) Handle(_ context.Context, r slog.Record) error {
+	h.n.Add(1)
+	h.mu.Lock()
+	h.msgs = append(h.msgs, r.Level.String()+" "+r.Message)
+	h.mu.Unlock()
+	return nil
+}
+func (h *logCount) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logCount) WithGroup(string) slog.Handler      { return h }
+
+func (h *logCount) messages() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.msgs...)
+}
+
+func (n *notices) levels() []slog.Level {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]slog.Level(nil), n.lvls...)
 }
 
 func (n *notices) seen() string {
@@ -65,26 +99,27 @@ func publicReq() *halttest.FakeRequest { return &halttest.FakeRequest{Peer: "203
 func TestOutage(t *testing.T) {
 	modes := []struct {
 		name     string
-		opts     []haltredis.Option
+		fallback bool // the limiter has a memory fallback store
 		failure  halt.FailureMode
 		checkOut func(t *testing.T, d halt.Decision, err error)
 	}{
-		{"FailOpen", nil, halt.FailOpen, func(t *testing.T, d halt.Decision, err error) {
+		{"FailOpen", false, halt.FailOpen, func(t *testing.T, d halt.Decision, err error) {
 			if err != nil && (!d.Allowed || d.Reason != halt.ReasonStoreError || !errors.Is(err, halt.ErrStoreUnavailable)) {
 				t.Errorf("fail open: got %+v, %v", d, err)
 			}
 		}},
-		{"FailClosed", nil, halt.FailClosed, func(t *testing.T, d halt.Decision, err error) {
+		{"FailClosed", false, halt.FailClosed, func(t *testing.T, d halt.Decision, err error) {
 			if err != nil && (d.Allowed || d.Reason != halt.ReasonStoreError) {
 				t.Errorf("fail closed: got %+v, %v", d, err)
 			}
 		}},
-		{"MemoryFallback", []haltredis.Option{haltredis.WithMemoryFallback(nil)}, halt.FailClosed,
-			func(t *testing.T, d halt.Decision, err error) {
-				if err != nil || d.Reason == halt.ReasonStoreError {
-					t.Errorf("memory fallback: got %+v, %v", d, err)
-				}
-			}},
+		// halt.WithFallback: the memory store decides (admits or limits)
+		// while Redis is down; the error still says the store failed.
+		{"MemoryFallback", true, halt.FailClosed, func(t *testing.T, d halt.Decision, err error) {
+			if d.Reason == halt.ReasonStoreError || (err != nil && !errors.Is(err, halt.ErrStoreUnavailable)) {
+				t.Errorf("memory fallback: got %+v, %v", d, err)
+			}
+		}},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -92,12 +127,17 @@ func TestOutage(t *testing.T) {
 			c := outageClient(srv.addr)
 			t.Cleanup(func() { _ = c.Close() })
 			tel := &notices{}
-			opts := append([]haltredis.Option{haltredis.WithTimeout(outageTimeout),
-				haltredis.WithProbeInterval(20 * time.Millisecond), haltredis.WithTelemetry(tel),
-				haltredis.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, m.opts...)
-			s := newStore(t, c, opts...)
+			logged := &logCount{}
+			s := newStore(t, c, haltredis.WithTimeout(outageTimeout),
+				haltredis.WithProbeInterval(20*time.Millisecond), haltredis.WithLogger(slog.New(logged)))
 			p := halt.Policy{Name: "outage", Limit: 1000, Window: time.Hour}
-			l, err := halt.New(s, p, halt.WithFailureMode(m.failure), halt.WithTelemetry(halt.NopTelemetry{}))
+			opts := []halt.Option{halt.WithFailureMode(m.failure), halt.WithTelemetry(tel)}
+			if m.fallback {
+				mem := memory.New(nil)
+				t.Cleanup(func() { _ = mem.Close() })
+				opts = append(opts, halt.WithFallback(mem))
+			}
+			l, err := halt.New(s, p, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +170,7 @@ func TestOutage(t *testing.T) {
 						for w := worst.Load(); int64(took) > w && !worst.CompareAndSwap(w, int64(took)); w = worst.Load() {
 						}
 						checks.Add(1)
-						if err != nil || d.Reason == halt.ReasonStoreError {
+						if err != nil {
 							failed.Add(1)
 						}
 						m.checkOut(t, d, err)
@@ -157,7 +197,7 @@ func TestOutage(t *testing.T) {
 			if w := time.Duration(worst.Load()); w > outageTimeout+slack {
 				t.Errorf("slowest answer took %v, want at most %v + %v", w, outageTimeout, slack)
 			} else {
-				t.Logf("%d checks, %d answered by the failure mode, slowest %v", checks.Load(), failed.Load(), w)
+				t.Logf("%d checks, %d while Redis was down, slowest %v", checks.Load(), failed.Load(), w)
 			}
 
 			// Redis comes back empty: limiting resumes by itself.
@@ -173,11 +213,22 @@ func TestOutage(t *testing.T) {
 			if err != nil || !d.Allowed || d.Remaining != 999 {
 				t.Fatalf("after the restart: %+v, %v; want a fresh key in the empty Redis", d, err)
 			}
-			if n, err := c.Exists(ctx, "{halt:outage:ip:203.0.113.77}").Result(); err != nil || n != 1 {
+			key := l.Key(publicReq())
+			if key != "halt:outage:{ip:203.0.113.77}" {
+				t.Fatalf("the limiter's key is %q", key)
+			}
+			if n, err := c.Exists(ctx, key).Result(); err != nil || n != 1 {
 				t.Fatalf("the key is not in Redis after the restart: %d, %v", n, err)
 			}
+			// The notices went to the limiter's telemetry, and only there.
 			if got := tel.seen(); got != "store_down,store_up" {
 				t.Fatalf("notices %q, want store_down,store_up", got)
+			}
+			if got := tel.levels(); len(got) != 2 || got[0] != slog.LevelWarn || got[1] != slog.LevelInfo {
+				t.Fatalf("notice levels %v, want WARN, INFO", got)
+			}
+			if n := logged.n.Load(); n != 0 {
+				t.Fatalf("the store logged %d notices its limiter had received", n)
 			}
 		})
 	}
@@ -202,7 +253,7 @@ func testHung(t *testing.T, ctxTimeouts bool) {
 		haltredis.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	p := halt.Policy{Name: "hung", Limit: 1000, Window: time.Hour}
 	ctx := context.Background()
-	key := []byte("halt:hung:ip:203.0.113.78")
+	key := []byte("halt:hung:{ip:203.0.113.78}")
 	if r, err := s.Take(ctx, key, &p, time.Now(), 1); err != nil || !r.Allowed {
 		t.Fatalf("before: %+v, %v", r, err)
 	}
@@ -260,8 +311,9 @@ func testHung(t *testing.T, ctxTimeouts bool) {
 }
 
 // TestScriptCacheFlushed: after SCRIPT FLUSH (as after a restart or a
-// failover) the pipelined EVALSHA gets NOSCRIPT; the store loads the script
-// and decides, counting nothing twice.
+// failover) EVALSHA gets NOSCRIPT; the store loads the scripts and runs the
+// calls again, counting nothing twice, for each script (decide, peek,
+// refund), alone and in one pipeline.
 func TestScriptCacheFlushed(t *testing.T) {
 	srv := startServer(t)
 	for _, inline := range []bool{false, true} {
@@ -270,15 +322,61 @@ func TestScriptCacheFlushed(t *testing.T) {
 			t.Cleanup(func() { _ = c.Close() })
 			s := newStore(t, c)
 			ctx := context.Background()
-			p := halt.Policy{Name: fmt.Sprintf("flush%v", inline), Limit: 3, Window: time.Hour, Algorithm: halt.FixedWindow}
-			for i := range 3 {
+			flush := func() {
+				t.Helper()
 				if err := c.ScriptFlush(ctx).Err(); err != nil {
 					t.Fatal(err)
 				}
-				r, err := s.Take(ctx, []byte("halt:"+p.Name+":k"), &p, time.Now(), 1)
+			}
+			p := halt.Policy{Name: fmt.Sprintf("flush%v", inline), Limit: 3, Window: time.Hour, Algorithm: halt.FixedWindow}
+			key := []byte("halt:" + p.Name + ":{k}")
+			for i := range 3 {
+				flush()
+				r, err := s.Take(ctx, key, &p, time.Now(), 1)
 				if err != nil || !r.Allowed || r.Remaining != int64(2-i) {
 					t.Fatalf("take %d after SCRIPT FLUSH: %+v, %v", i, r, err)
 				}
+			}
+			flush()
+			if r, err := s.Peek(ctx, key, &p, time.Now(), 1); err != nil || r.Allowed {
+				t.Fatalf("peek after SCRIPT FLUSH: %+v, %v", r, err)
+			}
+			flush()
+			if err := s.Refund(ctx, key, &p, time.Now(), 1); err != nil {
+				t.Fatalf("refund after SCRIPT FLUSH: %v", err)
+			}
+			if r, err := s.Peek(ctx, key, &p, time.Now(), 1); err != nil || !r.Allowed || r.Remaining != 1 {
+				t.Fatalf("peek after the refund: %+v, %v", r, err)
+			}
+
+			// Many at once, the three scripts mixed in pipelines: each
+			// take is refunded, so the key ends as it started.
+			flush()
+			var wg sync.WaitGroup
+			for g := range 32 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var err error
+					switch g % 3 {
+					case 0:
+						var r halt.Result
+						if r, err = s.Take(ctx, key, &p, time.Now(), 1); err == nil && r.Allowed {
+							err = s.Refund(ctx, key, &p, time.Now(), 1)
+						}
+					case 1:
+						_, err = s.Peek(ctx, key, &p, time.Now(), 1)
+					default:
+						err = s.Refund(ctx, key, &p, time.Now(), 0)
+					}
+					if err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			if r, err := s.Peek(ctx, key, &p, time.Now(), 1); err != nil || r.Remaining != 3 {
+				t.Fatalf("after the mixed calls: %+v, %v; want the whole limit back", r, err)
 			}
 			if s.Down() {
 				t.Fatal("NOSCRIPT switched the store to its failure mode")

@@ -14,33 +14,42 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	halt "github.com/halt-go/halt/core"
-	"github.com/halt-go/halt/stores/memory"
 )
 
 // ErrTimeout is returned (wrapped) when Redis did not answer within the
 // store's timeout (see WithTimeout).
 var ErrTimeout = errors.New("haltredis: redis did not answer in time")
 
+// errQueueFull is returned when Redis is so far behind that the store's
+// queue is full: the call fails, and Redis is not counted as down for it.
+var errQueueFull = fmt.Errorf("%w: request queue full", ErrTimeout)
+
 // ErrDown is returned (wrapped, with the last failure) while the store
-// considers Redis unreachable and has no memory fallback: it fails fast,
-// without a round trip, until a probe finds Redis back.
+// considers Redis unreachable: it fails fast, without a round trip, until a
+// probe finds Redis back. The limiter then decides with its fallback store
+// (halt.WithFallback) or its failure mode.
 var ErrDown = errors.New("haltredis: redis is unreachable")
 
 // Store is a halt.Store on Redis: single node, Sentinel or Cluster, through
 // any redis.UniversalClient. Every decision is one Lua script run atomically
-// in Redis, so any number of app instances share one exact limit. It is safe
-// for concurrent use. Create it with New and Close it when done (Close does
-// not close the client).
+// in Redis, so any number of app instances share one exact limit. It also
+// implements halt.Peeker, halt.Resetter and halt.Refunder, and
+// halt.NoticeSource: halt.New registers the limiter's telemetry, which then
+// receives the store's halt.NoticeStoreDown and halt.NoticeStoreUp. It is
+// safe for concurrent use. Create it with New and Close it when done (Close
+// does not close the client).
 //
-// By default the script reads the clock from Redis TIME and ignores the now
-// passed to Take, so app servers whose clocks disagree still share one
-// limit; WithCallerClock uses now instead.
+// By default the scripts read the clock from Redis TIME and ignore the now
+// passed to Take, Peek and Refund, so app servers whose clocks disagree
+// still share one limit; WithCallerClock uses now instead.
 type Store struct {
+	// The limiters' telemetry (see notice).
+	halt.NoticeSinks
+
 	client redis.UniversalClient
 	cfg    config
 	start  time.Time // base of the monotonic cache clock
 	cache  *blockCache
-	mem    *memory.Store
 
 	policies sync.Map // *halt.Policy -> *policyArgs
 	npol     atomic.Int64
@@ -48,7 +57,7 @@ type Store struct {
 	queue   chan *call
 	inline  bool         // the client honours context deadlines: see runInline
 	busy    atomic.Int32 // round trips in flight
-	waiting atomic.Int32 // Takes waiting for Redis
+	waiting atomic.Int32 // calls waiting for Redis
 	calls   sync.Pool
 	bufs    sync.Pool
 
@@ -62,7 +71,13 @@ type Store struct {
 	closeOne sync.Once
 }
 
-var _ halt.Store = (*Store)(nil)
+var (
+	_ halt.Store        = (*Store)(nil)
+	_ halt.Peeker       = (*Store)(nil)
+	_ halt.Resetter     = (*Store)(nil)
+	_ halt.Refunder     = (*Store)(nil)
+	_ halt.NoticeSource = (*Store)(nil)
+)
 
 // New returns a Store deciding through client. It validates the options and
 // returns the first error; it never panics. It does not contact Redis: the
@@ -96,9 +111,6 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if cfg.cacheSize > 0 {
 		s.cache = newBlockCache(cfg.cacheSize)
 	}
-	if cfg.fallback {
-		s.mem = memory.New(cfg.memCfg)
-	}
 	s.calls.New = func() any { return &call{done: make(chan struct{}, 1)} }
 	s.bufs.New = func() any { b := make([]byte, 0, 256); return &b }
 	for range cfg.workers {
@@ -108,19 +120,44 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// call is one decision on its way through a pipeline.
+// op is what a call asks of Redis.
+type op uint8
+
+const (
+	opDecide op = iota // the decision script (Take)
+	opPeek             // the read-only decision script (Peek)
+	opRefund           // the refund script (Refund)
+	opReset            // DEL (Reset)
+)
+
+// scripts holds each script op's script.
+var scripts = [...]*redis.Script{opDecide: decideScript, opPeek: peekScript, opRefund: refundScript}
+
+func (o op) String() string {
+	switch o {
+	case opPeek:
+		return "peek"
+	case opRefund:
+		return "refund"
+	case opReset:
+		return "reset"
+	}
+	return "take"
+}
+
+// call is one operation on its way through a pipeline.
 type call struct {
-	keys   [1]string
-	args   [7]any
-	nargs  int
-	state  atomic.Int32 // callQueued, callTaken, callAbandoned, callDone
-	alg    halt.Algorithm
-	window time.Duration
-	res    halt.Result
-	rp     reply
-	err    error
-	done   chan struct{}
-	timer  *time.Timer
+	keys  [1]string
+	args  [7]any
+	nargs int
+	op    op
+	state atomic.Int32 // callQueued, callTaken, callAbandoned, callDone
+	alg   halt.Algorithm
+	res   halt.Result
+	rp    reply
+	err   error
+	done  chan struct{}
+	timer *time.Timer
 }
 
 const (
@@ -130,11 +167,35 @@ const (
 	callDone                   // answered; done has a value
 )
 
+// cmdable is what a call is sent through: the client or a pipeline.
+type cmdable interface {
+	redis.Scripter
+	Do(ctx context.Context, args ...any) *redis.Cmd
+}
+
+// send queues or runs c's command on r.
+func (c *call) send(ctx context.Context, r cmdable) *redis.Cmd {
+	if c.op == opReset {
+		return r.Do(ctx, "DEL", c.keys[0])
+	}
+	return scripts[c.op].EvalSha(ctx, r, c.keys[:], c.args[:c.nargs]...)
+}
+
+// answer reads cmd's reply into c.
+func (c *call) answer(cmd *redis.Cmd) {
+	if err := cmd.Err(); err != nil {
+		c.err = err
+	} else if c.op <= opPeek {
+		c.res, c.err = parseReply(cmd.Val(), c.alg, &c.rp)
+	}
+}
+
 // Take implements halt.Store: it runs one decision for key in Redis. With
-// the default server clock, now is used only for the memory fallback.
-// Instants and the policy's durations are whole microseconds in Redis: a
-// policy whose Window, BlockDuration or sliding sub-window is not a whole
-// number of microseconds is an error.
+// the default server clock, now is not used. Instants and the policy's
+// durations are whole microseconds in Redis: a policy whose Window,
+// BlockDuration or sliding sub-window is not a whole number of microseconds
+// is an error. While the store considers Redis down, Take returns an error
+// wrapping ErrDown at once.
 func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) (halt.Result, error) {
 	if s.closed.Load() {
 		return halt.Result{}, halt.ErrStoreClosed
@@ -154,8 +215,7 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 	}
 
 	bp := s.bufs.Get().(*[]byte)
-	rk := append(append(append(append((*bp)[:0], s.cfg.prefix...), '{'), key...), '}')
-	rk = append(rk, pa.suffix...)
+	rk := s.appendKey((*bp)[:0], key, pa)
 	*bp = rk
 	if s.cache != nil {
 		if r, ok := s.cache.get(rk, p, pa, cost, t0); ok {
@@ -165,27 +225,140 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 	}
 	if s.down.Load() {
 		s.bufs.Put(bp)
-		return s.fallback(ctx, key, p, now, cost, nil)
+		return halt.Result{}, s.downErr()
 	}
 	rks := string(rk)
 	s.bufs.Put(bp)
 
+	r, rp, err := s.do(ctx, s.newCall(opDecide, rks, p, pa, now, cost))
+	if err != nil {
+		return halt.Result{}, s.failed(ctx, opDecide, key, err)
+	}
+	if s.cache != nil {
+		switch {
+		case r.Allowed:
+			s.cache.drop(rks)
+		case r.Reason != halt.ReasonCostExceedsCapacity:
+			s.cache.put(rks, pa, cost, t0, r, &rp)
+		}
+	}
+	return r, nil
+}
+
+// Peek implements halt.Peeker: what Take would answer for key at now (the
+// server's clock by default, as for Take), from Redis, writing nothing. A
+// cooldown the answer would start is not reported; one running is.
+func (s *Store) Peek(ctx context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) (halt.Result, error) {
+	if cost <= 0 {
+		cost = p.RequestCost()
+	}
+	rk, pa, err := s.prepare(key, p)
+	if err != nil {
+		return halt.Result{}, err
+	}
+	r, _, err := s.do(ctx, s.newCall(opPeek, rk, p, pa, now, cost))
+	if err != nil {
+		return halt.Result{}, s.failed(ctx, opPeek, key, err)
+	}
+	return r, nil
+}
+
+// Refund implements halt.Refunder: it gives cost (0: the policy's cost)
+// back to key at now, in one script, with core's Policy.Refund arithmetic
+// and the same clock as Take. A key Redis does not hold is full already and
+// is left alone; a cooldown stays. The key's entry in the over-limit cache
+// is dropped, so the next Take asks Redis.
+func (s *Store) Refund(ctx context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) error {
+	if cost <= 0 {
+		cost = p.RequestCost()
+	}
+	rk, pa, err := s.prepare(key, p)
+	if err != nil {
+		return err
+	}
+	_, _, err = s.do(ctx, s.newCall(opRefund, rk, p, pa, now, cost))
+	if s.cache != nil {
+		s.cache.drop(rk)
+	}
+	if err != nil {
+		return s.failed(ctx, opRefund, key, err)
+	}
+	return nil
+}
+
+// Reset implements halt.Resetter: it deletes key's state under p, cooldown
+// included, and its over-limit cache entry. It deletes one Redis key, the
+// one p's algorithm and window name (see WithPrefix): state the same client
+// key has under another algorithm or window, from an earlier version of
+// the policy, is left to expire.
+func (s *Store) Reset(ctx context.Context, key []byte, p *halt.Policy) error {
+	rk, pa, err := s.prepare(key, p)
+	if err != nil {
+		return err
+	}
+	_, _, err = s.do(ctx, s.newCall(opReset, rk, p, pa, time.Time{}, 0))
+	if s.cache != nil {
+		s.cache.drop(rk)
+	}
+	if err != nil {
+		return s.failed(ctx, opReset, key, err)
+	}
+	return nil
+}
+
+// prepare is what Peek, Refund and Reset do before asking Redis: the
+// checks Take makes, and the Redis key.
+func (s *Store) prepare(key []byte, p *halt.Policy) (string, *policyArgs, error) {
+	if s.closed.Load() {
+		return "", nil, halt.ErrStoreClosed
+	}
+	pa := s.policyArgs(p)
+	if pa.err != nil {
+		return "", nil, pa.err
+	}
+	if s.down.Load() {
+		return "", nil, s.downErr()
+	}
+	return string(s.appendKey(nil, key, pa)), pa, nil
+}
+
+// appendKey appends the Redis key of key under pa to b: the prefix, the
+// limiter's key as it is (its braces are the Cluster hash tag), and the
+// algorithm's suffix.
+func (s *Store) appendKey(b, key []byte, pa *policyArgs) []byte {
+	return append(append(append(b, s.cfg.prefix...), key...), pa.suffix...)
+}
+
+// newCall returns a pooled call for op on Redis key rk.
+func (s *Store) newCall(o op, rk string, p *halt.Policy, pa *policyArgs, now time.Time, cost int64) *call {
 	c := s.calls.Get().(*call)
-	c.keys[0] = rks
+	c.op = o
+	c.keys[0] = rk
+	c.err = nil
+	c.nargs = 0
+	if o == opReset {
+		return c
+	}
 	if s.cfg.callerClock {
 		c.args[0] = now.UnixMicro()
 	} else {
 		c.args[0] = 0
 	}
 	c.args[1] = cost
-	c.alg, c.window = p.Algorithm, p.Window
+	c.alg = p.Algorithm
 	c.nargs = 2 + copy(c.args[2:], pa.args[:pa.nargs])
-	c.err = nil
-	// Alone: decide on this goroutine. With company: share a pipeline.
+	return c
+}
+
+// do runs c within the store's timeout, on this goroutine or through a
+// pipeline worker, and returns its answer. It recycles c.
+func (s *Store) do(ctx context.Context, c *call) (halt.Result, reply, error) {
+	// Alone: run on this goroutine. With company: share a pipeline.
 	alone := s.waiting.Add(1) == 1
 	defer s.waiting.Add(-1)
 	if s.inline && alone && s.busy.Load() == 0 && s.busy.CompareAndSwap(0, 1) {
-		return s.runInline(ctx, c, key, p, now, cost, pa, t0)
+		s.runInline(ctx, c)
+		return s.finish(c)
 	}
 	c.state.Store(callQueued)
 	if c.timer == nil {
@@ -200,13 +373,13 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 		c.timer.Stop()
 		c.keys[0] = ""
 		s.calls.Put(c)
-		return s.fallback(ctx, key, p, now, cost, fmt.Errorf("%w: request queue full", ErrTimeout))
+		return halt.Result{}, reply{}, errQueueFull
 	}
 
 	var err error
 	select {
 	case <-c.done:
-		return s.finish(ctx, c, key, p, now, cost, pa, t0)
+		return s.finish(c)
 	case <-c.timer.C:
 		err = fmt.Errorf("%w (%v)", ErrTimeout, s.cfg.timeout)
 	case <-ctx.Done():
@@ -215,67 +388,55 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 	if !c.state.CompareAndSwap(callQueued, callAbandoned) && !c.state.CompareAndSwap(callTaken, callAbandoned) {
 		// The answer arrived meanwhile: use it.
 		<-c.done
-		return s.finish(ctx, c, key, p, now, cost, pa, t0)
+		return s.finish(c)
 	}
 	// Abandoned: the worker drops c (it is not reused).
-	return s.failed(ctx, key, p, now, cost, err)
+	return halt.Result{}, reply{}, err
 }
 
-// runInline decides c on the caller's goroutine, with no hand-off: when
+// runInline runs c on the caller's goroutine, with no hand-off: when
 // nothing else is in flight and the client bounds its I/O by the context's
 // deadline (ContextTimeoutEnabled), so the timeout still holds.
-func (s *Store) runInline(ctx context.Context, c *call, key []byte, p *halt.Policy, now time.Time, cost int64, pa *policyArgs, t0 int64) (halt.Result, error) {
+func (s *Store) runInline(ctx context.Context, c *call) {
 	tctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
-	cmd := decideScript.EvalSha(tctx, s.client, c.keys[:], c.args[:c.nargs]...)
-	if isNoScript(cmd.Err()) { // EVAL also caches the script again
-		cmd = decideScript.Eval(tctx, s.client, c.keys[:], c.args[:c.nargs]...)
+	cmd := c.send(tctx, s.client)
+	if c.op != opReset && isNoScript(cmd.Err()) { // EVAL also caches the script again
+		cmd = scripts[c.op].Eval(tctx, s.client, c.keys[:], c.args[:c.nargs]...)
 	}
 	s.busy.Add(-1)
-	if err := cmd.Err(); err != nil {
-		c.err = err
-		if tctx.Err() != nil && ctx.Err() == nil {
-			c.err = fmt.Errorf("%w (%v): %w", ErrTimeout, s.cfg.timeout, err)
-		}
-	} else {
-		c.res, c.err = parseReply(cmd.Val(), c.alg, &c.rp)
-		if c.res.Reason == halt.ReasonCostExceedsCapacity {
-			c.res.RetryAfter = c.window
-		}
+	c.answer(cmd)
+	if c.err != nil && tctx.Err() != nil && ctx.Err() == nil {
+		c.err = fmt.Errorf("%w (%v): %w", ErrTimeout, s.cfg.timeout, c.err)
 	}
 	cancel()
-	return s.finish(ctx, c, key, p, now, cost, pa, t0)
 }
 
 // finish reads a delivered call and recycles it.
-func (s *Store) finish(ctx context.Context, c *call, key []byte, p *halt.Policy, now time.Time, cost int64, pa *policyArgs, t0 int64) (halt.Result, error) {
+func (s *Store) finish(c *call) (halt.Result, reply, error) {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
-	r, rp, err, rk := c.res, c.rp, c.err, c.keys[0]
+	r, rp, err := c.res, c.rp, c.err
 	c.keys[0] = ""
 	s.calls.Put(c)
-	if err != nil {
-		return s.failed(ctx, key, p, now, cost, err)
-	}
-	if s.cache != nil {
-		switch {
-		case r.Allowed:
-			s.cache.drop(rk)
-		case r.Reason != halt.ReasonCostExceedsCapacity:
-			s.cache.put(rk, pa, cost, t0, r, &rp)
-		}
-	}
-	return r, nil
+	return r, rp, err
 }
 
 // failed handles an error: the caller's own, an error reply from Redis, or
-// Redis being unreachable (which switches to the failure mode).
-func (s *Store) failed(ctx context.Context, key []byte, p *halt.Policy, now time.Time, cost int64, err error) (halt.Result, error) {
-	if isCallerErr(ctx, err) || !isDownErr(err) {
-		return halt.Result{}, fmt.Errorf("haltredis: take %q: %w", key, err)
+// Redis being unreachable (which switches to fast failures).
+func (s *Store) failed(ctx context.Context, o op, key []byte, err error) error {
+	if !isCallerErr(ctx, err) && !errors.Is(err, errQueueFull) && isDownErr(err) {
+		s.markDown(err)
 	}
-	s.markDown(err)
-	return s.fallback(ctx, key, p, now, cost, err)
+	return fmt.Errorf("haltredis: %v %q: %w", o, key, err)
+}
+
+// downErr is the error of an operation refused while Redis is down.
+func (s *Store) downErr() error {
+	s.mu.Lock()
+	err := s.lastErr
+	s.mu.Unlock()
+	return fmt.Errorf("%w: %w", ErrDown, err)
 }
 
 // isDownErr reports whether err means Redis cannot decide now (network,
@@ -300,21 +461,6 @@ func isCallerErr(ctx context.Context, err error) bool {
 	return ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }
 
-// fallback answers while Redis is unreachable: from memory, or with an
-// error for the limiter's failure mode.
-func (s *Store) fallback(ctx context.Context, key []byte, p *halt.Policy, now time.Time, cost int64, err error) (halt.Result, error) {
-	if s.mem != nil {
-		return s.mem.Take(ctx, key, p, now, cost)
-	}
-	if err == nil {
-		s.mu.Lock()
-		err = s.lastErr
-		s.mu.Unlock()
-		return halt.Result{}, fmt.Errorf("%w: %w", ErrDown, err)
-	}
-	return halt.Result{}, fmt.Errorf("haltredis: take %q: %w", key, err)
-}
-
 // policyArgs returns p's script arguments, prepared once per policy.
 func (s *Store) policyArgs(p *halt.Policy) *policyArgs {
 	if v, ok := s.policies.Load(p); ok {
@@ -331,7 +477,7 @@ func (s *Store) policyArgs(p *halt.Policy) *policyArgs {
 	return pa
 }
 
-// worker sends the queued decisions in pipelines, one EVALSHA each.
+// worker sends the queued calls in pipelines, one command each.
 func (s *Store) worker() {
 	defer s.wg.Done()
 	pipe := s.client.Pipeline()
@@ -376,43 +522,40 @@ func (s *Store) run(pipe redis.Pipeliner, batch []*call, cmds []*redis.Cmd) []*r
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
 	defer cancel()
 	for _, c := range batch {
-		cmds = append(cmds, decideScript.EvalSha(ctx, pipe, c.keys[:], c.args[:c.nargs]...))
+		cmds = append(cmds, c.send(ctx, pipe))
 	}
 	_, _ = pipe.Exec(ctx)
 
 	// The script cache is empty after a restart or failover: load the
-	// script (on every node of a cluster) and send those decisions again.
+	// scripts (on every node of a cluster) and send those calls again.
 	// NOSCRIPT means the script did not run, so nothing is counted twice.
 	var retry []int
+	var missing [len(scripts)]bool
 	for i, cmd := range cmds {
-		if isNoScript(cmd.Err()) {
+		if batch[i].op != opReset && isNoScript(cmd.Err()) {
 			retry = append(retry, i)
+			missing[batch[i].op] = true
 		}
 	}
 	if len(retry) > 0 {
-		if err := decideScript.Load(ctx, s.client).Err(); err == nil {
-			for _, i := range retry {
-				cmds[i] = decideScript.EvalSha(ctx, pipe, batch[i].keys[:], batch[i].args[:batch[i].nargs]...)
-			}
-		} else {
-			for _, i := range retry {
-				cmds[i] = decideScript.Eval(ctx, pipe, batch[i].keys[:], batch[i].args[:batch[i].nargs]...)
+		var loaded [len(scripts)]bool
+		for o, m := range missing {
+			loaded[o] = m && scripts[o].Load(ctx, s.client).Err() == nil
+		}
+		for _, i := range retry {
+			c := batch[i]
+			if loaded[c.op] {
+				cmds[i] = c.send(ctx, pipe)
+			} else {
+				cmds[i] = scripts[c.op].Eval(ctx, pipe, c.keys[:], c.args[:c.nargs]...)
 			}
 		}
 		_, _ = pipe.Exec(ctx)
 	}
 
 	for i, c := range batch {
-		cmd := cmds[i]
+		c.answer(cmds[i])
 		cmds[i] = nil
-		if err := cmd.Err(); err != nil {
-			c.err = err
-		} else {
-			c.res, c.err = parseReply(cmd.Val(), c.alg, &c.rp)
-			if c.res.Reason == halt.ReasonCostExceedsCapacity {
-				c.res.RetryAfter = c.window
-			}
-		}
 		if !c.state.CompareAndSwap(callTaken, callDone) {
 			continue // abandoned: its caller has gone
 		}
@@ -512,15 +655,12 @@ func (s *Store) markDown(err error) {
 	s.probing = true
 	s.mu.Unlock()
 
-	mode := "returning errors (the limiter's failure mode decides)"
-	if s.mem != nil {
-		mode = "answering from the local memory fallback"
-	}
 	s.notice(halt.Notice{
 		Kind:    halt.NoticeStoreDown,
-		Message: "redis store unreachable; " + mode,
+		Message: "redis store unreachable; failing fast (the limiter's fallback store or failure mode decides)",
+		Level:   slog.LevelWarn,
 		Attrs:   []slog.Attr{slog.String("error", err.Error())},
-	}, slog.LevelWarn)
+	})
 	if start {
 		s.wg.Add(1)
 		go s.probe()
@@ -554,33 +694,34 @@ func (s *Store) probe() {
 		s.probing = false
 		s.down.Store(false)
 		s.mu.Unlock()
-		s.notice(halt.Notice{Kind: halt.NoticeStoreUp, Message: "redis store reachable again"}, slog.LevelInfo)
+		s.notice(halt.Notice{Kind: halt.NoticeStoreUp, Message: "redis store reachable again", Level: slog.LevelInfo})
 		return
 	}
 }
 
-func (s *Store) notice(n halt.Notice, level slog.Level) {
-	if s.cfg.telemetry != nil {
-		s.cfg.telemetry.OnNotice(context.Background(), n)
+// notice reports n to the limiters' telemetry (registered by halt.New), or,
+// when there is none (the store used on its own), logs it to the store's
+// logger, so it is never lost and never reported twice.
+func (s *Store) notice(n halt.Notice) {
+	ctx := context.Background()
+	if s.Notify(ctx, n) > 0 {
+		return
 	}
 	attrs := append([]slog.Attr{slog.String("kind", string(n.Kind))}, n.Attrs...)
-	s.cfg.logger.LogAttrs(context.Background(), level, "haltredis: "+n.Message, attrs...)
+	s.cfg.logger.LogAttrs(ctx, n.Level, "haltredis: "+n.Message, attrs...)
 }
 
 // Down reports whether the store currently considers Redis unreachable.
 func (s *Store) Down() bool { return s.down.Load() }
 
-// Close stops the store's background work and its memory fallback. It does
-// not close the client. Take then returns halt.ErrStoreClosed. Close is
+// Close stops the store's background work. It does not close the client.
+// Take, Peek, Refund and Reset then return halt.ErrStoreClosed. Close is
 // idempotent.
 func (s *Store) Close() error {
 	s.closeOne.Do(func() {
 		s.closed.Store(true)
 		close(s.stop)
 		s.wg.Wait()
-		if s.mem != nil {
-			_ = s.mem.Close()
-		}
 	})
 	return nil
 }

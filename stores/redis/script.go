@@ -10,7 +10,13 @@ import (
 	halt "github.com/halt-go/halt/core"
 )
 
-// decideSrc is core's Policy.Decide as one Lua script: it reads the key's
+// stateVersion is the layout of the values the scripts write, the version
+// byte that leads each one. It is the layout of core's State version 1
+// (halt.StateVersion); a test fails when core moves on, so that the scripts
+// are reviewed with it.
+const stateVersion = 1
+
+// decideBody is core's Policy.Decide as one Lua script: it reads the key's
 // state, decides, writes the new state with a TTL (core's Policy.TTL), and
 // returns one string of space-separated decimal fields:
 //
@@ -21,6 +27,14 @@ import (
 // clock and, for the token bucket and fixed window, the key's state, for
 // the over-limit cache.
 //
+// The body runs as two scripts, which differ only in their first line,
+// "local PEEK = ...": decideSrc (PEEK false) and peekSrc (PEEK true), core's
+// Policy.Peek: Decide's answer with block taken as 0 (a cooldown the answer
+// would start is left out) and nothing written; when it admits, remaining
+// counts the request it took as well and reset_after is the time until the
+// state as it stands is full. A constant local costs the decision nothing
+// measurable, and the decision keeps its arguments.
+//
 // Lua numbers are doubles. Instants are microseconds (about 1.8e15 today,
 // below 2^53, so integer arithmetic on them is exact); the token bucket's
 // float arithmetic is done in nanoseconds in the same order as core (and
@@ -30,20 +44,25 @@ import (
 // double, as time.Duration(float64) truncates. Every value is printed with
 // %.0f or %.17g, which are exact.
 //
-// State is one string per key, packed doubles (Lua's struct library), so one
-// GET and one SET ... PX per decision:
+// State is one string per key, so one GET and one SET ... PX per decision:
+// a version byte (stateVersion, 1) and then little-endian doubles (Lua's
+// struct library, format '<Bddd' or '<Bdd' followed by n 'd'):
 //
-//	token bucket:   stamp (µs of the last admission, 0 for none), level (tokens), until (µs)
-//	fixed window:   stamp (window index), level (count), until (µs)
-//	sliding window: stamp (newest sub-window index), until (µs), then n counts, a ring by index mod n
+//	token bucket:   1, stamp (µs of the last admission, 0 for none), level (tokens), until (µs)   25 bytes
+//	fixed window:   1, stamp (window index), level (count), until (µs)                           25 bytes
+//	sliding window: 1, stamp (newest sub-window index), until (µs), then n counts,
+//	                a ring by sub-window index mod n                                             1+8(n+2) bytes
+//
+// A value of another length or version byte (an older layout, another
+// policy's) is read as a key never seen and overwritten by the next write.
 //
 // ARGV: now_us (0: Redis TIME), cost, algorithm ('0' token bucket, '1' fixed
 // window, '2' sliding window), capacity (the windows' limit), then rate
 // (tokens per second, shortest round-trip decimal) for the token bucket or
 // window_us for the windows, block_us, and sub-windows for the sliding
-// window. A cost above capacity answers retry_after 0: the caller fills in
-// the window.
-const decideSrc = `
+// window. A cost above capacity answers reason 3 with retry_after 0: no wait
+// helps.
+const decideBody = `
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 if now == 0 then
@@ -54,6 +73,7 @@ local cost = tonumber(ARGV[2])
 local alg = ARGV[3]
 local cap = tonumber(ARGV[4])
 local block = tonumber(ARGV[6])
+if PEEK then block = 0 end
 local fmt = string.format
 local floor = math.floor
 local MAXTTL = 1e13
@@ -66,7 +86,7 @@ if alg == '0' then
   -- durationFromTokens (d = tokens / rate * 1e9, truncated) and tokenBucket.
   local rate = tonumber(ARGV[5])
   local stamp, level, untl = 0, 0, 0
-  if v and #v == 24 then stamp, level, untl = struct.unpack('ddd', v) end
+  if v and #v == 25 and string.byte(v) == 1 then stamp, level, untl = struct.unpack('<ddd', v, 2) end
   local filled = cap
   local full = 0
   if stamp ~= 0 then
@@ -103,7 +123,7 @@ if alg == '0' then
       if stamp > now then ttl = ttl + (stamp - now) / 1000 end
       if block / 1000 > ttl then ttl = block / 1000 end
       if ttl > MAXTTL then ttl = MAXTTL end
-      redis.call('SET', key, struct.pack('ddd', stamp, level, untl), 'PX', fmt('%.0f', floor(ttl) + 1001))
+      redis.call('SET', key, struct.pack('<Bddd', 1, stamp, level, untl), 'PX', fmt('%.0f', floor(ttl) + 1001))
     end
     return fmt('0 %d 0 %.0f %.0f %.0f %.0f %.0f %.17g %.0f', reason, retry, reset, valid, now, stamp, level, untl)
   end
@@ -111,11 +131,16 @@ if alg == '0' then
   if remaining < 0 then remaining = 0 end
   local y = cost * (remaining + 1) - left
   if y <= 0 or floor(y / rate * 1e9) == 0 then remaining = remaining + 1 end
+  if PEEK then
+    -- The standing: those a take would leave plus the one it took, and
+    -- the time until the bucket, as it is, is full.
+    return fmt('1 0 %.0f 0 %.0f 0', remaining + 1, full)
+  end
   local reset = 0
   if cap - left > 0 then reset = floor((cap - left) / rate * 1e9) end
   local ttl = reset / 1e6
   if ttl > MAXTTL then ttl = MAXTTL end
-  redis.call('SET', key, struct.pack('ddd', now, left, untl), 'PX', fmt('%.0f', floor(ttl) + 1001))
+  redis.call('SET', key, struct.pack('<Bddd', 1, now, left, untl), 'PX', fmt('%.0f', floor(ttl) + 1001))
   return fmt('1 0 %.0f 0 %.0f 0', remaining, reset)
 
 elseif alg == '1' then
@@ -123,19 +148,21 @@ elseif alg == '1' then
   local limit = cap
   local win = tonumber(ARGV[5])
   local stamp, count, untl = 0, 0, 0
-  if v and #v == 24 then stamp, count, untl = struct.unpack('ddd', v) end
+  if v and #v == 25 and string.byte(v) == 1 then stamp, count, untl = struct.unpack('<ddd', v, 2) end
   local k = floor(now / win)
   if k * win > now then k = k - 1 elseif (k + 1) * win <= now then k = k + 1 end
-  if cost > cap or untl > now then
-    local full = 0
+  local full = 0
+  if PEEK or cost > cap or untl > now then
     if stamp >= k and count ~= 0 then full = (stamp + 1) * win - now end
     if cost > cap then
       return fmt('0 3 0 0 %.0f000 0', full)
     end
-    local wait = untl - now
-    local reset = wait
-    if full > reset then reset = full end
-    return fmt('0 2 0 %.0f000 %.0f000 %.0f000 %.0f %.0f %.0f %.0f', wait, reset, wait, now, stamp, count, untl)
+    if untl > now then
+      local wait = untl - now
+      local reset = wait
+      if full > reset then reset = full end
+      return fmt('0 2 0 %.0f000 %.0f000 %.0f000 %.0f %.0f %.0f %.0f', wait, reset, wait, now, stamp, count, untl)
+    end
   end
   if k > stamp then stamp, count = k, 0 end
   local e = (stamp + 1) * win - now
@@ -150,14 +177,17 @@ elseif alg == '1' then
       reason, valid = 2, block
       local ttl = block
       if count ~= 0 and e > ttl then ttl = e end
-      redis.call('SET', key, struct.pack('ddd', stamp, count, untl), 'PX', fmt('%.0f', floor(ttl / 1000) + 1001))
+      redis.call('SET', key, struct.pack('<Bddd', 1, stamp, count, untl), 'PX', fmt('%.0f', floor(ttl / 1000) + 1001))
     end
     return fmt('0 %d %.0f %.0f000 %.0f000 %.0f000 %.0f %.0f %.0f %.0f', reason, rem, retry, reset, valid, now, stamp, count, untl)
   end
   count = count + cost
   local rem = limit - count
   if rem >= 0 then rem = floor(rem / cost) else rem = -floor(-rem / cost) end
-  redis.call('SET', key, struct.pack('ddd', stamp, count, untl), 'PX', fmt('%.0f', floor(e / 1000) + 1001))
+  if PEEK then
+    return fmt('1 0 %.0f 0 %.0f000 0', rem + 1, full)
+  end
+  redis.call('SET', key, struct.pack('<Bddd', 1, stamp, count, untl), 'PX', fmt('%.0f', floor(e / 1000) + 1001))
   return fmt('1 0 %.0f 0 %.0f000 0', rem, e)
 
 else
@@ -168,19 +198,19 @@ else
   local win = tonumber(ARGV[5])
   local n = tonumber(ARGV[7])
   local sub = win / n
-  local layout = 'dd' .. string.rep('d', n)
+  local layout = string.rep('d', n + 2)
   local st
   local fresh = true
-  if v and #v == 8 * (n + 2) then
-    st = {struct.unpack(layout, v)}
+  if v and #v == 8 * (n + 2) + 1 and string.byte(v) == 1 then
+    st = {struct.unpack('<' .. layout, v, 2)}
     fresh = false
   else
     st = {0, 0}
     for q = 3, n + 2 do st[q] = 0 end
   end
   local stamp, untl = st[1], st[2]
-  if cost > cap or untl > now then
-    local full = 0
+  local full = 0
+  if PEEK or cost > cap or untl > now then
     if not fresh then
       for i = stamp, stamp - n + 1, -1 do
         local m = i % n
@@ -195,10 +225,12 @@ else
     if cost > cap then
       return fmt('0 3 0 0 %.0f000 0', full)
     end
-    local wait = untl - now
-    local reset = wait
-    if full > reset then reset = full end
-    return fmt('0 2 0 %.0f000 %.0f000 %.0f000 %.0f', wait, reset, wait, now)
+    if untl > now then
+      local wait = untl - now
+      local reset = wait
+      if full > reset then reset = full end
+      return fmt('0 2 0 %.0f000 %.0f000 %.0f000 %.0f', wait, reset, wait, now)
+    end
   end
   local j = floor(now / sub)
   if j * sub > now then j = j - 1 elseif (j + 1) * sub <= now then j = j + 1 end
@@ -260,10 +292,10 @@ else
       if retry > reset then reset = retry end
       reason, valid = 2, block
     end
-    if block > 0 or moved then
+    if (block > 0 or moved) and not PEEK then
       local ttl = reset
       if untl - now > ttl then ttl = untl - now end
-      redis.call('SET', key, struct.pack(layout, unpack(st, 1, n + 2)), 'PX', fmt('%.0f', floor(ttl / 1000) + 1001))
+      redis.call('SET', key, struct.pack('<B' .. layout, 1, unpack(st, 1, n + 2)), 'PX', fmt('%.0f', floor(ttl / 1000) + 1001))
     end
     return fmt('0 %d %.0f %.0f000 %.0f000 %.0f000 %.0f', reason, rem, retry, reset, valid, now)
   end
@@ -273,16 +305,136 @@ else
   sum = sum + cost
   local rem = limit - sum
   if rem >= 0 then rem = floor(rem / cost) else rem = -floor(-rem / cost) end
+  if PEEK then
+    return fmt('1 0 %.0f 0 %.0f000 0', rem + 1, full)
+  end
   local reset = (j + n) * sub - now
   local ttl = reset
   if untl - now > ttl then ttl = untl - now end
-  redis.call('SET', key, struct.pack(layout, unpack(st, 1, n + 2)), 'PX', fmt('%.0f', floor(ttl / 1000) + 1001))
+  redis.call('SET', key, struct.pack('<B' .. layout, 1, unpack(st, 1, n + 2)), 'PX', fmt('%.0f', floor(ttl / 1000) + 1001))
   return fmt('1 0 %.0f 0 %.0f000 0', rem, reset)
 end
 `
 
-// decideScript is the script, with its SHA-1 computed once.
-var decideScript = redis.NewScript(decideSrc)
+// decideSrc is the decision script (see decideBody).
+const decideSrc = "local PEEK = false\n" + decideBody
+
+// peekSrc is the read-only decision script, core's Policy.Peek.
+const peekSrc = "local PEEK = true\n" + decideBody
+
+// refundSrc is core's Policy.Refund as a Lua script: it gives cost back to
+// the key's state, with the decision script's ARGV (block_us is unused) and
+// value format, and the same clock. Token bucket: level += cost, at most
+// capacity, stamp unchanged; fixed window: count -= cost, not below 0, if
+// the stored window is the current one; sliding window: the counts of the
+// newest sub-windows still inside the window, newest first. The cooldown
+// stays. A key never seen (absent, or a value of another layout) is full
+// and is left alone, as is a state the refund does not change; otherwise
+// the state is written with core's Policy.TTL, recomputed at now. It
+// returns 1 when it wrote the key, 0 otherwise.
+const refundSrc = `
+local key = KEYS[1]
+local v = redis.call('GET', key)
+if not v or string.byte(v) ~= 1 then return 0 end
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local cost = tonumber(ARGV[2])
+local alg = ARGV[3]
+local cap = tonumber(ARGV[4])
+local fmt = string.format
+local floor = math.floor
+local MAXTTL = 1e13
+
+if alg == '0' then
+  if #v ~= 25 then return 0 end
+  local stamp, level, untl = struct.unpack('<ddd', v, 2)
+  if stamp == 0 then return 0 end -- a full bucket
+  local rate = tonumber(ARGV[5])
+  level = level + cost
+  if level > cap then level = cap end
+  -- The TTL as the decision script's: the time until full at now ...
+  local d = now - stamp
+  if d < 0 then d = 0 end
+  local sec = floor(d / 1000000)
+  if sec * 1000000 > d then sec = sec - 1 elseif (sec + 1) * 1000000 <= d then sec = sec + 1 end
+  local filled = level + (sec + ((d - sec * 1000000) * 1000) / 1e9) * rate
+  if filled > cap then filled = cap end
+  local ttl = 0
+  if cap - filled > 0 then ttl = floor((cap - filled) / rate * 1e9) / 1e6 end
+  -- ... plus a clock that went back, and at least the cooldown.
+  if stamp > now then ttl = ttl + (stamp - now) / 1000 end
+  if (untl - now) / 1000 > ttl then ttl = (untl - now) / 1000 end
+  if ttl > MAXTTL then ttl = MAXTTL end
+  redis.call('SET', key, struct.pack('<Bddd', 1, stamp, level, untl), 'PX', fmt('%.0f', floor(ttl) + 1001))
+  return 1
+
+elseif alg == '1' then
+  if #v ~= 25 then return 0 end
+  local stamp, count, untl = struct.unpack('<ddd', v, 2)
+  local win = tonumber(ARGV[5])
+  local k = floor(now / win)
+  if k * win > now then k = k - 1 elseif (k + 1) * win <= now then k = k + 1 end
+  if stamp ~= k or count == 0 then return 0 end -- another window's count, or none
+  count = count - cost
+  if count < 0 then count = 0 end
+  local ttl = 0
+  if count ~= 0 then ttl = (stamp + 1) * win - now end
+  if untl - now > ttl then ttl = untl - now end
+  redis.call('SET', key, struct.pack('<Bddd', 1, stamp, count, untl), 'PX', fmt('%.0f', floor(ttl / 1000) + 1001))
+  return 1
+
+else
+  local win = tonumber(ARGV[5])
+  local n = tonumber(ARGV[7])
+  if #v ~= 8 * (n + 2) + 1 then return 0 end
+  local layout = string.rep('d', n + 2)
+  local st = {struct.unpack('<' .. layout, v, 2)}
+  local stamp, untl = st[1], st[2]
+  local sub = win / n
+  local j = floor(now / sub)
+  if j * sub > now then j = j - 1 elseif (j + 1) * sub <= now then j = j + 1 end
+  local oldest = j - n + 1
+  local changed = false
+  local i = stamp
+  while cost > 0 and i > stamp - n and i >= oldest do
+    local m = i % n
+    if m < 0 then m = m + n elseif m >= n then m = m - n end
+    local back = st[3 + m]
+    if back > cost then back = cost end
+    if back > 0 then
+      st[3 + m] = st[3 + m] - back
+      cost = cost - back
+      changed = true
+    end
+    i = i - 1
+  end
+  if not changed then return 0 end
+  -- The TTL: until the newest sub-window with a count leaves, at least the cooldown.
+  local ttl = 0
+  for q = stamp, stamp - n + 1, -1 do
+    local m = q % n
+    if m < 0 then m = m + n elseif m >= n then m = m - n end
+    if st[3 + m] ~= 0 then
+      ttl = (q + n) * sub - now
+      if ttl < 0 then ttl = 0 end
+      break
+    end
+  end
+  if untl - now > ttl then ttl = untl - now end
+  redis.call('SET', key, struct.pack('<B' .. layout, 1, unpack(st, 1, n + 2)), 'PX', fmt('%.0f', floor(ttl / 1000) + 1001))
+  return 1
+end
+`
+
+// The scripts, with their SHA-1s computed once.
+var (
+	decideScript = redis.NewScript(decideSrc)
+	peekScript   = redis.NewScript(peekSrc)
+	refundScript = redis.NewScript(refundSrc)
+)
 
 // policyArgs is a policy translated into the script's arguments, checked
 // once per policy.
@@ -295,7 +447,7 @@ type policyArgs struct {
 
 	args  [5]any // the script's ARGV after now and cost (see decideSrc)
 	nargs int
-	// suffix follows the hash tag in the key. The windows' state is
+	// suffix follows the limiter's key. The windows' state is
 	// meaningless under another window or algorithm, so a changed policy
 	// starts on fresh keys; the token bucket keeps its tokens, as
 	// x/time/rate's SetLimit does.

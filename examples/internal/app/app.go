@@ -1,6 +1,7 @@
 // Package app is the configuration every example program shares: the
-// environment variables of DESIGN.md section 9, the store, and the two
-// limiters of the common example app.
+// environment variables (ADDR, HALT_REDIS_URL, HALT_TRUSTED_PROXIES,
+// HALT_HEADER_STYLE, HALT_METRICS_ADDR), the store, the Prometheus
+// endpoint, and the limiters of the common example app.
 package app
 
 import (
@@ -29,6 +30,37 @@ const LoginBody = `{"token":"example"}`
 // HealthBody is what GET /health answers in every example.
 const HealthBody = `{"status":"ok"}`
 
+// SearchBody is what GET /api/search answers in every example.
+const SearchBody = `{"results":[]}`
+
+// BetaBody is what GET /api/beta answers in every example.
+const BetaBody = `{"feature":"beta"}`
+
+// StatusPath is the status endpoint every example serves: the caller's
+// standing under public_api, auth_endpoints, search_second and
+// search_hour, never counted and never limited.
+const StatusPath = "/rate_limit"
+
+// Limiters are the common app's limiters.
+type Limiters struct {
+	// Global is presets.PublicAPI ("public_api"), on every route.
+	Global *halt.Limiter
+	// Auth is presets.AuthEndpoints ("auth_endpoints"), on POST
+	// /auth/login, stacked on Global.
+	Auth *halt.Limiter
+	// Search decides "search_second" (2 per second, burst 2) and
+	// "search_hour" (20 per hour, burst 20) per client IP, in one check, on
+	// GET /api/search, stacked on Global.
+	Search *halt.Limiter
+	// Beta is the shadow policy "beta_shadow" (1 per minute) on GET
+	// /api/beta: never rejects, never writes headers, logs each request it
+	// would have rejected.
+	Beta *halt.Limiter
+}
+
+// Status lists the limiters the status endpoint reports.
+func (ls Limiters) Status() []*halt.Limiter { return []*halt.Limiter{ls.Global, ls.Auth, ls.Search} }
+
 // Config is read from the environment.
 type Config struct {
 	// Addr is ADDR, default 127.0.0.1:8080.
@@ -41,11 +73,18 @@ type Config struct {
 	// RedisURL is HALT_REDIS_URL: a redis:// URL, or a comma-separated list
 	// of host:port seeds for a Redis Cluster. Empty means the memory store.
 	RedisURL string
+	// MetricsAddr is HALT_METRICS_ADDR: where ServeMetrics serves
+	// Prometheus metrics (127.0.0.1:9464, say). Empty means no metrics.
+	MetricsAddr string
+	// Telemetry is a sink every limiter reports to (ServeMetrics sets it
+	// to the Prometheus sink); nil keeps the limiters' default.
+	Telemetry halt.Telemetry
 }
 
 // FromEnv reads the configuration from the environment.
 func FromEnv() (Config, error) {
-	c := Config{Addr: os.Getenv("ADDR"), RedisURL: strings.TrimSpace(os.Getenv("HALT_REDIS_URL"))}
+	c := Config{Addr: os.Getenv("ADDR"), RedisURL: strings.TrimSpace(os.Getenv("HALT_REDIS_URL")),
+		MetricsAddr: strings.TrimSpace(os.Getenv("HALT_METRICS_ADDR"))}
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:8080"
 	}
@@ -72,33 +111,50 @@ func (c Config) Store() (halt.Store, io.Closer, error) {
 	return s, s, nil
 }
 
-// Limiters builds the common app's two limiters on store: global
-// (presets.PublicAPI) and auth (presets.AuthEndpoints, for POST /auth/login).
-func (c Config) Limiters(store halt.Store, extra ...halt.Option) (global, auth *halt.Limiter, err error) {
-	opts := append([]halt.Option{halt.WithTrustedProxies(c.TrustedProxies...), halt.WithHeaderStyle(c.Style)}, extra...)
-	global, err = halt.New(store, presets.PublicAPI(), opts...)
-	if err != nil {
-		return nil, nil, err
+// Limiters builds the common app's limiters on store; extra options go to
+// every one of them.
+func (c Config) Limiters(store halt.Store, extra ...halt.Option) (Limiters, error) {
+	opts := append([]halt.Option{halt.WithTrustedProxies(c.TrustedProxies...), halt.WithHeaderStyle(c.Style),
+		halt.WithTelemetry(c.Telemetry)}, extra...)
+	var ls Limiters
+	var err error
+	if ls.Global, err = halt.New(store, presets.PublicAPI(), opts...); err != nil {
+		return ls, err
 	}
-	auth, err = halt.New(store, presets.AuthEndpoints(), opts...)
-	return global, auth, err
+	if ls.Auth, err = halt.New(store, presets.AuthEndpoints(), opts...); err != nil {
+		return ls, err
+	}
+	second := halt.Policy{Name: "search_second", Limit: 2, Window: time.Second, Burst: 2}
+	hour := halt.Policy{Name: "search_hour", Limit: 20, Window: time.Hour, Burst: 20}
+	if ls.Search, err = halt.New(store, second, append(opts, halt.WithPolicies(hour))...); err != nil {
+		return ls, err
+	}
+	beta := halt.Policy{Name: "beta_shadow", Limit: 1, Window: time.Minute, Shadow: true}
+	ls.Beta, err = halt.New(store, beta, append(opts, halt.WithTelemetry(halt.SlogTelemetry{}, c.Telemetry))...)
+	return ls, err
 }
 
-// Setup reads the environment and builds store and limiters: the first
-// lines of every example's main.
-func Setup() (cfg Config, global, auth *halt.Limiter, closer io.Closer, err error) {
+// Setup reads the environment, builds store and limiters and starts the
+// metrics endpoint if HALT_METRICS_ADDR asks for it: the first lines of
+// every example's main. The closer stops the endpoint and closes the
+// store.
+func Setup() (cfg Config, ls Limiters, closer io.Closer, err error) {
 	if cfg, err = FromEnv(); err != nil {
-		return cfg, nil, nil, nil, err
+		return cfg, ls, nil, err
 	}
 	store, closer, err := cfg.Store()
 	if err != nil {
-		return cfg, nil, nil, nil, err
+		return cfg, ls, nil, err
 	}
-	global, auth, err = cfg.Limiters(store)
+	metrics, err := cfg.ServeMetrics()
 	if err != nil {
-		return cfg, nil, nil, nil, errors.Join(err, closer.Close())
+		return cfg, ls, nil, errors.Join(err, closer.Close())
 	}
-	return cfg, global, auth, closer, nil
+	closer = closers{metrics, closer}
+	if ls, err = cfg.Limiters(store); err != nil {
+		return cfg, ls, nil, errors.Join(err, closer.Close())
+	}
+	return cfg, ls, closer, nil
 }
 
 // Serve runs serve until it fails or the process gets SIGINT or SIGTERM,

@@ -6,19 +6,24 @@ import (
 	"net/http"
 
 	halthttp "github.com/halt-go/halt/adapters/nethttp"
-	halt "github.com/halt-go/halt/core"
 	"github.com/halt-go/halt/examples/internal/app"
 )
 
-// Handler serves GET / under global, POST /auth/login under auth stacked on
-// global, and GET /health (exempt).
-func Handler(global, auth *halt.Limiter) http.Handler {
+// Handler serves the common app: GET / under the global limiter, POST
+// /auth/login, GET /api/search and GET /api/beta under their own limiters
+// stacked on it, GET /health (exempt) and the status endpoint GET
+// /rate_limit (never counted, never limited).
+func Handler(ls app.Limiters) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, app.HelloBody) })
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, app.HealthBody) })
-	login := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, app.LoginBody) })
-	mux.Handle("POST /auth/login", halthttp.Middleware(auth)(login))
-	return halthttp.Middleware(global)(mux)
+	json := func(body string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, body) })
+	}
+	mux.Handle("POST /auth/login", halthttp.Middleware(ls.Auth)(json(app.LoginBody)))
+	mux.Handle("GET /api/search", halthttp.Middleware(ls.Search)(json(app.SearchBody)))
+	mux.Handle("GET /api/beta", halthttp.Middleware(ls.Beta)(json(app.BetaBody)))
+	return halthttp.Middleware(ls.Global, halthttp.WithStatusEndpoint(app.StatusPath, ls.Status()...))(mux)
 }
 
 func writeJSON(w http.ResponseWriter, body string) {

@@ -1,16 +1,18 @@
-package halt_test
+package adapter_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/adapter"
 )
 
 func TestHTTPHeaderWriterEmbedded(t *testing.T) {
 	type perRequest struct {
 		id int
-		halt.HTTPHeaderWriter
+		adapter.HTTPHeaderWriter
 	}
 	h := http.Header{"X-Before": {"kept"}}
 	x := &perRequest{id: 1}
@@ -41,4 +43,17 @@ func TestHTTPHeaderWriterEmbedded(t *testing.T) {
 	if h["B"][0] != "vB" || h2.Get("B") != "new" {
 		t.Fatalf("two writers: first %q, second %q", h["B"], h2["B"])
 	}
+}
+
+// TestNewNilLimiter: a middleware without a limiter is refused at
+// construction, with a message naming the mistake, not on the first request.
+func TestNewNilLimiter(t *testing.T) {
+	defer func() {
+		msg, _ := recover().(string)
+		if !strings.Contains(msg, "non-nil *halt.Limiter") {
+			t.Fatalf("recovered %q", msg)
+		}
+	}()
+	adapter.New[*http.Request](nil)
+	t.Fatal("New(nil) returned")
 }

@@ -1,0 +1,200 @@
+// Package adapter is what Halt's framework adapters are built from: the
+// framework-neutral middleware engine (options, the check, headers and the
+// rejection, written once) and a header writer for net/http-style headers.
+// Applications never need it; they use an adapter's Middleware and Check
+// functions (halthttp, haltchi, haltgin, haltecho, haltfiber). Write a new
+// adapter by implementing [halt.Request] over the framework's context and
+// calling [New], [Middleware.Handle] and [Middleware.Reject], or [Decide]
+// and [Reject] for checks made inside a handler.
+package adapter
+
+import (
+	"net/http"
+	"strconv"
+
+	halt "github.com/halt-go/halt/core"
+)
+
+// Middleware is the engine behind every adapter's middleware. C is the
+// adapter's per-request context (*gin.Context, echo.Context, *fiber.Ctx,
+// or an adapter's own type for net/http).
+type Middleware[C any] struct {
+	l    *halt.Limiter
+	skip func(C) bool
+	cost func(C) int64
+	deny func(C, halt.Decision) error
+
+	statusPath string          // StatusEndpoint
+	statusOf   []*halt.Limiter // the limiters it reports
+}
+
+// Option configures a Middleware. Adapters wrap these in their own With…
+// functions.
+type Option[C any] interface {
+	apply(*Middleware[C])
+}
+
+type option[C any] func(*Middleware[C])
+
+func (f option[C]) apply(m *Middleware[C]) { f(m) }
+
+// Skip skips the limiter (no check, no headers) for requests where fn
+// returns true. A nil fn skips nothing.
+func Skip[C any](fn func(C) bool) Option[C] {
+	return option[C](func(m *Middleware[C]) { m.skip = fn })
+}
+
+// Cost sets a per-request cost function. A result of zero or less means
+// the policy's cost. A nil fn keeps the policy's cost.
+func Cost[C any](fn func(C) int64) Option[C] {
+	return option[C](func(m *Middleware[C]) { m.cost = fn })
+}
+
+// Deny replaces the writer of rejected responses. It runs after the
+// rate-limit headers, Retry-After and Cache-Control are set. A nil fn keeps
+// the default JSON rejection.
+func Deny[C any](fn func(C, halt.Decision) error) Option[C] {
+	return option[C](func(m *Middleware[C]) { m.deny = fn })
+}
+
+// StatusEndpoint makes the middleware answer GET path itself, before any
+// check, with the caller's standing under limiters as JSON
+// ([halt.StatusJSON]): like GitHub's GET /rate_limit, it is never counted
+// and never limited. The adapter calls [Middleware.Status] first.
+func StatusEndpoint[C any](path string, limiters ...*halt.Limiter) Option[C] {
+	return option[C](func(m *Middleware[C]) {
+		m.statusPath, m.statusOf = path, append([]*halt.Limiter(nil), limiters...)
+	})
+}
+
+// Status reports whether req is a request for the status endpoint, and if
+// so the response to send: 200 and the standing, or 503 and an error body
+// when the store could not tell, both as JSON, with Cache-Control:
+// no-store set on h.
+func (m *Middleware[C]) Status(req halt.Request, h halt.ResponseHeaders) (status int, body []byte, ok bool) {
+	if m.statusPath == "" || req.Path() != m.statusPath || (req.Method() != "GET" && req.Method() != "HEAD") {
+		return 0, nil, false
+	}
+	h.Set("Cache-Control", "no-store")
+	body, err := halt.StatusJSON(req.Context(), req, m.statusOf...)
+	if err != nil {
+		return http.StatusServiceUnavailable, []byte(`{"error":"status_unavailable","message":"The rate-limit store could not be read. Please try again later."}`), true
+	}
+	return http.StatusOK, body, true
+}
+
+// New builds the engine. It panics if l is nil: a middleware without a
+// limiter is a programming error caught at startup. Nil options are
+// ignored.
+func New[C any](l *halt.Limiter, opts ...Option[C]) *Middleware[C] {
+	if l == nil {
+		panic("halt: Middleware needs a non-nil *halt.Limiter")
+	}
+	m := &Middleware[C]{l: l}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(m)
+		}
+	}
+	return m
+}
+
+// Limiter returns the engine's limiter.
+func (m *Middleware[C]) Limiter() *halt.Limiter { return m.l }
+
+// Handle checks one request, writes the rate-limit headers to h, and
+// reports whether the request may proceed. When it may not, the adapter
+// must call Reject. Exempt, skipped and failed-open requests proceed
+// without headers.
+func (m *Middleware[C]) Handle(c C, req halt.Request, h halt.ResponseHeaders) (halt.Decision, bool) {
+	if m.skip != nil && m.skip(c) {
+		return halt.Decision{Allowed: true, Reason: halt.ReasonSkipped}, true
+	}
+	var cost int64
+	if m.cost != nil {
+		cost = m.cost(c)
+	}
+	return Decide(m.l, req, h, cost)
+}
+
+// Reject writes the rejection of d: the custom deny handler if one is set,
+// otherwise [Reject].
+func (m *Middleware[C]) Reject(c C, d halt.Decision, write func(status int, body []byte) error) error {
+	if m.deny != nil {
+		return m.deny(c, d)
+	}
+	return Reject(m.l, d, write)
+}
+
+// Decide checks req with l at cost (zero or less: the policy's cost),
+// writes the rate-limit headers to h and reports whether the request may
+// proceed. On a rejection it also sets Retry-After (when a wait can help)
+// and Cache-Control: no-store, and the caller must write the rejection
+// ([Reject]). It is the middleware's check, for handlers that know the
+// cost only once they run. Store errors went to the limiter's telemetry.
+func Decide(l *halt.Limiter, req halt.Request, h halt.ResponseHeaders, cost int64) (halt.Decision, bool) {
+	d, _ := l.CheckCost(req.Context(), req, cost)
+	if d.HasHeaders() {
+		l.HeaderStyle().Write(h, d)
+	}
+	if d.Allowed {
+		return d, true
+	}
+	if s := d.RetrySeconds(); s > 0 {
+		h.Set("Retry-After", strconv.FormatInt(s, 10))
+	}
+	h.Set("Cache-Control", "no-store")
+	return d, false
+}
+
+// Reject writes the default rejection of d through write: the status and
+// JSON body of [halt.Limiter.Rejection]. The adapter's write must send
+// Content-Type: application/json.
+func Reject(l *halt.Limiter, d halt.Decision, write func(status int, body []byte) error) error {
+	status, body := l.Rejection(&d)
+	return write(status, body)
+}
+
+// HTTPHeaders adapts an http.Header to halt.ResponseHeaders. It sets up to
+// four values with one allocation instead of one per header, and writes
+// names as given (core passes canonical names).
+func HTTPHeaders(h http.Header) halt.ResponseHeaders {
+	return &HTTPHeaderWriter{h: h}
+}
+
+// HTTPHeaderWriter is what [HTTPHeaders] returns, as a type an adapter can
+// embed in a per-request struct of its own, so that struct and the headers
+// cost one allocation together. Call Init before use. The values it sets
+// live in the writer: one writer serves one response, never two.
+type HTTPHeaderWriter struct {
+	h    http.Header
+	vals [4]string
+	n    int
+}
+
+// Init points a new writer at h.
+func (s *HTTPHeaderWriter) Init(h http.Header) { *s = HTTPHeaderWriter{h: h} }
+
+// Get returns the first value of the response header name.
+func (s *HTTPHeaderWriter) Get(name string) string {
+	if v := s.h[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Set replaces the response header name with value.
+func (s *HTTPHeaderWriter) Set(name, value string) {
+	if s.n < len(s.vals) {
+		s.vals[s.n] = value
+		s.h[name] = s.vals[s.n : s.n+1 : s.n+1]
+		s.n++
+		return
+	}
+	s.h[name] = []string{value}
+}
+
+// Add appends value to the response header name.
+func (s *HTTPHeaderWriter) Add(name, value string) {
+	s.h[name] = append(s.h[name], value)
+}

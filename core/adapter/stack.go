@@ -1,0 +1,117 @@
+package adapter
+
+import (
+	"hash/maphash"
+	"reflect"
+	"sync"
+)
+
+// The stack links the Halt middleware of one request for adapters that
+// have no per-request storage of their own (net/http and chi, whose
+// request context cannot be changed without copying the request): each
+// middleware that counts a request enters it under an identity of the
+// request (its http.ResponseWriter), a limiter that refuses the request
+// marks it refused, and each middleware that entered, once the rest of the
+// chain has returned, sees the mark and gives back what it took. A request
+// that passes every limiter costs two short critical sections and no
+// allocation. The table is bounded: a request that finds no room is not
+// entered, and is then charged by every limiter it passed (never
+// over-admitted).
+const (
+	stackShards = 128
+	stackSlots  = 16 // per shard: up to 2,048 requests in flight are tracked
+)
+
+type stackSlot struct {
+	h       uint64 // the identity's hash, never 0; 0 marks a free slot
+	id      any
+	refused bool
+}
+
+type stackShard struct {
+	mu    sync.Mutex
+	slots [stackSlots]stackSlot
+	_     [40]byte // keep shards on separate cache lines
+}
+
+var (
+	stacks    [stackShards]stackShard
+	stackSeed = maphash.MakeSeed()
+)
+
+// Entry is one middleware's place in a request's stack (see [Enter]).
+type Entry struct {
+	sh    *stackShard
+	i     int
+	owner bool
+}
+
+// locate returns id's shard and hash, or nil when id cannot serve as an
+// identity (its type is not comparable).
+func locate(id any) (*stackShard, uint64) {
+	if id == nil || !reflect.TypeOf(id).Comparable() {
+		return nil, 0
+	}
+	h := maphash.Comparable(stackSeed, id) | 1
+	return &stacks[(h>>1)%stackShards], h
+}
+
+// Enter enters the request identified by id (a pointer, such as the
+// request's http.ResponseWriter) in the stack, after a middleware counted
+// it. The first to enter a request owns its entry; later ones share it.
+// Call Leave once the rest of the chain has returned.
+func Enter(id any) Entry {
+	sh, h := locate(id)
+	if sh == nil {
+		return Entry{i: -1}
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	free := -1
+	for j := range sh.slots {
+		s := &sh.slots[j]
+		if s.h == h && s.id == id {
+			return Entry{sh: sh, i: j}
+		}
+		if s.h == 0 && free < 0 {
+			free = j
+		}
+	}
+	if free < 0 {
+		return Entry{i: -1}
+	}
+	sh.slots[free] = stackSlot{h: h, id: id}
+	return Entry{sh: sh, i: free, owner: true}
+}
+
+// Refuse marks the request identified by id refused, if it was entered.
+func Refuse(id any) {
+	sh, h := locate(id)
+	if sh == nil {
+		return
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for j := range sh.slots {
+		if s := &sh.slots[j]; s.h == h && s.id == id {
+			s.refused = true
+			return
+		}
+	}
+}
+
+// Leave reports whether a limiter refused the request after the entering
+// middleware let it through; the owner's Leave also frees the entry.
+func (e Entry) Leave() (refused bool) {
+	if e.i < 0 || e.sh == nil {
+		return false
+	}
+	e.sh.mu.Lock()
+	defer e.sh.mu.Unlock()
+	s := &e.sh.slots[e.i]
+	refused = s.refused
+	if e.owner {
+		*s = stackSlot{}
+	}
+	return refused
+}

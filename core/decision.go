@@ -1,0 +1,194 @@
+package halt
+
+import (
+	"hash/maphash"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Decision is the outcome of one check.
+type Decision struct {
+	// Allowed reports whether the request may proceed.
+	Allowed bool
+	// Reason says why.
+	Reason Reason
+	// Policy is the name of the policy that decided (for an exempt or
+	// skipped request, the policy that would have).
+	Policy string
+	// Limit is the policy's limit per window (0 for exempt and skipped
+	// requests).
+	Limit int64
+	// Window is the policy's window.
+	Window time.Duration
+	// Remaining is how many more requests of this cost would be allowed
+	// right now; never negative. With a burst above the limit it can
+	// exceed Limit.
+	Remaining int64
+	// ResetAfter is the time until the key is back to full capacity.
+	ResetAfter time.Duration
+	// RetryAfter is zero when allowed; when blocked, the earliest time after
+	// which the same request would be allowed (zero when no wait helps: see
+	// [ReasonCostExceedsCapacity] and [ReasonMissingKey]).
+	RetryAfter time.Duration
+	// At is the instant of the decision by the limiter's clock.
+	At time.Time
+
+	cp    *compiled // rendering data of the policy that decided
+	cost  int64     // the cost asked for (0: the policy's)
+	taken taker     // which store recorded the admission, if any
+	sum   uint64    // a hash of the key it was recorded under, for Undo
+	multi *multi    // the decision of every policy, for limiters with several
+}
+
+// Counted reports whether the decision was recorded in a store: the
+// request was admitted by a store (or the fallback store), so [Limiter.Undo]
+// has something to give back. Exempt, skipped, failed-open and rejected
+// requests were not counted.
+func (d *Decision) Counted() bool { return d.Allowed && d.taken != takenNone }
+
+// keySeed hashes keys for Decision.sum.
+var keySeed = maphash.MakeSeed()
+
+func keySum(key []byte) uint64 { return maphash.Bytes(keySeed, key) }
+
+// taker says which store recorded an admission, for Undo.
+type taker uint8
+
+const (
+	takenNone taker = iota
+	takenStore
+	takenFallback
+)
+
+// multi is the decision of each policy of a limiter with several.
+type multi struct {
+	each   []Decision // the enforcing policies, in order
+	shadow []Decision // the shadow policies decided (admitted requests only)
+}
+
+// Policies returns the decision of each policy the limiter enforces, in
+// the order they were configured (the limiter's own first): one element
+// for a limiter with one policy, none for an exempt or skipped request.
+// The Decision itself is the most restrictive of them: the one that
+// blocked, or the one closest to exhaustion.
+func (d *Decision) Policies() []Decision {
+	if d.multi != nil {
+		return d.multi.each
+	}
+	if d.cp == nil {
+		return nil
+	}
+	return []Decision{*d}
+}
+
+// Exempt reports whether the request was exempt or skipped: it consumed
+// nothing and carries no rate-limit headers.
+func (d *Decision) Exempt() bool {
+	return d.Reason == ReasonExempt || d.Reason == ReasonSkipped
+}
+
+// ResetAt is the instant the key is back to full capacity.
+func (d *Decision) ResetAt() time.Time { return d.At.Add(d.ResetAfter) }
+
+// HasHeaders reports whether the decision is rendered as rate-limit
+// headers: it was decided under a policy, by the store (or the fallback
+// store). Exempt, skipped and failed-open requests and missing keys have
+// none.
+func (d *Decision) HasHeaders() bool {
+	switch d.Reason {
+	case ReasonExempt, ReasonSkipped, ReasonStoreError, ReasonMissingKey:
+		return false
+	}
+	return d.cp != nil
+}
+
+// compiled is a validated policy with what the hot path precomputes.
+type compiled struct {
+	Policy
+	exempt   exemptions
+	prefix   string // "halt:<escaped name>:"
+	limitStr string
+	policyID string // RFC 9651 sf-string of the name
+}
+
+func compile(p Policy) (*compiled, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	ex, _ := parseExemptions(p.Exemptions)
+	p.Exemptions = slices.Clone(p.Exemptions)
+	return &compiled{
+		Policy:   p,
+		exempt:   ex,
+		prefix:   "halt:" + escapeKeyPart(p.Name) + ":",
+		limitStr: itoa(p.Limit),
+		policyID: sfString(p.Name),
+	}, nil
+}
+
+// same reports whether p compiles to c: every field that changes a
+// decision, the key or an exemption. KeyFunc is not compared (functions
+// are not comparable); the limiter always calls the KeyFunc of the policy
+// it was just given.
+func (c *compiled) same(p *Policy) bool {
+	a := &c.Policy
+	return a.Limit == p.Limit && a.Window == p.Window && a.Burst == p.Burst &&
+		a.Algorithm == p.Algorithm && a.KeyStrategy == p.KeyStrategy && a.Cost == p.Cost &&
+		a.BlockDuration == p.BlockDuration && a.Precision == p.Precision && a.PerRoute == p.PerRoute &&
+		a.Shadow == p.Shadow &&
+		a.Plan == p.Plan && (a.KeyFunc == nil) == (p.KeyFunc == nil) && slices.Equal(a.Exemptions, p.Exemptions)
+}
+
+// maxCachedPolicies bounds the cache of resolved policies. A resolver
+// that builds names from request data would otherwise grow it forever;
+// past the bound the cache starts over.
+const maxCachedPolicies = 4096
+
+// policyCache holds compiled resolver (and WithPolicy) results by name.
+type policyCache struct {
+	m sync.Map // name -> *compiled
+	n atomic.Int64
+}
+
+// lookup returns p compiled, from the cache when an entry of that name
+// compiles the same.
+func (pc *policyCache) lookup(p *Policy) (*compiled, error) {
+	if v, ok := pc.m.Load(p.Name); ok {
+		if cp := v.(*compiled); cp.same(p) {
+			return cp, nil
+		}
+	}
+	cp, err := compile(*p)
+	if err != nil {
+		return nil, err
+	}
+	if pc.n.Add(1) > maxCachedPolicies {
+		pc.m.Clear()
+		pc.n.Store(1)
+	}
+	pc.m.Store(p.Name, cp)
+	return cp, nil
+}
+
+// nameSet remembers up to maxCachedPolicies names, for once-per-name
+// reports.
+type nameSet struct {
+	mu sync.Mutex
+	m  map[string]struct{}
+}
+
+// add reports whether name is new (and the set not full).
+func (s *nameSet) add(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[name]; ok || len(s.m) >= maxCachedPolicies {
+		return false
+	}
+	if s.m == nil {
+		s.m = make(map[string]struct{})
+	}
+	s.m[name] = struct{}{}
+	return true
+}

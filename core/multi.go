@@ -1,0 +1,457 @@
+package halt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// WithPolicies adds policies the limiter decides together with its own, in
+// one check, all or nothing: a request is admitted only if every policy
+// admits it, and a rejected request consumes nothing from any of them
+// ("2 per second and 20 per hour"). The Decision is the most restrictive
+// of them (the one that blocked, or the one closest to exhaustion), and
+// [Decision.Policies] lists each. Policy names must differ.
+//
+// When every policy keys the same client (the same key strategy), the
+// decision is one atomic store call on a store implementing [MultiTaker]
+// (both Halt stores do: on Redis one script, one round trip, one Cluster
+// slot). When they key different things (per API key and per IP), they are
+// decided in order and what earlier policies took is given back on a
+// rejection ([Refunder]), so nothing is ever over-admitted, though a
+// concurrent request may briefly see the earlier policies charged.
+//
+// Shadow policies ([Policy.Shadow]) among them are decided after the
+// others admitted the request, and never reject it.
+func WithPolicies(ps ...Policy) Option {
+	return optionFunc(func(l *Limiter) error {
+		for _, p := range ps {
+			cp, err := compile(p)
+			if err != nil {
+				return err
+			}
+			l.extra = append(l.extra, cp)
+		}
+		return nil
+	})
+}
+
+// initPolicies checks the limiter's policies against its store, at New.
+func (l *Limiter) initPolicies() error {
+	names := map[string]bool{l.policy.Name: true}
+	enforcing, sameKeys := 0, true
+	if !l.policy.Shadow {
+		enforcing++
+	}
+	for _, cp := range l.extra {
+		if names[cp.Name] {
+			return fmt.Errorf("halt: two policies are named %q: a name namespaces counters, so each policy needs its own", cp.Name)
+		}
+		names[cp.Name] = true
+		if !cp.Shadow {
+			enforcing++
+		}
+		if cp.KeyStrategy != l.policy.KeyStrategy || cp.KeyStrategy == KeyCustom {
+			sameKeys = false
+		}
+	}
+	l.multi = len(l.extra) > 0 || l.policy.Shadow
+	switch {
+	case enforcing < 2:
+	case sameKeys && l.multiT == nil && l.refunder == nil:
+		return fmt.Errorf("halt: %d policies decided together need a store implementing halt.MultiTaker "+
+			"or halt.Refunder; %T implements neither", enforcing, l.store)
+	case !sameKeys && l.refunder == nil:
+		return fmt.Errorf("halt: policies with different key strategies are decided in order and need a "+
+			"store implementing halt.Refunder to give back on a rejection; %T does not", l.store)
+	}
+	return nil
+}
+
+// polTarget is one policy of a multi-policy check and its key.
+type polTarget struct {
+	cp     *compiled
+	key    []byte
+	client int // where the client part starts in key
+}
+
+// maxInline is how many policies a check handles without allocating its
+// bookkeeping.
+const maxInline = 4
+
+// checkMulti is check for limiters with several policies or a shadow one.
+func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, override *Policy, now time.Time) (Decision, error) {
+	bp := l.keyPool.Get().(*[]byte)
+	defer l.keyPool.Put(bp)
+	var t target
+	l.resolve(ctx, req, override, now, (*bp)[:0], &t)
+	if t.early {
+		d := t.d
+		l.report(ctx, &t, &d)
+		return d, t.err
+	}
+	var enfBuf, shBuf [maxInline]polTarget
+	enf, sh := enfBuf[:0], shBuf[:0]
+	add := func(pt polTarget) {
+		if pt.cp.Shadow {
+			sh = append(sh, pt)
+		} else {
+			enf = append(enf, pt)
+		}
+	}
+	add(polTarget{cp: t.cp, key: t.key, client: t.client})
+	buf := t.key[len(t.key):]
+	path := req.Path()
+	for _, cp := range l.extra {
+		if cp.exemptPath(path) || (t.c.ok && cp.exemptIP(t.c.addr)) {
+			continue
+		}
+		key, start, ok := l.buildKey(buf, cp, cp.KeyFunc, req, t.c)
+		if !ok {
+			if l.missing == MissingKeyDeny && !cp.Shadow {
+				d := Decision{Reason: ReasonMissingKey, Policy: cp.Name, Limit: cp.Limit, Window: cp.Window, At: now, cp: cp}
+				l.report(ctx, &t, &d)
+				return d, t.err
+			}
+			continue
+		}
+		add(polTarget{cp: cp, key: key, client: start})
+		buf = key[len(key):]
+	}
+	*bp = buf[:0]
+
+	var d Decision
+	var err error
+	if len(enf) == 0 {
+		d = Decision{Allowed: true, Reason: ReasonAllowed, Policy: t.cp.Name, At: now, multi: &multi{}}
+	} else {
+		var each []Decision
+		start := l.started(now)
+		each, err = l.decideAll(ctx, l.store, enf, now, cost)
+		if l.timer != nil {
+			l.timer.OnStoreDuration(ctx, l.storeName, time.Since(start))
+		}
+		taken := takenStore
+		if err != nil {
+			err = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+			if l.fallback != nil && ctx.Err() == nil {
+				if fe, ferr := l.decideAll(ctx, l.fallback, enf, now, cost); ferr == nil {
+					each, taken = fe, takenFallback
+				}
+			}
+		}
+		if each == nil {
+			d, err = l.failed(ctx, &target{cp: enf[0].cp, key: enf[0].key, client: enf[0].client}, now, cost, err)
+			return d, err
+		}
+		i := mostRestrictive(each)
+		if each[i].Allowed {
+			for j := range each {
+				each[j].taken = taken
+			}
+		}
+		d = each[i]
+		d.multi = &multi{each: each}
+		if err != nil {
+			l.telemetry.OnError(ctx, Event{Policy: d.Policy, Store: l.storeName, Decision: d, key: t.clientBytes()}, err)
+		}
+	}
+	d.cost = cost
+	if d.Allowed {
+		if len(d.multi.each) > 0 {
+			d.taken = d.multi.each[0].taken
+		}
+		l.decideShadows(ctx, sh, now, cost, d.multi)
+		if len(d.multi.shadow) > 0 && d.taken == takenNone {
+			d.taken = takenStore
+		}
+	}
+	l.report(ctx, &t, &d)
+	if err == nil {
+		err = t.err
+	}
+	return d, err
+}
+
+// decideAll decides the enforcing policies through store: in one atomic
+// call when they key the same client and store is a MultiTaker, otherwise
+// in order, giving back what earlier ones took when a later one rejects.
+func (l *Limiter) decideAll(ctx context.Context, store Store, enf []polTarget, now time.Time, cost int64) ([]Decision, error) {
+	each := make([]Decision, len(enf))
+	var resBuf [maxInline]Result
+	res := resBuf[:0]
+	for range enf {
+		res = append(res, Result{})
+	}
+	if len(enf) == 1 {
+		r, err := store.Take(ctx, enf[0].key, &enf[0].cp.Policy, now, cost)
+		if err != nil {
+			return nil, err
+		}
+		res[0] = r
+	} else if mt, ok := store.(MultiTaker); ok && sameClient(enf) {
+		var keyBuf [maxInline][]byte
+		var polBuf [maxInline]*Policy
+		keys, ps := keyBuf[:0], polBuf[:0]
+		for _, pt := range enf {
+			keys, ps = append(keys, pt.key), append(ps, &pt.cp.Policy)
+		}
+		if err := mt.TakeAll(ctx, keys, ps, now, cost, res); err != nil {
+			return nil, err
+		}
+	} else if err := l.takeInOrder(ctx, store, enf, now, cost, res); err != nil {
+		return nil, err
+	}
+	for i, pt := range enf {
+		each[i] = l.decision(pt.cp, &res[i], now)
+		each[i].cost, each[i].sum = cost, keySum(pt.key)
+	}
+	return each, nil
+}
+
+// takeInOrder takes each policy in turn; on a rejection (or an error) it
+// gives back what the earlier ones took and reports their standing.
+func (l *Limiter) takeInOrder(ctx context.Context, store Store, enf []polTarget, now time.Time, cost int64, res []Result) error {
+	ref, _ := store.(Refunder)
+	if ref == nil {
+		return fmt.Errorf("%w: policies decided in order need a store implementing halt.Refunder, not %T", ErrUnsupported, store)
+	}
+	giveBack := func(n int) error {
+		var errs []error
+		for j := n - 1; j >= 0; j-- {
+			errs = append(errs, ref.Refund(ctx, enf[j].key, &enf[j].cp.Policy, now, cost))
+		}
+		return errors.Join(errs...)
+	}
+	for i, pt := range enf {
+		r, err := store.Take(ctx, pt.key, &pt.cp.Policy, now, cost)
+		if err != nil {
+			return errors.Join(err, giveBack(i))
+		}
+		res[i] = r
+		if r.Allowed {
+			continue
+		}
+		if err := giveBack(i); err != nil {
+			return err
+		}
+		// The standing of the others, as if the request had not come.
+		pk, _ := store.(Peeker)
+		for j, q := range enf {
+			if j == i || pk == nil {
+				continue
+			}
+			if s, err := pk.Peek(ctx, q.key, &q.cp.Policy, now, cost); err == nil {
+				res[j] = s
+			}
+		}
+		return nil
+	}
+	return nil
+}
+
+// sameClient reports whether every target keys the same client (the same
+// text between the braces), so one atomic store call may decide them.
+func sameClient(ts []polTarget) bool {
+	first := ts[0].key[ts[0].client:]
+	for _, t := range ts[1:] {
+		if !bytes.Equal(t.key[t.client:], first) {
+			return false
+		}
+	}
+	return true
+}
+
+// mostRestrictive picks the decision a multi-policy check reports: among
+// rejections a cost no wait can fix first, then the longest wait; among
+// admissions the fewest remaining, then the latest reset.
+func mostRestrictive(ds []Decision) int {
+	best := 0
+	for i := 1; i < len(ds); i++ {
+		a, b := &ds[i], &ds[best]
+		switch {
+		case a.Allowed != b.Allowed:
+			if !a.Allowed {
+				best = i
+			}
+		case !a.Allowed:
+			if (a.Reason == ReasonCostExceedsCapacity) != (b.Reason == ReasonCostExceedsCapacity) {
+				if a.Reason == ReasonCostExceedsCapacity {
+					best = i
+				}
+			} else if a.RetryAfter > b.RetryAfter {
+				best = i
+			}
+		case a.Remaining != b.Remaining:
+			if a.Remaining < b.Remaining {
+				best = i
+			}
+		case a.ResetAfter > b.ResetAfter:
+			best = i
+		}
+	}
+	return best
+}
+
+// decideShadows decides the shadow policies of an admitted request: their
+// would-be rejections go to telemetry, their admissions are remembered for
+// Undo.
+func (l *Limiter) decideShadows(ctx context.Context, sh []polTarget, now time.Time, cost int64, m *multi) {
+	for i := range sh {
+		pt := &sh[i]
+		r, err := l.store.Take(ctx, pt.key, &pt.cp.Policy, now, cost)
+		if err != nil {
+			d := Decision{Allowed: true, Reason: ReasonStoreError, Policy: pt.cp.Name, At: now, cp: pt.cp}
+			l.telemetry.OnError(ctx, Event{Policy: pt.cp.Name, Store: l.storeName, key: pt.key[pt.client : len(pt.key)-1],
+				Decision: d, Shadow: true}, fmt.Errorf("%w: %w", ErrStoreUnavailable, err))
+			continue
+		}
+		d := l.decision(pt.cp, &r, now)
+		d.cost, d.sum = cost, keySum(pt.key)
+		if d.Allowed {
+			d.taken = takenStore
+			m.shadow = append(m.shadow, d)
+			continue
+		}
+		if !l.quiet {
+			l.telemetry.OnBlocked(ctx, Event{Policy: pt.cp.Name, Store: l.storeName, key: pt.key[pt.client : len(pt.key)-1],
+				Decision: d, Shadow: true})
+		}
+	}
+}
+
+// Undo gives back what the check that returned d took from the store, for
+// every policy it charged (shadow ones included): as if req had not been
+// counted. Stacked middleware uses it: when a later limiter rejects a
+// request, the earlier ones are given back what they took for it. The key
+// is computed from req again and compared with (a hash of) the key the
+// check counted under: when they differ (a later middleware set the user
+// the key depends on, say), nothing is given back for that policy, so an
+// Undo never credits another key. It does nothing for decisions that took
+// nothing ([Decision.Counted] is false). It needs a store implementing
+// [Refunder].
+func (l *Limiter) Undo(ctx context.Context, req Request, d *Decision) error {
+	if isNil(req) {
+		return ErrNilRequest
+	}
+	if !d.Allowed || d.taken == takenNone {
+		return nil
+	}
+	one := [1]Decision{*d}
+	list := one[:]
+	if d.multi != nil {
+		list = append(append([]Decision(nil), d.multi.each...), d.multi.shadow...)
+	}
+	c := l.ip.resolve(req)
+	now := l.clock.Now()
+	var errs []error
+	for i := range list {
+		s := &list[i]
+		if s.taken == takenNone || s.cp == nil {
+			continue
+		}
+		store := l.store
+		if s.taken == takenFallback {
+			store = l.fallback
+		}
+		ref, ok := store.(Refunder)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%w: Undo needs a store implementing halt.Refunder, not %T", ErrUnsupported, store))
+			continue
+		}
+		key, _, ok := l.buildKey(nil, s.cp, s.cp.KeyFunc, req, c)
+		if !ok || keySum(key) != s.sum {
+			continue
+		}
+		if err := ref.Refund(ctx, key, &s.cp.Policy, now, s.cost); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrStoreUnavailable, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Standing returns req's standing under each policy the limiter enforces
+// (its own, as the resolver picks it, then those of WithPolicies; shadow
+// policies are left out), without consuming anything and whatever the
+// exemptions: each Decision's Allowed, Remaining, ResetAfter and RetryAfter
+// are as [Peeker] reports them for a request of the policy's cost. A
+// policy under which req has no key is left out. It needs a store
+// implementing Peeker.
+func (l *Limiter) Standing(ctx context.Context, req Request) ([]Decision, error) {
+	return l.standing(ctx, req, 0)
+}
+
+func (l *Limiter) standing(ctx context.Context, req Request, cost int64) ([]Decision, error) {
+	if isNil(req) {
+		return nil, ErrNilRequest
+	}
+	if l.peeker == nil {
+		return nil, fmt.Errorf("%w: Standing needs a store implementing halt.Peeker, not %T", ErrUnsupported, l.store)
+	}
+	cp, keyFunc, perr := l.resolvePolicy(ctx, req, nil)
+	c := l.ip.resolve(req)
+	now := l.clock.Now()
+	var out []Decision
+	for i, p := range append([]*compiled{cp}, l.extra...) {
+		if p.Shadow {
+			continue
+		}
+		kf := p.KeyFunc
+		if i == 0 {
+			kf = keyFunc
+		}
+		key, _, ok := l.buildKey(nil, p, kf, req, c)
+		if !ok {
+			continue
+		}
+		r, err := l.peeker.Peek(ctx, key, &p.Policy, now, cost)
+		if err != nil {
+			return out, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		}
+		out = append(out, l.decision(p, &r, now))
+	}
+	return out, perr
+}
+
+// StatusJSON renders the standing of req under each limiter, as a status
+// endpoint (GitHub's GET /rate_limit) answers it:
+//
+//	{"policies":[{"name":"public_api","limit":100,"remaining":97,"reset":2},...]}
+//
+// where remaining is how many requests of the policy's cost would pass now
+// and reset the whole seconds (rounded up) until the policy is full again
+// for the caller. It consumes nothing. The adapters' Status handlers serve
+// it.
+func StatusJSON(ctx context.Context, req Request, limiters ...*Limiter) ([]byte, error) {
+	b := append(make([]byte, 0, 64+64*len(limiters)), `{"policies":[`...)
+	n := 0
+	for _, l := range limiters {
+		if l == nil {
+			continue
+		}
+		ds, err := l.Standing(ctx, req)
+		if err != nil && !errors.Is(err, ErrInvalidPolicy) {
+			return nil, err
+		}
+		for i := range ds {
+			d := &ds[i]
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = append(b, `{"name":`...)
+			b = strconv.AppendQuote(b, d.Policy)
+			b = append(b, `,"limit":`...)
+			b = strconv.AppendInt(b, d.Limit, 10)
+			b = append(b, `,"remaining":`...)
+			b = strconv.AppendInt(b, d.Remaining, 10)
+			b = append(b, `,"reset":`...)
+			b = strconv.AppendInt(b, ceilSeconds(d.ResetAfter), 10)
+			b = append(b, '}')
+		}
+	}
+	return append(b, "]}"...), nil
+}
