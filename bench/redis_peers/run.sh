@@ -23,7 +23,7 @@ TRIVIAL=$(redis-cli -h "$HOST" -p "$PORT" SCRIPT LOAD "return 1")
 HALT=$(redis-cli -h "$HOST" -p "$PORT" SCRIPT LOAD "$(GOWORK=off go run ./cmd/haltscript)")
 # Halt's script as the store calls it: Redis TIME, cost 1, token bucket,
 # capacity 2^40, rate 2^40 per hour (always admitted), no cooldown, random keys.
-HARGS=(1 'bench:rb:{halt:bench:ip:__rand_int__}' 0 1 0 1099511627776 305419896.88888889 0)
+HARGS=(1 'bench:rb:halt:bench:{ip:__rand_int__}' 0 1 0 1099511627776 305419896.88888889 0)
 for pipe in 1 16; do
   echo "== redis-benchmark -c 64 -P $pipe EVALSHA trivial script"
   redis-benchmark -h "$HOST" -p "$PORT" -n 300000 -c 64 -P "$pipe" -q EVALSHA "$TRIVIAL" 0 2>/dev/null | tr '\r' '\n' | tail -1

@@ -344,6 +344,11 @@ func TestDownWithoutLimiter(t *testing.T) {
 		"Peek":   func() error { _, err := s.Peek(ctx, key, &p, time.Now(), 1); return err },
 		"Refund": func() error { return s.Refund(ctx, key, &p, time.Now(), 1) },
 		"Reset":  func() error { return s.Reset(ctx, key, &p) },
+		"TakeAll": func() error {
+			q := halt.Policy{Name: "alone2", Limit: 10, Window: time.Hour}
+			return s.TakeAll(ctx, [][]byte{key, []byte("halt:alone2:{ip:203.0.113.12}")}, []*halt.Policy{&p, &q},
+				time.Now(), 1, make([]halt.Result, 2))
+		},
 	}
 	// ErrDown is only returned before a round trip; the bound is loose, for
 	// a loaded machine.

@@ -13,6 +13,17 @@
 // each a script of its own, and a DEL), and [halt.NoticeSource]: its
 // store_down and store_up notices reach the limiter's telemetry.
 //
+// It implements [halt.MultiTaker] too: [Store.TakeAll] decides up to
+// [MaxTakeAll] policies of one request in one script, one round trip, all
+// or nothing, which is how a limiter with several policies
+// ([halt.WithPolicies]) decides on Redis. The script is built from the
+// decision script's own Lua body (the algorithms exist once): it decides
+// each key on the value it read, writes every key only if all admitted,
+// and otherwise writes only what the rejecting policies' rejections write
+// and answers the others with their standing, as Peek would. Its keys must
+// share one hash tag, so that a Cluster holds them in one slot; the
+// limiter's keys of one client always do.
+//
 // Redis keys are the store's prefix (see [WithPrefix]), the limiter's key
 // as it is ("halt:<policy>:{<client>}", whose braces are the Cluster hash
 // tag, so all of a client's policies share a slot) and a suffix naming the

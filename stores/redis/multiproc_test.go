@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/halttest"
 	haltredis "github.com/halt-go/halt/stores/redis"
 )
 
@@ -41,37 +42,47 @@ func TestMultiProcess(t *testing.T) {
 				limit, burst = 10, 100 // 10 per window, bursts of 100
 			}
 			start := time.Now().Add(300 * time.Millisecond).UnixNano() // all processes start together
-			var wg sync.WaitGroup
-			counts := make([]int, processes)
-			errs := make([]error, processes)
-			for i := range processes {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					cmd := exec.Command(os.Args[0], "-test.run=^TestMultiProcessChild$", "-test.count=1", "-test.v")
-					cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d,%d,%d,%d", childEnv, name, alg, limit, burst, start))
-					out, err := cmd.CombinedOutput()
-					if err != nil {
-						errs[i] = fmt.Errorf("child %d: %w\n%s", i, err, out)
-						return
-					}
-					counts[i], errs[i] = parseAdmitted(out)
-				}()
-			}
-			wg.Wait()
-			total := 0
-			for i := range processes {
-				if errs[i] != nil {
-					t.Fatal(errs[i])
-				}
-				total += counts[i]
-			}
+			counts, total := runChildren(t, "TestMultiProcessChild",
+				fmt.Sprintf("%s=%s,%d,%d,%d,%d", childEnv, name, alg, limit, burst, start))
 			t.Logf("%d processes x %d goroutines x %d requests: admitted %v = %d", processes, perProcess, takesPerGoro, counts, total)
 			if total != want {
 				t.Fatalf("admitted %d in total, want exactly %d", total, want)
 			}
 		})
 	}
+}
+
+// runChildren runs the test binary's test named child in processes
+// processes at once, with env added to their environment, and returns how
+// many each reported admitted, and their sum.
+func runChildren(t *testing.T, child, env string) ([]int, int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	counts := make([]int, processes)
+	errs := make([]error, processes)
+	for i := range processes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), env)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				errs[i] = fmt.Errorf("child %d: %w\n%s", i, err, out)
+				return
+			}
+			counts[i], errs[i] = parseAdmitted(out)
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for i := range processes {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		total += counts[i]
+	}
+	return counts, total
 }
 
 func parseAdmitted(out []byte) (int, error) {
@@ -130,3 +141,66 @@ func TestMultiProcessChild(t *testing.T) {
 
 // runPrefixFor gives the processes of one test the same key prefix.
 func runPrefixFor(name string) string { return "mp:" + name + ":" }
+
+const takeAllChildEnv = "HALT_REDIS_TEST_TAKEALL_CHILD" // "standalone|cluster,name,startUnixNano"
+
+// TestMultiProcessTakeAll: 4 OS processes, each with its own store and 64
+// goroutines calling TakeAll 4 times on three policies of one client
+// (halttest.MultiPolicies: a token bucket of 10, one of 30 and a fixed
+// window of 20), against one server and against the Cluster: together they
+// admit exactly 10, the tightest policy's allowance, and the looser
+// policies were charged exactly those 10: the rejections consumed nothing.
+func TestMultiProcessTakeAll(t *testing.T) {
+	clients := map[string]func(testing.TB) redis.UniversalClient{
+		"standalone": func(t testing.TB) redis.UniversalClient { return standalone(t) },
+		"cluster":    func(t testing.TB) redis.UniversalClient { return cluster(t) },
+	}
+	for _, mode := range []string{"standalone", "cluster"} {
+		t.Run(mode, func(t *testing.T) {
+			c := clients[mode](t)
+			name := fmt.Sprintf("mptakeall-%s-%d", mode, time.Now().UnixNano())
+			start := time.Now().Add(300 * time.Millisecond).UnixNano()
+			counts, total := runChildren(t, "TestMultiProcessTakeAllChild",
+				fmt.Sprintf("%s=%s,%s,%d", takeAllChildEnv, mode, name, start))
+			t.Logf("%d processes x %d goroutines x %d TakeAll: admitted %v = %d", processes, perProcess, takesPerGoro, counts, total)
+			if total != 10 {
+				t.Fatalf("admitted %d in total, want exactly 10 (the tightest policy)", total)
+			}
+			s := newStore(t, c, haltredis.WithCallerClock(), haltredis.WithTimeout(suiteTimeout), haltredis.WithPrefix(runPrefixFor(name)))
+			ps, keys := halttest.MultiPolicies(name)
+			for i, want := range []int64{0, 20, 10} {
+				r, err := s.Peek(context.Background(), keys[i], ps[i], halttest.Base, 1)
+				if err != nil || r.Remaining != want {
+					t.Fatalf("%s after the run: %+v, %v; want %d remaining", ps[i].Name, r, err, want)
+				}
+			}
+		})
+	}
+}
+
+// TestMultiProcessTakeAllChild is the body of one child process of
+// TestMultiProcessTakeAll.
+func TestMultiProcessTakeAllChild(t *testing.T) {
+	spec := os.Getenv(takeAllChildEnv)
+	if spec == "" {
+		t.Skip("runs as a child of TestMultiProcessTakeAll")
+	}
+	f := strings.Split(spec, ",")
+	startNs, _ := strconv.ParseInt(f[2], 10, 64)
+	var c redis.UniversalClient
+	if f[0] == "cluster" {
+		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: clusterAddrs(), PoolSize: 32})
+	} else {
+		c = redis.NewClient(&redis.Options{Addr: standaloneAddr(), PoolSize: 32})
+	}
+	defer c.Close()
+	// The caller's clock: the suite's policies decide at halttest.Base.
+	s, err := haltredis.New(c, haltredis.WithCallerClock(), haltredis.WithTimeout(10*time.Second),
+		haltredis.WithPrefix(runPrefixFor(f[1])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	time.Sleep(time.Until(time.Unix(0, startNs))) // line the processes up; no time logic depends on it
+	fmt.Printf("ADMITTED %d\n", halttest.RunMultiTakeAll(t, s, f[1], perProcess, takesPerGoro))
+}

@@ -64,9 +64,10 @@ func WithPrefix(prefix string) Option {
 	})
 }
 
-// WithTimeout bounds how long one call (Take, Peek, Refund, Reset) may wait
-// for Redis, queueing included. Past it, the call returns an error wrapping ErrTimeout and the
-// store counts Redis as down. The default is 50ms.
+// WithTimeout bounds how long one call (Take, TakeAll, Peek, Refund,
+// Reset) may wait for Redis, queueing included. Past it, the call returns
+// an error wrapping ErrTimeout and the store counts Redis as down. The
+// default is 50ms.
 //
 // The bound holds for the caller whatever the client's own timeouts; set the
 // client's ReadTimeout/WriteTimeout (or ContextTimeoutEnabled) low as well,

@@ -313,7 +313,7 @@ func testHung(t *testing.T, ctxTimeouts bool) {
 // TestScriptCacheFlushed: after SCRIPT FLUSH (as after a restart or a
 // failover) EVALSHA gets NOSCRIPT; the store loads the scripts and runs the
 // calls again, counting nothing twice, for each script (decide, peek,
-// refund), alone and in one pipeline.
+// refund, take all), alone and in one pipeline.
 func TestScriptCacheFlushed(t *testing.T) {
 	srv := startServer(t)
 	for _, inline := range []bool{false, true} {
@@ -348,6 +348,18 @@ func TestScriptCacheFlushed(t *testing.T) {
 			if r, err := s.Peek(ctx, key, &p, time.Now(), 1); err != nil || !r.Allowed || r.Remaining != 1 {
 				t.Fatalf("peek after the refund: %+v, %v", r, err)
 			}
+			// TakeAll: the key and a second policy of the same client.
+			q := halt.Policy{Name: p.Name + "-b", Limit: 100, Window: time.Hour}
+			keys := [][]byte{key, []byte("halt:" + q.Name + ":{k}")}
+			ps := []*halt.Policy{&p, &q}
+			out := make([]halt.Result, 2)
+			flush()
+			if err := s.TakeAll(ctx, keys, ps, time.Now(), 1, out); err != nil || !out[0].Allowed || out[0].Remaining != 0 {
+				t.Fatalf("take all after SCRIPT FLUSH: %+v, %v", out, err)
+			}
+			if err := s.Refund(ctx, key, &p, time.Now(), 1); err != nil {
+				t.Fatal(err)
+			}
 
 			// Many at once, the three scripts mixed in pipelines: each
 			// take is refunded, so the key ends as it started.
@@ -358,10 +370,15 @@ func TestScriptCacheFlushed(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					var err error
-					switch g % 3 {
+					switch g % 4 {
 					case 0:
 						var r halt.Result
 						if r, err = s.Take(ctx, key, &p, time.Now(), 1); err == nil && r.Allowed {
+							err = s.Refund(ctx, key, &p, time.Now(), 1)
+						}
+					case 3:
+						out := make([]halt.Result, 2)
+						if err = s.TakeAll(ctx, keys, ps, time.Now(), 1, out); err == nil && out[0].Allowed {
 							err = s.Refund(ctx, key, &p, time.Now(), 1)
 						}
 					case 1:

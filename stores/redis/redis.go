@@ -33,7 +33,8 @@ var ErrDown = errors.New("haltredis: redis is unreachable")
 // Store is a halt.Store on Redis: single node, Sentinel or Cluster, through
 // any redis.UniversalClient. Every decision is one Lua script run atomically
 // in Redis, so any number of app instances share one exact limit. It also
-// implements halt.Peeker, halt.Resetter and halt.Refunder, and
+// implements halt.Peeker, halt.Resetter, halt.Refunder, halt.MultiTaker
+// (several policies of one client in one script: see TakeAll) and
 // halt.NoticeSource: halt.New registers the limiter's telemetry, which then
 // receives the store's halt.NoticeStoreDown and halt.NoticeStoreUp. It is
 // safe for concurrent use. Create it with New and Close it when done (Close
@@ -76,6 +77,7 @@ var (
 	_ halt.Peeker       = (*Store)(nil)
 	_ halt.Resetter     = (*Store)(nil)
 	_ halt.Refunder     = (*Store)(nil)
+	_ halt.MultiTaker   = (*Store)(nil)
 	_ halt.NoticeSource = (*Store)(nil)
 )
 
@@ -124,14 +126,16 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 type op uint8
 
 const (
-	opDecide op = iota // the decision script (Take)
-	opPeek             // the read-only decision script (Peek)
-	opRefund           // the refund script (Refund)
-	opReset            // DEL (Reset)
+	opDecide  op = iota // the decision script (Take)
+	opPeek              // the read-only decision script (Peek)
+	opRefund            // the refund script (Refund)
+	opTakeAll           // the several-keys decision script (TakeAll)
+	opReset             // DEL (Reset)
 )
 
 // scripts holds each script op's script.
-var scripts = [...]*redis.Script{opDecide: decideScript, opPeek: peekScript, opRefund: refundScript}
+var scripts = [...]*redis.Script{opDecide: decideScript, opPeek: peekScript, opRefund: refundScript,
+	opTakeAll: takeAllScript}
 
 func (o op) String() string {
 	switch o {
@@ -139,6 +143,8 @@ func (o op) String() string {
 		return "peek"
 	case opRefund:
 		return "refund"
+	case opTakeAll:
+		return "take_all"
 	case opReset:
 		return "reset"
 	}
@@ -158,6 +164,39 @@ type call struct {
 	err   error
 	done  chan struct{}
 	timer *time.Timer
+
+	// TakeAll's keys, arguments, algorithms and answers. The call owns
+	// them: its caller copies the answers out once the call is done, so
+	// a call abandoned to a worker never writes what its caller reuses.
+	mkeys []string
+	margs []any
+	malg  []halt.Algorithm
+	mres  []halt.Result
+	mrp   []reply
+}
+
+// keyList and argList are the call's KEYS and ARGV.
+func (c *call) keyList() []string {
+	if c.op == opTakeAll {
+		return c.mkeys
+	}
+	return c.keys[:]
+}
+
+func (c *call) argList() []any {
+	if c.op == opTakeAll {
+		return c.margs
+	}
+	return c.args[:c.nargs]
+}
+
+// release drops what the call refers to, before it goes back to the pool.
+func (c *call) release() {
+	c.keys[0] = ""
+	if c.op == opTakeAll {
+		clear(c.mkeys)
+		clear(c.margs)
+	}
 }
 
 const (
@@ -178,7 +217,7 @@ func (c *call) send(ctx context.Context, r cmdable) *redis.Cmd {
 	if c.op == opReset {
 		return r.Do(ctx, "DEL", c.keys[0])
 	}
-	return scripts[c.op].EvalSha(ctx, r, c.keys[:], c.args[:c.nargs]...)
+	return scripts[c.op].EvalSha(ctx, r, c.keyList(), c.argList()...)
 }
 
 // answer reads cmd's reply into c.
@@ -187,7 +226,24 @@ func (c *call) answer(cmd *redis.Cmd) {
 		c.err = err
 	} else if c.op <= opPeek {
 		c.res, c.err = parseReply(cmd.Val(), c.alg, &c.rp)
+	} else if c.op == opTakeAll {
+		c.err = c.parseAll(cmd.Val())
 	}
+}
+
+// parseAll reads TakeAll's answer, one decision script reply per key.
+func (c *call) parseAll(v any) error {
+	list, ok := v.([]any)
+	if !ok || len(list) != len(c.mkeys) {
+		return fmt.Errorf("haltredis: unexpected script reply %v", v)
+	}
+	for i, x := range list {
+		var err error
+		if c.mres[i], err = parseReply(x, c.malg[i], &c.mrp[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Take implements halt.Store: it runs one decision for key in Redis. With
@@ -353,12 +409,23 @@ func (s *Store) newCall(o op, rk string, p *halt.Policy, pa *policyArgs, now tim
 // do runs c within the store's timeout, on this goroutine or through a
 // pipeline worker, and returns its answer. It recycles c.
 func (s *Store) do(ctx context.Context, c *call) (halt.Result, reply, error) {
+	if err := s.exec(ctx, c); err != nil {
+		return halt.Result{}, reply{}, err
+	}
+	return s.finish(c)
+}
+
+// exec runs c within the store's timeout, on this goroutine or through a
+// pipeline worker. On nil, c holds its answer (and c.err Redis's error, if
+// any) for the caller to read and recycle; otherwise c is gone (abandoned
+// to its worker, or recycled) and the error says why.
+func (s *Store) exec(ctx context.Context, c *call) error {
 	// Alone: run on this goroutine. With company: share a pipeline.
 	alone := s.waiting.Add(1) == 1
 	defer s.waiting.Add(-1)
 	if s.inline && alone && s.busy.Load() == 0 && s.busy.CompareAndSwap(0, 1) {
 		s.runInline(ctx, c)
-		return s.finish(c)
+		return nil
 	}
 	c.state.Store(callQueued)
 	if c.timer == nil {
@@ -370,16 +437,14 @@ func (s *Store) do(ctx context.Context, c *call) (halt.Result, reply, error) {
 	select {
 	case s.queue <- c:
 	default: // the queue is full: Redis is far behind
-		c.timer.Stop()
-		c.keys[0] = ""
-		s.calls.Put(c)
-		return halt.Result{}, reply{}, errQueueFull
+		s.recycle(c)
+		return errQueueFull
 	}
 
 	var err error
 	select {
 	case <-c.done:
-		return s.finish(c)
+		return nil
 	case <-c.timer.C:
 		err = fmt.Errorf("%w (%v)", ErrTimeout, s.cfg.timeout)
 	case <-ctx.Done():
@@ -388,10 +453,10 @@ func (s *Store) do(ctx context.Context, c *call) (halt.Result, reply, error) {
 	if !c.state.CompareAndSwap(callQueued, callAbandoned) && !c.state.CompareAndSwap(callTaken, callAbandoned) {
 		// The answer arrived meanwhile: use it.
 		<-c.done
-		return s.finish(c)
+		return nil
 	}
 	// Abandoned: the worker drops c (it is not reused).
-	return halt.Result{}, reply{}, err
+	return err
 }
 
 // runInline runs c on the caller's goroutine, with no hand-off: when
@@ -401,7 +466,7 @@ func (s *Store) runInline(ctx context.Context, c *call) {
 	tctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	cmd := c.send(tctx, s.client)
 	if c.op != opReset && isNoScript(cmd.Err()) { // EVAL also caches the script again
-		cmd = scripts[c.op].Eval(tctx, s.client, c.keys[:], c.args[:c.nargs]...)
+		cmd = scripts[c.op].Eval(tctx, s.client, c.keyList(), c.argList()...)
 	}
 	s.busy.Add(-1)
 	c.answer(cmd)
@@ -413,13 +478,18 @@ func (s *Store) runInline(ctx context.Context, c *call) {
 
 // finish reads a delivered call and recycles it.
 func (s *Store) finish(c *call) (halt.Result, reply, error) {
+	r, rp, err := c.res, c.rp, c.err
+	s.recycle(c)
+	return r, rp, err
+}
+
+// recycle returns a call its caller is done with to the pool.
+func (s *Store) recycle(c *call) {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
-	r, rp, err := c.res, c.rp, c.err
-	c.keys[0] = ""
+	c.release()
 	s.calls.Put(c)
-	return r, rp, err
 }
 
 // failed handles an error: the caller's own, an error reply from Redis, or
@@ -547,7 +617,7 @@ func (s *Store) run(pipe redis.Pipeliner, batch []*call, cmds []*redis.Cmd) []*r
 			if loaded[c.op] {
 				cmds[i] = c.send(ctx, pipe)
 			} else {
-				cmds[i] = scripts[c.op].Eval(ctx, pipe, c.keys[:], c.args[:c.nargs]...)
+				cmds[i] = scripts[c.op].Eval(ctx, pipe, c.keyList(), c.argList()...)
 			}
 		}
 		_, _ = pipe.Exec(ctx)
@@ -715,8 +785,8 @@ func (s *Store) notice(n halt.Notice) {
 func (s *Store) Down() bool { return s.down.Load() }
 
 // Close stops the store's background work. It does not close the client.
-// Take, Peek, Refund and Reset then return halt.ErrStoreClosed. Close is
-// idempotent.
+// Take, TakeAll, Peek, Refund and Reset then return halt.ErrStoreClosed.
+// Close is idempotent.
 func (s *Store) Close() error {
 	s.closeOne.Do(func() {
 		s.closed.Store(true)

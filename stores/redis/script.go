@@ -3,6 +3,7 @@ package haltredis
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,9 +17,24 @@ import (
 // are reviewed with it.
 const stateVersion = 1
 
-// decideBody is core's Policy.Decide as one Lua script: it reads the key's
-// state, decides, writes the new state with a TTL (core's Policy.TTL), and
-// returns one string of space-separated decimal fields:
+// The decision is core's Policy.Decide in Lua, written once, as three
+// snippets the scripts are assembled from by plain concatenation:
+//
+//   - decidePrologue reads the clock (ARGV[1], or Redis TIME) and binds the
+//     helpers every decision uses;
+//   - decideOneKey names the one key, KEYS[1], and reads its value;
+//   - decideBody decides for that value: it reads the policy's arguments
+//     (ARGV[2] to ARGV[7]), decides, writes the new state with a TTL
+//     (core's Policy.TTL) and returns the answer.
+//
+// Take's script, decideSrc, is "local PEEK = false" followed by the three,
+// in line, as one straight chunk with no function call (local functions
+// and string patterns cost more than the math). Peek's, peekSrc, is the
+// same with "local PEEK = true". TakeAll's, takeAllSrc, is built at init
+// from the same decideBody, wrapped in a function that decides one key of
+// many (see takeAllSrc): the algorithms exist once.
+//
+// The body returns one string of space-separated decimal fields:
 //
 //	allowed reason remaining retry_after_ns reset_after_ns valid_ns [now_us [stamp level until_us]]
 //
@@ -27,13 +43,12 @@ const stateVersion = 1
 // clock and, for the token bucket and fixed window, the key's state, for
 // the over-limit cache.
 //
-// The body runs as two scripts, which differ only in their first line,
-// "local PEEK = ...": decideSrc (PEEK false) and peekSrc (PEEK true), core's
-// Policy.Peek: Decide's answer with block taken as 0 (a cooldown the answer
-// would start is left out) and nothing written; when it admits, remaining
-// counts the request it took as well and reset_after is the time until the
-// state as it stands is full. A constant local costs the decision nothing
-// measurable, and the decision keeps its arguments.
+// With PEEK true the body is core's Policy.Peek: Decide's answer with
+// block taken as 0 (a cooldown the answer would start is left out) and
+// nothing written; when it admits, remaining counts the request it took as
+// well and reset_after is the time until the state as it stands is full. A
+// constant local costs the decision nothing measurable, and the decision
+// keeps its arguments.
 //
 // Lua numbers are doubles. Instants are microseconds (about 1.8e15 today,
 // below 2^53, so integer arithmetic on them is exact); the token bucket's
@@ -56,31 +71,37 @@ const stateVersion = 1
 // A value of another length or version byte (an older layout, another
 // policy's) is read as a key never seen and overwritten by the next write.
 //
-// ARGV: now_us (0: Redis TIME), cost, algorithm ('0' token bucket, '1' fixed
-// window, '2' sliding window), capacity (the windows' limit), then rate
-// (tokens per second, shortest round-trip decimal) for the token bucket or
-// window_us for the windows, block_us, and sub-windows for the sliding
-// window. A cost above capacity answers reason 3 with retry_after 0: no wait
-// helps.
-const decideBody = `
-local key = KEYS[1]
+// ARGV: now_us (0: Redis TIME), then the policy's six: cost, algorithm ('0'
+// token bucket, '1' fixed window, '2' sliding window), capacity (the
+// windows' limit), then rate (tokens per second, shortest round-trip
+// decimal) for the token bucket or window_us for the windows, block_us, and
+// sub-windows for the sliding window (absent, or ignored, for the others).
+// A cost above capacity answers reason 3 with retry_after 0: no wait helps.
+const decidePrologue = `
 local now = tonumber(ARGV[1])
 if now == 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local cost = tonumber(ARGV[2])
+local fmt = string.format
+local floor = math.floor
+local MAXTTL = 1e13
+`
+
+// decideOneKey is the key of Take and Peek, and its value (see
+// decidePrologue).
+const decideOneKey = `local key = KEYS[1]
+local v = redis.call('GET', key)
+`
+
+// decideBody decides key's value v at now (see decidePrologue). Its only
+// write is the "redis.call('SET', key, " of setCall, and it reads its
+// arguments as "ARGV[" 2 to 7: TakeAll's script rewrites both.
+const decideBody = `local cost = tonumber(ARGV[2])
 local alg = ARGV[3]
 local cap = tonumber(ARGV[4])
 local block = tonumber(ARGV[6])
 if PEEK then block = 0 end
-local fmt = string.format
-local floor = math.floor
-local MAXTTL = 1e13
-local v = redis.call('GET', key)
-
--- No local functions or string patterns: they cost more than the math.
-
 if alg == '0' then
   -- Token bucket, in nanosecond doubles, as core's tokensAt,
   -- durationFromTokens (d = tokens / rate * 1e9, truncated) and tokenBucket.
@@ -316,11 +337,69 @@ else
 end
 `
 
-// decideSrc is the decision script (see decideBody).
-const decideSrc = "local PEEK = false\n" + decideBody
+// decideSrc is the decision script (see decidePrologue).
+const decideSrc = "local PEEK = false\n" + decidePrologue + decideOneKey + decideBody
 
 // peekSrc is the read-only decision script, core's Policy.Peek.
-const peekSrc = "local PEEK = true\n" + decideBody
+const peekSrc = "local PEEK = true\n" + decidePrologue + decideOneKey + decideBody
+
+// MaxTakeAll is the most keys one TakeAll decides: the script's work, and
+// its ARGV (1 + 6 per key), stay bounded.
+const MaxTakeAll = 16
+
+// takeAllArgs is how many arguments each key of a TakeAll takes, after
+// the shared now_us: the decision script's ARGV[2] to ARGV[7].
+const takeAllArgs = 6
+
+// setCall is the decision body's one way of writing its key.
+const setCall = "redis.call('SET', key, "
+
+// takeAllSrc decides several keys, all or nothing, in one script (TakeAll).
+// KEYS[1..N], N at most MaxTakeAll, are the keys; ARGV[1] is now_us as for
+// Take, and key i's policy has ARGV[o+2] to ARGV[o+7] with o = 6(i-1):
+// the decision script's ARGV for that key, every key padded to six (one
+// key's ARGV is Take's). It returns an array of N answers, each in the
+// decision script's format.
+//
+// It is decideBody itself, made the body of a function decide(v, o, PEEK)
+// by two rewrites: its arguments are read at offset o ("ARGV[" becomes
+// "ARGV[o + "), and its write is remembered instead of made (setCall
+// becomes a call of pend). The script reads every value with one MGET,
+// decides each key in turn on the value it read, and then:
+//
+//   - when every key admitted, writes every remembered SET: each key
+//     records what its own Take would have;
+//   - otherwise writes only the rejecting keys' SETs (a cooldown their
+//     rejection starts, a sliding window that moved on: exactly what Take
+//     writes for that rejection) and answers each admitting key again,
+//     with PEEK true: its standing, unchanged, as Peek reports it.
+//
+// No decision sees another's write (all are written at the end), so a key
+// passed twice decides twice on the same value. All keys must be in one
+// Cluster slot (TakeAll checks that they share a hash tag).
+var takeAllSrc = decidePrologue + `local nk = #KEYS
+local vals = redis.call('MGET', unpack(KEYS))
+local wv, wt
+local function pend(x, _, t) wv, wt = x, t end
+local function decide(v, o, PEEK)
+` + strings.ReplaceAll(strings.ReplaceAll(decideBody, "ARGV[", "ARGV[o + "), setCall, "pend(") + `end
+local out, pv, pt = {}, {}, {}
+local all = true
+for i = 1, nk do
+  wv = false
+  out[i] = decide(vals[i], 6 * i - 6, false)
+  pv[i], pt[i] = wv, wt
+  if string.byte(out[i]) ~= 49 then all = false end
+end
+for i = 1, nk do
+  if all or string.byte(out[i]) ~= 49 then
+    if pv[i] then redis.call('SET', KEYS[i], pv[i], 'PX', pt[i]) end
+  else
+    out[i] = decide(vals[i], 6 * i - 6, true)
+  end
+end
+return out
+`
 
 // refundSrc is core's Policy.Refund as a Lua script: it gives cost back to
 // the key's state, with the decision script's ARGV (block_us is unused) and
@@ -431,9 +510,10 @@ end
 
 // The scripts, with their SHA-1s computed once.
 var (
-	decideScript = redis.NewScript(decideSrc)
-	peekScript   = redis.NewScript(peekSrc)
-	refundScript = redis.NewScript(refundSrc)
+	decideScript  = redis.NewScript(decideSrc)
+	peekScript    = redis.NewScript(peekSrc)
+	refundScript  = redis.NewScript(refundSrc)
+	takeAllScript = redis.NewScript(takeAllSrc)
 )
 
 // policyArgs is a policy translated into the script's arguments, checked
