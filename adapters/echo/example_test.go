@@ -52,7 +52,7 @@ func Example() {
 	// GET  /           200  remaining="119" retry-after=""
 	// POST /auth/login 204  remaining="0" retry-after=""
 	// POST /auth/login 429  remaining="0" retry-after="300"
-	// GET  /admin/ping 200  remaining="116" retry-after=""
+	// GET  /admin/ping 200  remaining="117" retry-after=""
 }
 
 // A handler that knows its cost only once it has read the request: the
