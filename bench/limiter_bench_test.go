@@ -74,3 +74,51 @@ func BenchmarkCheck(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTwoPolicies compares one limiter deciding two policies in one
+// atomic check (halt.WithPolicies) with two limiters of one policy each,
+// checked in turn, on the memory store: what "2 per second and 20 per
+// hour" costs either way.
+func BenchmarkTwoPolicies(b *testing.B) {
+	second := *benchPolicy()
+	second.Name = "second"
+	hour := *benchPolicy()
+	hour.Name = "hour"
+	hour.Window *= 60
+	ctx := context.Background()
+	req := benchRequests[0]
+	b.Run("impl=one-check", func(b *testing.B) {
+		s := memory.New(nil)
+		b.Cleanup(func() { _ = s.Close() })
+		l, err := halt.New(s, second, halt.WithPolicies(hour))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if d, _ := l.Check(ctx, req); !d.Allowed {
+				b.Fatal(d)
+			}
+		}
+	})
+	b.Run("impl=two-checks", func(b *testing.B) {
+		s := memory.New(nil)
+		b.Cleanup(func() { _ = s.Close() })
+		l1, err := halt.New(s, second)
+		if err != nil {
+			b.Fatal(err)
+		}
+		l2, err := halt.New(s, hour)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			d1, _ := l1.Check(ctx, req)
+			d2, _ := l2.Check(ctx, req)
+			if !d1.Allowed || !d2.Allowed {
+				b.Fatal(d1, d2)
+			}
+		}
+	})
+}

@@ -66,6 +66,7 @@ const (
 type multi struct {
 	each   []Decision // the enforcing policies, in order
 	shadow []Decision // the shadow policies decided (admitted requests only)
+	buf    [2]Decision
 }
 
 // Policies returns the decision of each policy the limiter enforces, in

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -82,6 +83,16 @@ type polTarget struct {
 // bookkeeping.
 const maxInline = 4
 
+// scratch is the bookkeeping of one multi-policy store call, pooled: the
+// store interface would otherwise move it to the heap on every check.
+type scratch struct {
+	res  [maxInline]Result
+	keys [maxInline][]byte
+	ps   [maxInline]*Policy
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
 // checkMulti is check for limiters with several policies or a shadow one.
 func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, override *Policy, now time.Time) (Decision, error) {
 	bp := l.keyPool.Get().(*[]byte)
@@ -121,32 +132,32 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 		add(polTarget{cp: cp, key: key, client: start})
 		buf = key[len(key):]
 	}
-	*bp = buf[:0]
+	*bp = t.key[:0] // the buffer from its start: later keys follow the first in it
 
 	var d Decision
 	var err error
 	if len(enf) == 0 {
 		d = Decision{Allowed: true, Reason: ReasonAllowed, Policy: t.cp.Name, At: now, multi: &multi{}}
 	} else {
-		var each []Decision
 		start := l.started(now)
-		each, err = l.decideAll(ctx, l.store, enf, now, cost)
+		m, merr := l.decideAll(ctx, l.store, enf, now, cost)
 		if l.timer != nil {
 			l.timer.OnStoreDuration(ctx, l.storeName, time.Since(start))
 		}
 		taken := takenStore
-		if err != nil {
-			err = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		if merr != nil {
+			err = fmt.Errorf("%w: %w", ErrStoreUnavailable, merr)
 			if l.fallback != nil && ctx.Err() == nil {
-				if fe, ferr := l.decideAll(ctx, l.fallback, enf, now, cost); ferr == nil {
-					each, taken = fe, takenFallback
+				if fm, ferr := l.decideAll(ctx, l.fallback, enf, now, cost); ferr == nil {
+					m, taken = fm, takenFallback
 				}
 			}
 		}
-		if each == nil {
+		if m == nil {
 			d, err = l.failed(ctx, &target{cp: enf[0].cp, key: enf[0].key, client: enf[0].client}, now, cost, err)
 			return d, err
 		}
+		each := m.each
 		i := mostRestrictive(each)
 		if each[i].Allowed {
 			for j := range each {
@@ -154,7 +165,7 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 			}
 		}
 		d = each[i]
-		d.multi = &multi{each: each}
+		d.multi = m
 		if err != nil {
 			l.telemetry.OnError(ctx, Event{Policy: d.Policy, Store: l.storeName, Decision: d, key: t.clientBytes()}, err)
 		}
@@ -179,10 +190,10 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 // decideAll decides the enforcing policies through store: in one atomic
 // call when they key the same client and store is a MultiTaker, otherwise
 // in order, giving back what earlier ones took when a later one rejects.
-func (l *Limiter) decideAll(ctx context.Context, store Store, enf []polTarget, now time.Time, cost int64) ([]Decision, error) {
-	each := make([]Decision, len(enf))
-	var resBuf [maxInline]Result
-	res := resBuf[:0]
+func (l *Limiter) decideAll(ctx context.Context, store Store, enf []polTarget, now time.Time, cost int64) (*multi, error) {
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	res := sc.res[:0]
 	for range enf {
 		res = append(res, Result{})
 	}
@@ -193,23 +204,29 @@ func (l *Limiter) decideAll(ctx context.Context, store Store, enf []polTarget, n
 		}
 		res[0] = r
 	} else if mt, ok := store.(MultiTaker); ok && sameClient(enf) {
-		var keyBuf [maxInline][]byte
-		var polBuf [maxInline]*Policy
-		keys, ps := keyBuf[:0], polBuf[:0]
+		keys, ps := sc.keys[:0], sc.ps[:0]
 		for _, pt := range enf {
 			keys, ps = append(keys, pt.key), append(ps, &pt.cp.Policy)
 		}
-		if err := mt.TakeAll(ctx, keys, ps, now, cost, res); err != nil {
+		err := mt.TakeAll(ctx, keys, ps, now, cost, res)
+		clear(keys) // the pool keeps no key
+		if err != nil {
 			return nil, err
 		}
 	} else if err := l.takeInOrder(ctx, store, enf, now, cost, res); err != nil {
 		return nil, err
 	}
-	for i, pt := range enf {
-		each[i] = l.decision(pt.cp, &res[i], now)
-		each[i].cost, each[i].sum = cost, keySum(pt.key)
+	m := &multi{}
+	m.each = m.buf[:0]
+	if len(enf) > len(m.buf) {
+		m.each = make([]Decision, 0, len(enf))
 	}
-	return each, nil
+	for i, pt := range enf {
+		d := l.decision(pt.cp, &res[i], now)
+		d.cost, d.sum = cost, keySum(pt.key)
+		m.each = append(m.each, d)
+	}
+	return m, nil
 }
 
 // takeInOrder takes each policy in turn; on a rejection (or an error) it
