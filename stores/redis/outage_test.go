@@ -22,10 +22,12 @@ import (
 )
 
 // outageTimeout is the store's per-call timeout in the outage tests, and
-// slack what "a few ms" may add on two shared cores under -race.
+// slack what may come on top of it: the bound the Redis-faults issue sets
+// ("within the timeout plus 50 ms"), which two shared cores under -race
+// still meet (30 ms was exceeded by 4 ms in a full make test).
 const (
 	outageTimeout = 50 * time.Millisecond
-	slack         = 30 * time.Millisecond
+	slack         = 50 * time.Millisecond
 )
 
 // notices records telemetry notices.
