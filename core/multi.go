@@ -354,7 +354,7 @@ func (l *Limiter) Undo(ctx context.Context, req Request, d *Decision) error {
 	if isNil(req) {
 		return ErrNilRequest
 	}
-	if !d.Allowed || d.taken == takenNone {
+	if d == nil || !d.Allowed || d.taken == takenNone {
 		return nil
 	}
 	one := [1]Decision{*d}

@@ -2,6 +2,7 @@ package halt_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -207,6 +208,12 @@ func TestUndo(t *testing.T) {
 	if p, _ := l.Peek(context.Background(), r, 0); p.Remaining != 10 {
 		t.Fatalf("after Undo: %+v, want the whole limit", p)
 	}
+	if err := l.Undo(context.Background(), r, nil); err != nil {
+		t.Fatalf("Undo of a nil decision: %v", err)
+	}
+	if err := l.Undo(context.Background(), nil, &d); !errors.Is(err, halt.ErrNilRequest) {
+		t.Fatalf("Undo of a nil request: %v", err)
+	}
 	// a rejected or exempt decision took nothing: Undo does nothing
 	rejected := halt.Decision{}
 	if err := l.Undo(context.Background(), r, &rejected); err != nil {
@@ -315,5 +322,20 @@ func TestUndoKeyChanged(t *testing.T) {
 	r.Values = nil
 	if st, _ := l.Standing(context.Background(), r); st[0].Remaining != 9 {
 		t.Fatalf("the IP key: %+v, want still charged", st)
+	}
+}
+
+// Bad statuses and reasons are refused at construction.
+func TestRejectStatusRefused(t *testing.T) {
+	p := halt.Policy{Name: "s", Limit: 1, Window: time.Minute}
+	for _, o := range []halt.Option{
+		halt.WithRejectStatus(halt.ReasonLimited, 200),
+		halt.WithRejectStatus(halt.ReasonLimited, 600),
+		halt.WithRejectStatus(halt.ReasonAllowed, 429),
+		halt.WithFailClosedStatus(500),
+	} {
+		if _, err := halt.New(newMapStore(), p, o); err == nil {
+			t.Errorf("option accepted: %v", o)
+		}
 	}
 }
