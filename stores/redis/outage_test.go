@@ -322,7 +322,10 @@ func TestScriptCacheFlushed(t *testing.T) {
 		t.Run(fmt.Sprintf("ContextTimeoutEnabled=%v", inline), func(t *testing.T) {
 			c := redis.NewClient(&redis.Options{Addr: srv.addr, ContextTimeoutEnabled: inline})
 			t.Cleanup(func() { _ = c.Close() })
-			s := newStore(t, c)
+			// A generous timeout: this test is about NOSCRIPT, not about
+			// slow answers, and 32 goroutines under -race on a loaded
+			// 2-core machine can take longer than the 50 ms default.
+			s := newStore(t, c, haltredis.WithTimeout(5*time.Second))
 			ctx := context.Background()
 			flush := func() {
 				t.Helper()
