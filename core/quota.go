@@ -393,3 +393,55 @@ func (m *QuotaManager) Reset(ctx context.Context, q Quota, id string) error {
 	_, err := m.do(ctx, &q, id, QuotaReset, 0)
 	return err
 }
+
+// QuotaState is what a store keeps per quota key.
+type QuotaState struct {
+	Start int64 // the period counted, Unix seconds (0: none)
+	Used  int64
+	Extra int64
+}
+
+// Period returns the period among op.Bounds holding now (Unix
+// microseconds): its start and end in Unix seconds.
+func (op *QuotaOp) Period(now int64) (start, end int64) {
+	b := &op.Bounds
+	switch {
+	case now >= b[2]*1e6:
+		return b[2], b[3]
+	case now >= b[1]*1e6:
+		return b[1], b[2]
+	}
+	return b[0], b[1]
+}
+
+// Apply runs op on s at now (Unix microseconds, the store's clock), as
+// every QuotaStore must: state of another period counts as none, and
+// nothing is consumed beyond the limit plus grants. It reports whether s
+// changed (and must be written, to be kept until the period's end); a
+// QuotaReset is left to the store (it deletes the key).
+func (op *QuotaOp) Apply(s *QuotaState, now int64) (r QuotaResult, changed bool) {
+	start, end := op.Period(now)
+	if s.Start != start {
+		*s = QuotaState{Start: start}
+	}
+	r = QuotaResult{Allowed: true, Start: start, End: end, Now: now}
+	switch op.Kind {
+	case QuotaPeek, QuotaConsume:
+		if s.Used+op.Amount > op.Limit+s.Extra {
+			r.Allowed = false
+		} else if op.Kind == QuotaConsume {
+			s.Used += op.Amount
+			changed = true
+		}
+	case QuotaRefund:
+		s.Used = max(0, s.Used-op.Amount)
+		changed = true
+	case QuotaGrant:
+		s.Extra += op.Amount
+		changed = true
+	case QuotaReset:
+		*s = QuotaState{Start: start}
+	}
+	r.Used, r.Extra = s.Used, s.Extra
+	return r, changed
+}

@@ -117,6 +117,7 @@ type Store struct {
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
+	quotas  quotaTable // quota.go
 }
 
 // shard is one lock's worth of keys. Every field is guarded by mu.
