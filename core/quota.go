@@ -357,17 +357,24 @@ func reportExhausted(ctx context.Context, tel Telemetry, name string, key []byte
 		Level: slog.LevelInfo, Attrs: []slog.Attr{slog.String("quota", name), slog.String("key", string(key)), slog.String("resets_at", at)}})
 }
 
+func costOrOne(c int64) int64 {
+	if c == 0 {
+		return 1
+	}
+	return c
+}
+
 // Check reports whether cost (0: 1) would fit id's quota now, without
 // consuming anything.
 func (m *QuotaManager) Check(ctx context.Context, q Quota, id string, cost int64) (QuotaStatus, error) {
-	return m.do(ctx, &q, id, QuotaPeek, max(cost, 1))
+	return m.do(ctx, &q, id, QuotaPeek, costOrOne(cost))
 }
 
 // Consume takes cost (0: 1) from id's quota if it fits, atomically: two
 // callers can never both take the last of it. When it does not fit,
 // nothing is taken and Allowed is false.
 func (m *QuotaManager) Consume(ctx context.Context, q Quota, id string, cost int64) (QuotaStatus, error) {
-	return m.do(ctx, &q, id, QuotaConsume, max(cost, 1))
+	return m.do(ctx, &q, id, QuotaConsume, costOrOne(cost))
 }
 
 // Status is id's standing under q; Allowed reports whether one more unit

@@ -1,0 +1,116 @@
+package haltredis_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/halttest"
+	haltredis "github.com/halt-go/halt/stores/redis"
+)
+
+const quotaChildEnv = "HALT_REDIS_TEST_QUOTA_CHILD" // "standalone|cluster,name,startUnixNano"
+
+// TestMultiProcessQuota: 4 OS processes, each with its own store and 64
+// goroutines consuming 1 four times from one monthly quota of 100, on one
+// server and on the Cluster: together they consume exactly 100.
+func TestMultiProcessQuota(t *testing.T) {
+	clients := map[string]func(testing.TB) redis.UniversalClient{
+		"standalone": func(t testing.TB) redis.UniversalClient { return standalone(t) },
+		"cluster":    func(t testing.TB) redis.UniversalClient { return cluster(t) },
+	}
+	for _, mode := range []string{"standalone", "cluster"} {
+		t.Run(mode, func(t *testing.T) {
+			c := clients[mode](t)
+			name := fmt.Sprintf("mpquota-%s-%d", mode, time.Now().UnixNano())
+			start := time.Now().Add(300 * time.Millisecond).UnixNano()
+			counts, total := runChildren(t, "TestMultiProcessQuotaChild",
+				fmt.Sprintf("%s=%s,%s,%d", quotaChildEnv, mode, name, start))
+			t.Logf("%d processes x %d goroutines x %d consumes: admitted %v = %d", processes, perProcess, takesPerGoro, counts, total)
+			if total != halttest.QuotaHammerLimit {
+				t.Fatalf("admitted %d in total, want exactly %d", total, halttest.QuotaHammerLimit)
+			}
+			s := newStore(t, c, haltredis.WithCallerClock(), haltredis.WithTimeout(suiteTimeout), haltredis.WithPrefix(runPrefixFor(name)))
+			q := halttest.QuotaHammer(name)
+			op := halt.QuotaOp{Kind: halt.QuotaPeek, Limit: q.Limit, Amount: 1, Now: halttest.QuotaBase, Bounds: q.QuotaBounds(halttest.QuotaBase)}
+			r, err := s.Quota(context.Background(), halt.QuotaKey(q.Name, "acct:7"), &op)
+			if err != nil || r.Used != halttest.QuotaHammerLimit || r.Allowed {
+				t.Fatalf("after the run: %+v, %v; want used %d and nothing left", r, err, halttest.QuotaHammerLimit)
+			}
+		})
+	}
+}
+
+// TestMultiProcessQuotaChild is the body of one child process of
+// TestMultiProcessQuota.
+func TestMultiProcessQuotaChild(t *testing.T) {
+	spec := os.Getenv(quotaChildEnv)
+	if spec == "" {
+		t.Skip("runs as a child of TestMultiProcessQuota")
+	}
+	f := strings.Split(spec, ",")
+	startNs, _ := strconv.ParseInt(f[2], 10, 64)
+	var c redis.UniversalClient
+	if f[0] == "cluster" {
+		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: clusterAddrs(), PoolSize: 32})
+	} else {
+		c = redis.NewClient(&redis.Options{Addr: standaloneAddr(), PoolSize: 32})
+	}
+	defer c.Close()
+	s, err := haltredis.New(c, haltredis.WithCallerClock(), haltredis.WithTimeout(10*time.Second),
+		haltredis.WithPrefix(runPrefixFor(f[1])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	time.Sleep(time.Until(time.Unix(0, startNs))) // line the processes up; no time logic depends on it
+	fmt.Printf("ADMITTED %d\n", halttest.RunQuotaConsume(t, s, f[1], perProcess, takesPerGoro))
+}
+
+// TestQuotaServerClock: by default the period is Redis TIME's. App servers
+// an hour behind and an hour ahead send bounds around their own clocks and
+// still count in the hour Redis is in, on one key; the key expires an hour
+// after that period.
+func TestQuotaServerClock(t *testing.T) {
+	c := standalone(t)
+	s := newStore(t, c, haltredis.WithTimeout(suiteTimeout), haltredis.WithPrefix(freshPrefix("quotaclock")))
+	tm, err := c.Time(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := halt.Quota{Name: "hourly", Limit: 10, Period: halt.Hourly}
+	key := halt.QuotaKey(q.Name, "acct:1")
+	var first halt.QuotaResult
+	for i, skew := range []time.Duration{-time.Hour, time.Hour, 0} {
+		app := tm.Add(skew)
+		op := halt.QuotaOp{Kind: halt.QuotaConsume, Limit: q.Limit, Amount: 1, Now: app, Bounds: q.QuotaBounds(app)}
+		r, err := s.Quota(context.Background(), key, &op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		redisStart, redisEnd := q.PeriodAt(time.UnixMicro(r.Now))
+		if r.Start != redisStart.Unix() || r.End != redisEnd.Unix() {
+			t.Fatalf("app clock %v off: counted in [%d, %d), Redis's hour is [%d, %d)", skew, r.Start, r.End, redisStart.Unix(), redisEnd.Unix())
+		}
+		if appStart, _ := q.PeriodAt(app); skew != 0 && appStart.Unix() == r.Start {
+			t.Fatalf("app clock %v off: counted in the app's own hour", skew)
+		}
+		if i == 0 {
+			first = r
+		}
+		if r.Start == first.Start && r.Used != int64(i+1) {
+			t.Fatalf("consume %d: used %d, want %d", i+1, r.Used, i+1)
+		}
+		exp, err := c.ExpireTime(context.Background(), s.QuotaRedisKey(key)).Result()
+		if err != nil || exp != time.Duration(r.End+3600)*time.Second {
+			t.Fatalf("expire time %v, %v; want %d", exp, err, r.End+3600)
+		}
+	}
+}
