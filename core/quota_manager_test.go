@@ -61,7 +61,7 @@ func TestQuotaManager(t *testing.T) {
 	st, err = m.Consume(ctx, q, "user_123", 2)
 	want(st, err, true, 3, 2, 1)
 	st, err = m.Consume(ctx, q, "user_123", 2)
-	want(st, err, false, 3, 2, 1) // does not fit: nothing taken
+	want(st, err, false, 3, 2, 1)              // does not fit: nothing taken
 	st, err = m.Consume(ctx, q, "user_123", 0) // 0 is 1
 	want(st, err, true, 3, 3, 0)
 	if got := sink.kinds(); len(got) != 1 || got[0] != halt.NoticeQuotaExhausted {
