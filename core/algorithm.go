@@ -82,6 +82,8 @@ func (r Reason) String() string {
 		return "skipped"
 	case ReasonMissingKey:
 		return "missing_key"
+	case ReasonQuotaExceeded:
+		return "quota_exceeded"
 	}
 	return "unknown"
 }

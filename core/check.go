@@ -35,6 +35,7 @@ type Limiter struct {
 	multiT   MultiTaker
 	fallback Store
 	extra    []*compiled // WithPolicies
+	quotas   []*compiled // WithQuotas (quota_limiter.go)
 	multi    bool        // several policies, or a shadow one: the multi path
 
 	policy   *compiled

@@ -112,6 +112,7 @@ type compiled struct {
 	prefix   string // "halt:<escaped name>:"
 	limitStr string
 	policyID string // RFC 9651 sf-string of the name
+	quota    *Quota // the quota a WithQuotas policy stands for (quota_limiter.go)
 }
 
 func compile(p Policy) (*compiled, error) {

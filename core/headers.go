@@ -270,6 +270,10 @@ func (l *Limiter) Rejection(d *Decision) (status int, body []byte) {
 		b := append(make([]byte, 0, len(bodyUnavailable)+8), bodyUnavailable...)
 		b = strconv.AppendInt(b, d.RetrySeconds(), 10)
 		return status, append(b, '}')
+	case ReasonQuotaExceeded:
+		b := append(make([]byte, 0, len(bodyQuota)+8), bodyQuota...)
+		b = strconv.AppendInt(b, d.RetrySeconds(), 10)
+		return status, append(b, '}')
 	}
 	b := append(make([]byte, 0, len(bodyLimited)+8), bodyLimited...)
 	b = strconv.AppendInt(b, d.RetrySeconds(), 10)

@@ -69,7 +69,7 @@ func (l *Limiter) initPolicies() error {
 		return fmt.Errorf("halt: policies with different key strategies are decided in order and need a "+
 			"store implementing halt.Refunder to give back on a rejection; %T does not", l.store)
 	}
-	return nil
+	return l.initQuotas(names)
 }
 
 // polTarget is one policy of a multi-policy check and its key.
@@ -132,15 +132,21 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 		add(polTarget{cp: cp, key: key, client: start})
 		buf = key[len(key):]
 	}
+	var qtBuf [maxInline]polTarget
+	qt, qd := l.quotaTargets(buf, req, t.c, now, qtBuf[:0])
+	if qd != nil {
+		l.report(ctx, &t, qd)
+		return *qd, t.err
+	}
 	*bp = t.key[:0] // the buffer from its start: later keys follow the first in it
 
 	var d Decision
 	var err error
-	if len(enf) == 0 {
+	if len(enf) == 0 && len(qt) == 0 {
 		d = Decision{Allowed: true, Reason: ReasonAllowed, Policy: t.cp.Name, At: now, multi: &multi{}}
 	} else {
 		start := l.started(now)
-		m, merr := l.decideAll(ctx, l.store, enf, now, cost)
+		m, merr := l.decideWithQuotas(ctx, l.store, enf, qt, now, cost)
 		if l.timer != nil {
 			l.timer.OnStoreDuration(ctx, l.storeName, time.Since(start))
 		}
@@ -148,13 +154,14 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 		if merr != nil {
 			err = fmt.Errorf("%w: %w", ErrStoreUnavailable, merr)
 			if l.fallback != nil && ctx.Err() == nil {
-				if fm, ferr := l.decideAll(ctx, l.fallback, enf, now, cost); ferr == nil {
+				if fm, ferr := l.decideWithQuotas(ctx, l.fallback, enf, qt, now, cost); ferr == nil {
 					m, taken = fm, takenFallback
 				}
 			}
 		}
 		if m == nil {
-			d, err = l.failed(ctx, &target{cp: enf[0].cp, key: enf[0].key, client: enf[0].client}, now, cost, err)
+			first := append(enf, qt...)[0]
+			d, err = l.failed(ctx, &target{cp: first.cp, key: first.key, client: first.client}, now, cost, err)
 			return d, err
 		}
 		each := m.each
@@ -374,6 +381,12 @@ func (l *Limiter) Undo(ctx context.Context, req Request, d *Decision) error {
 		if s.taken == takenFallback {
 			store = l.fallback
 		}
+		if s.cp.quota != nil {
+			if err := l.undoQuota(ctx, store, s, req, c, now); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
 		ref, ok := store.(Refunder)
 		if !ok {
 			errs = append(errs, fmt.Errorf("%w: Undo needs a store implementing halt.Refunder, not %T", ErrUnsupported, store))
@@ -429,6 +442,10 @@ func (l *Limiter) standing(ctx context.Context, req Request, cost int64) ([]Deci
 			return out, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 		}
 		out = append(out, l.decision(p, &r, now))
+	}
+	out, err := l.quotaStanding(ctx, req, c, now, out)
+	if err != nil {
+		return out, err
 	}
 	return out, perr
 }

@@ -66,6 +66,11 @@ type Quota struct {
 	BillingDay int
 	// Plan is an optional label, such as the plan name of a preset.
 	Plan string
+	// KeyStrategy and KeyFunc say what a limiter counts the quota against
+	// (see [WithQuotas]), as for a Policy; the default is KeyIP. A
+	// QuotaManager is given its identifiers and ignores them.
+	KeyStrategy KeyStrategy
+	KeyFunc     func(Request) (string, bool)
 }
 
 func (q *Quota) location() *time.Location {

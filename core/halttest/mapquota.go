@@ -3,6 +3,7 @@ package halttest
 import (
 	"context"
 	"sync"
+	"time"
 
 	halt "github.com/halt-go/halt/core"
 )
@@ -33,4 +34,25 @@ func (s *MapStore) Quota(_ context.Context, key []byte, op *halt.QuotaOp) (halt.
 		q.m[string(key)] = st
 	}
 	return r, nil
+}
+
+var _ halt.QuotaMultiTaker = (*MapStore)(nil)
+
+// TakeAllQuotas implements halt.QuotaMultiTaker with
+// [halt.TakeAllQuotasWith] under the quota lock.
+func (s *MapStore) TakeAllQuotas(ctx context.Context, keys [][]byte, ps []*halt.Policy, now time.Time, cost int64,
+	out []halt.Result, qkeys [][]byte, qops []halt.QuotaOp, qout []halt.QuotaResult) error {
+	v, _ := quotas.LoadOrStore(s, &mapQuotas{m: map[string]halt.QuotaState{}})
+	q := v.(*mapQuotas)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	get := func(key []byte) halt.QuotaState { return q.m[string(key)] }
+	put := func(key []byte, st halt.QuotaState, _ int64) { q.m[string(key)] = st }
+	return halt.TakeAllQuotasWith(ctx, s, s, get, put, keys, ps, now, cost, out, qkeys, qops, qout)
+}
+
+// Quota implements halt.QuotaStore for the in-order wrapper: quotas are
+// kept, only TakeAll and TakeAllQuotas are missing.
+func (o inOrder) Quota(ctx context.Context, key []byte, op *halt.QuotaOp) (halt.QuotaResult, error) {
+	return o.s.Quota(ctx, key, op)
 }
