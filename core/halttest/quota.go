@@ -123,6 +123,9 @@ func RunQuotaTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
 			}
 		}
 	})
+	if _, ok := newStore(t).(halt.QuotaMultiTaker); ok {
+		t.Run("WithPolicies", func(t *testing.T) { runQuotaMultiTests(t, newStore) })
+	}
 	t.Run("ConcurrentConsumeExactlyTheLimit", func(t *testing.T) {
 		if n := RunQuotaConsume(t, newStore(t), unique("quota-hammer"), 64, 4); n != QuotaHammerLimit {
 			t.Fatalf("admitted %d, want exactly %d", n, QuotaHammerLimit)
@@ -161,6 +164,112 @@ func RunQuotaConsume(t testing.TB, store halt.Store, name string, workers, each 
 					return
 				}
 				if r.Allowed {
+					admitted.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return admitted.Load()
+}
+
+// takeAllQuotas calls TakeAllQuotas at QuotaBase for MultiQuota's policies
+// and quota, consuming cost, and returns whether it admitted, each
+// policy's answer and the quota's.
+func takeAllQuotas(t testing.TB, store halt.Store, name string, cost int64) (bool, []halt.Result, halt.QuotaResult, error) {
+	ps, keys, q, qkey := MultiQuota(name)
+	out := make([]halt.Result, len(ps))
+	qout := make([]halt.QuotaResult, 1)
+	ops := []halt.QuotaOp{{Kind: halt.QuotaConsume, Limit: q.Limit, Amount: cost, Now: QuotaBase, Bounds: q.QuotaBounds(QuotaBase)}}
+	err := store.(halt.QuotaMultiTaker).TakeAllQuotas(context.Background(), keys, ps, QuotaBase, cost, out, [][]byte{qkey}, ops, qout)
+	ok := err == nil && qout[0].Allowed
+	for i := range out {
+		ok = ok && out[i].Allowed
+	}
+	return ok, out, qout[0], err
+}
+
+// MultiQuota returns the policies, keys, quota and quota key of the
+// policies-and-quota runs named name: a token bucket of 4 per hour (burst
+// 4), one of 30 per hour, and a monthly quota of 10, one client.
+func MultiQuota(name string) ([]*halt.Policy, [][]byte, halt.Quota, []byte) {
+	ps := []*halt.Policy{
+		{Name: name + "-burst", Limit: 4, Window: time.Hour},
+		{Name: name + "-hour", Limit: 30, Window: time.Hour},
+	}
+	keys := make([][]byte, len(ps))
+	for i, p := range ps {
+		keys[i] = []byte("halt:" + p.Name + ":{key:abc}")
+	}
+	q := halt.Quota{Name: name + "-month", Limit: 10, Period: halt.Monthly}
+	return ps, keys, q, halt.QuotaKey(q.Name, "key:abc")
+}
+
+func runQuotaMultiTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
+	t.Run("RateRejectionSpendsNoQuota", func(t *testing.T) {
+		s, name := newStore(t), unique("tq-rate")
+		for i := 0; i < 4; i++ {
+			if ok, out, qr, err := takeAllQuotas(t, s, name, 1); !ok || qr.Used != int64(i+1) || out[0].Remaining != int64(3-i) {
+				t.Fatalf("take %d: %v %+v %+v %v", i+1, ok, out, qr, err)
+			}
+		}
+		ok, out, qr, err := takeAllQuotas(t, s, name, 1)
+		if err != nil || ok || out[0].Allowed || out[0].Reason != halt.ReasonLimited || !out[1].Allowed || out[1].Remaining != 26 || !qr.Allowed || qr.Used != 4 {
+			t.Fatalf("the 5th, over the burst: %v %+v %+v %v; want the burst rejecting, the hour at 26 and the quota at 4, untouched", ok, out, qr, err)
+		}
+	})
+	t.Run("QuotaRejectionSpendsNoRate", func(t *testing.T) {
+		s, name := newStore(t), unique("tq-quota")
+		if ok, _, qr, err := takeAllQuotas(t, s, name, 2); !ok || qr.Used != 2 {
+			t.Fatalf("cost 2: %v %+v %v", ok, qr, err)
+		}
+		_, _, q, qkey := MultiQuota(name)
+		op := halt.QuotaOp{Kind: halt.QuotaConsume, Limit: q.Limit, Amount: 7, Now: QuotaBase, Bounds: q.QuotaBounds(QuotaBase)}
+		if r, err := s.(halt.QuotaStore).Quota(context.Background(), qkey, &op); err != nil || r.Used != 9 {
+			t.Fatalf("consume 7 more: %+v %v", r, err)
+		}
+		// Both policies would admit cost 2 (the burst has 2 left); the quota
+		// has 1.
+		ok, out, qr, err := takeAllQuotas(t, s, name, 2)
+		if err != nil || ok || qr.Allowed || qr.Used != 9 || !out[0].Allowed || out[0].Remaining != 1 || !out[1].Allowed || out[1].Remaining != 14 {
+			t.Fatalf("cost 2 with 1 left in the quota: %v %+v %+v %v; want the quota rejecting and both policies as they were", ok, out, qr, err)
+		}
+		if ok, _, qr, err := takeAllQuotas(t, s, name, 1); !ok || qr.Used != 10 {
+			t.Fatalf("cost 1 takes the last one: %v %+v %v", ok, qr, err)
+		}
+	})
+	t.Run("ConcurrentExactlyTheQuota", func(t *testing.T) {
+		s, name := newStore(t), unique("tq-hammer")
+		if n := RunQuotaTakeAll(t, s, name, 64, 4, 50); n != 10 {
+			t.Fatalf("admitted %d, want exactly 10 (the quota)", n)
+		}
+	})
+}
+
+// RunQuotaTakeAll runs workers goroutines, each calling TakeAllQuotas each
+// times on [MultiQuota](name) with the first policy's limit set to burst,
+// and returns how many were admitted: with a burst above 10, exactly 10
+// (the quota) over every caller of every process sharing the store.
+func RunQuotaTakeAll(t testing.TB, store halt.Store, name string, workers, each int, burst int64) int64 {
+	t.Helper()
+	mt := store.(halt.QuotaMultiTaker)
+	ps, keys, q, qkey := MultiQuota(name)
+	ps[0].Limit = burst
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := make([]halt.Result, len(ps))
+			qout := make([]halt.QuotaResult, 1)
+			ops := []halt.QuotaOp{{Kind: halt.QuotaConsume, Limit: q.Limit, Amount: 1, Now: QuotaBase, Bounds: q.QuotaBounds(QuotaBase)}}
+			for i := 0; i < each; i++ {
+				if err := mt.TakeAllQuotas(context.Background(), keys, ps, QuotaBase, 1, out, [][]byte{qkey}, ops, qout); err != nil {
+					t.Error(err)
+					return
+				}
+				if qout[0].Allowed && out[0].Allowed && out[1].Allowed {
 					admitted.Add(1)
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	halt "github.com/halt-go/halt/core"
 )
@@ -55,13 +56,7 @@ func (s *Store) Quota(_ context.Context, key []byte, op *halt.QuotaOp) (halt.Quo
 		return r, nil
 	}
 	if e == nil {
-		if t.m == nil {
-			t.m = make(map[string]*quotaEntry)
-		}
-		if len(t.m) >= t.sweep {
-			t.sweepExpired(now)
-		}
-		if int64(len(t.m)) >= s.maxKeys {
+		if !t.room(1, now, s.maxKeys) {
 			return halt.QuotaResult{}, ErrQuotaTableFull
 		}
 		e = &quotaEntry{}
@@ -69,6 +64,52 @@ func (s *Store) Quota(_ context.Context, key []byte, op *halt.QuotaOp) (halt.Quo
 	}
 	e.st, e.end = st, r.End
 	return r, nil
+}
+
+// room reports whether n more entries fit under max, sweeping first when
+// the table has grown enough. t.mu is held.
+func (t *quotaTable) room(n int, now int64, max int64) bool {
+	if t.m == nil {
+		t.m = make(map[string]*quotaEntry)
+	}
+	if len(t.m)+n > t.sweep {
+		t.sweepExpired(now)
+	}
+	return int64(len(t.m)+n) <= max
+}
+
+var _ halt.QuotaMultiTaker = (*Store)(nil)
+
+// TakeAllQuotas implements [halt.QuotaMultiTaker]: the quotas and the
+// policies of one check, all or nothing, atomically: under the quota
+// table's lock the quotas are checked, the policies decided with TakeAll
+// and, when they all admit, the quotas consumed ([halt.TakeAllQuotasWith]).
+func (s *Store) TakeAllQuotas(ctx context.Context, keys [][]byte, ps []*halt.Policy, now time.Time, cost int64,
+	out []halt.Result, qkeys [][]byte, qops []halt.QuotaOp, qout []halt.QuotaResult) error {
+	if s.closed.Load() {
+		return halt.ErrStoreClosed
+	}
+	t := &s.quotas
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.room(len(qkeys), now.UnixMicro(), s.maxKeys) {
+		return ErrQuotaTableFull
+	}
+	get := func(key []byte) halt.QuotaState {
+		if e := t.m[string(key)]; e != nil {
+			return e.st
+		}
+		return halt.QuotaState{}
+	}
+	put := func(key []byte, st halt.QuotaState, end int64) {
+		e := t.m[string(key)]
+		if e == nil {
+			e = &quotaEntry{}
+			t.m[string(key)] = e
+		}
+		e.st, e.end = st, end
+	}
+	return halt.TakeAllQuotasWith(ctx, s, s, get, put, keys, ps, now, cost, out, qkeys, qops, qout)
 }
 
 // sweepExpired drops the entries whose period ended before now (Unix
