@@ -16,35 +16,59 @@ import (
 	haltredis "github.com/halt-go/halt/stores/redis"
 )
 
-const quotaChildEnv = "HALT_REDIS_TEST_QUOTA_CHILD" // "standalone|cluster,name,startUnixNano"
+const quotaChildEnv = "HALT_REDIS_TEST_QUOTA_CHILD" // "standalone|cluster,name,startUnixNano,quota|takeall"
 
 // TestMultiProcessQuota: 4 OS processes, each with its own store and 64
-// goroutines consuming 1 four times from one monthly quota of 100, on one
-// server and on the Cluster: together they consume exactly 100.
+// goroutines, four times each, on one server and on the Cluster: consuming
+// 1 from one monthly quota of 100 ("quota"), they consume exactly 100; and
+// deciding two rate limits (bursts of 50 and 30 per hour) with a monthly
+// quota of 10 in one TakeAllQuotas ("takeall"), they admit exactly 10 and
+// the rate limits were charged exactly those 10.
 func TestMultiProcessQuota(t *testing.T) {
 	clients := map[string]func(testing.TB) redis.UniversalClient{
 		"standalone": func(t testing.TB) redis.UniversalClient { return standalone(t) },
 		"cluster":    func(t testing.TB) redis.UniversalClient { return cluster(t) },
 	}
 	for _, mode := range []string{"standalone", "cluster"} {
-		t.Run(mode, func(t *testing.T) {
-			c := clients[mode](t)
-			name := fmt.Sprintf("mpquota-%s-%d", mode, time.Now().UnixNano())
-			start := time.Now().Add(300 * time.Millisecond).UnixNano()
-			counts, total := runChildren(t, "TestMultiProcessQuotaChild",
-				fmt.Sprintf("%s=%s,%s,%d", quotaChildEnv, mode, name, start))
-			t.Logf("%d processes x %d goroutines x %d consumes: admitted %v = %d", processes, perProcess, takesPerGoro, counts, total)
-			if total != halttest.QuotaHammerLimit {
-				t.Fatalf("admitted %d in total, want exactly %d", total, halttest.QuotaHammerLimit)
-			}
-			s := newStore(t, c, haltredis.WithCallerClock(), haltredis.WithTimeout(suiteTimeout), haltredis.WithPrefix(runPrefixFor(name)))
-			q := halttest.QuotaHammer(name)
-			op := halt.QuotaOp{Kind: halt.QuotaPeek, Limit: q.Limit, Amount: 1, Now: halttest.QuotaBase, Bounds: q.QuotaBounds(halttest.QuotaBase)}
-			r, err := s.Quota(context.Background(), halt.QuotaKey(q.Name, "acct:7"), &op)
-			if err != nil || r.Used != halttest.QuotaHammerLimit || r.Allowed {
-				t.Fatalf("after the run: %+v, %v; want used %d and nothing left", r, err, halttest.QuotaHammerLimit)
-			}
-		})
+		for _, what := range []string{"quota", "takeall"} {
+			t.Run(mode+"/"+what, func(t *testing.T) {
+				c := clients[mode](t)
+				name := fmt.Sprintf("mpquota-%s-%s-%d", mode, what, time.Now().UnixNano())
+				start := time.Now().Add(300 * time.Millisecond).UnixNano()
+				counts, total := runChildren(t, "TestMultiProcessQuotaChild",
+					fmt.Sprintf("%s=%s,%s,%d,%s", quotaChildEnv, mode, name, start, what))
+				t.Logf("%d processes x %d goroutines x %d: admitted %v = %d", processes, perProcess, takesPerGoro, counts, total)
+				s := newStore(t, c, haltredis.WithCallerClock(), haltredis.WithTimeout(suiteTimeout), haltredis.WithPrefix(runPrefixFor(name)))
+				ctx := context.Background()
+				if what == "takeall" {
+					if total != 10 {
+						t.Fatalf("admitted %d in total, want exactly 10 (the quota)", total)
+					}
+					ps, keys, q, qkey := halttest.MultiQuota(name)
+					ps[0].Limit = 50
+					for i, want := range []int64{40, 20} {
+						r, err := s.Peek(ctx, keys[i], ps[i], halttest.QuotaBase, 1)
+						if err != nil || r.Remaining != want {
+							t.Fatalf("%s after the run: %+v, %v; want %d remaining", ps[i].Name, r, err, want)
+						}
+					}
+					op := halt.QuotaOp{Kind: halt.QuotaPeek, Limit: q.Limit, Amount: 1, Now: halttest.QuotaBase, Bounds: q.QuotaBounds(halttest.QuotaBase)}
+					if r, err := s.Quota(ctx, qkey, &op); err != nil || r.Used != 10 {
+						t.Fatalf("the quota after the run: %+v, %v; want 10 used", r, err)
+					}
+					return
+				}
+				if total != halttest.QuotaHammerLimit {
+					t.Fatalf("admitted %d in total, want exactly %d", total, halttest.QuotaHammerLimit)
+				}
+				q := halttest.QuotaHammer(name)
+				op := halt.QuotaOp{Kind: halt.QuotaPeek, Limit: q.Limit, Amount: 1, Now: halttest.QuotaBase, Bounds: q.QuotaBounds(halttest.QuotaBase)}
+				r, err := s.Quota(ctx, halt.QuotaKey(q.Name, "acct:7"), &op)
+				if err != nil || r.Used != halttest.QuotaHammerLimit || r.Allowed {
+					t.Fatalf("after the run: %+v, %v; want used %d and nothing left", r, err, halttest.QuotaHammerLimit)
+				}
+			})
+		}
 	}
 }
 
@@ -71,6 +95,10 @@ func TestMultiProcessQuotaChild(t *testing.T) {
 	}
 	defer s.Close()
 	time.Sleep(time.Until(time.Unix(0, startNs))) // line the processes up; no time logic depends on it
+	if f[3] == "takeall" {
+		fmt.Printf("ADMITTED %d\n", halttest.RunQuotaTakeAll(t, s, f[1], perProcess, takesPerGoro, 50))
+		return
+	}
 	fmt.Printf("ADMITTED %d\n", halttest.RunQuotaConsume(t, s, f[1], perProcess, takesPerGoro))
 }
 
