@@ -107,17 +107,18 @@ const (
 // Store is an in-memory [halt.Store]. It is safe for concurrent use. Close
 // it to stop its background sweep.
 type Store struct {
-	seed    maphash.Seed
-	shards  []shard
-	shift   uint // a hash's top bits select the shard: h >> shift
-	maxKeys int64
-	keys    atomic.Int64
-	closed  atomic.Bool
-	clock   halt.Clock
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
-	quotas  quotaTable // quota.go
+	seed      maphash.Seed
+	shards    []shard
+	shift     uint // a hash's top bits select the shard: h >> shift
+	maxKeys   int64
+	keys      atomic.Int64
+	closed    atomic.Bool
+	clock     halt.Clock
+	stop      chan struct{}
+	done      chan struct{}
+	once      sync.Once
+	quotas    quotaTable   // quota.go
+	penalties penaltyTable // penalty.go
 }
 
 // shard is one lock's worth of keys. Every field is guarded by mu.

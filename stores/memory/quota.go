@@ -11,7 +11,7 @@ import (
 
 var _ halt.QuotaStore = (*Store)(nil)
 
-// ErrQuotaTableFull is returned by Quota when the store holds MaxKeys
+// ErrQuotaTableFull is returned by Quota (and Penalty) when the store holds MaxKeys
 // quota keys in their period: a quota is never evicted, since forgetting
 // one would grant its whole allowance again.
 var ErrQuotaTableFull = errors.New("memory: quota table full (Config.MaxKeys)")
