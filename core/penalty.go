@@ -75,13 +75,16 @@ func (c *PenaltyConfig) maxDuration() time.Duration {
 }
 
 // PenaltyDuration is how long the penalty numbered strike (1 for a first
-// one) lasts: Duration times Escalation^(strike-1), at most MaxDuration.
+// one) lasts: Duration times Escalation^(strike-1), at most MaxDuration,
+// in whole microseconds (computed in float64 microseconds, as the Redis
+// script computes it).
 func (c *PenaltyConfig) PenaltyDuration(strike int64) time.Duration {
-	d := float64(c.Duration)
+	us := float64(c.Duration / time.Microsecond)
 	if c.Escalation > 1 && strike > 1 {
-		d *= math.Pow(c.Escalation, float64(strike-1))
+		us *= math.Pow(c.Escalation, float64(strike-1))
 	}
-	return time.Duration(min(d, float64(c.maxDuration())))
+	us = min(us, float64(c.maxDuration()/time.Microsecond))
+	return time.Duration(int64(us)) * time.Microsecond
 }
 
 // PenaltyState is what a store keeps per penalized key; instants are
