@@ -84,6 +84,8 @@ func (r Reason) String() string {
 		return "missing_key"
 	case ReasonQuotaExceeded:
 		return "quota_exceeded"
+	case ReasonBanned:
+		return "banned"
 	}
 	return "unknown"
 }

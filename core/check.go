@@ -36,6 +36,7 @@ type Limiter struct {
 	fallback Store
 	extra    []*compiled // WithPolicies
 	quotas   []*compiled // WithQuotas (quota_limiter.go)
+	penalty  *penalties  // WithPenalties (penalty_limiter.go)
 	multi    bool        // several policies, or a shadow one: the multi path
 
 	policy   *compiled

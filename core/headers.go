@@ -271,9 +271,9 @@ func (l *Limiter) Rejection(d *Decision) (status int, body []byte) {
 		b = strconv.AppendInt(b, d.RetrySeconds(), 10)
 		return status, append(b, '}')
 	case ReasonQuotaExceeded:
-		b := append(make([]byte, 0, len(bodyQuota)+8), bodyQuota...)
-		b = strconv.AppendInt(b, d.RetrySeconds(), 10)
-		return status, append(b, '}')
+		return status, rejectBody(bodyQuota, d)
+	case ReasonBanned:
+		return status, rejectBody(bodyBanned, d)
 	}
 	b := append(make([]byte, 0, len(bodyLimited)+8), bodyLimited...)
 	b = strconv.AppendInt(b, d.RetrySeconds(), 10)

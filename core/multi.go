@@ -69,7 +69,10 @@ func (l *Limiter) initPolicies() error {
 		return fmt.Errorf("halt: policies with different key strategies are decided in order and need a "+
 			"store implementing halt.Refunder to give back on a rejection; %T does not", l.store)
 	}
-	return l.initQuotas(names)
+	if err := l.initQuotas(names); err != nil {
+		return err
+	}
+	return l.initPenalties()
 }
 
 // polTarget is one policy of a multi-policy check and its key.
@@ -138,6 +141,10 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 		l.report(ctx, &t, qd)
 		return *qd, t.err
 	}
+	if bd := l.penalize(ctx, &t, enf, now); bd != nil {
+		l.report(ctx, &t, bd)
+		return *bd, t.err
+	}
 	*bp = t.key[:0] // the buffer from its start: later keys follow the first in it
 
 	var d Decision
@@ -188,6 +195,7 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 		}
 	}
 	l.report(ctx, &t, &d)
+	l.violated(ctx, &t, &d, now)
 	if err == nil {
 		err = t.err
 	}
@@ -425,6 +433,7 @@ func (l *Limiter) standing(ctx context.Context, req Request, cost int64) ([]Deci
 	c := l.ip.resolve(req)
 	now := l.clock.Now()
 	var out []Decision
+	var pen *Penalty
 	for i, p := range append([]*compiled{cp}, l.extra...) {
 		if p.Shadow {
 			continue
@@ -433,10 +442,14 @@ func (l *Limiter) standing(ctx context.Context, req Request, cost int64) ([]Deci
 		if i == 0 {
 			kf = keyFunc
 		}
-		key, _, ok := l.buildKey(nil, p, kf, req, c)
+		key, start, ok := l.buildKey(nil, p, kf, req, c)
 		if !ok {
 			continue
 		}
+		if i == 0 {
+			pen = l.standingPenaltyOf(ctx, key, start, now)
+		}
+		p = l.standingPolicy(ctx, p, pen)
 		r, err := l.peeker.Peek(ctx, key, &p.Policy, now, cost)
 		if err != nil {
 			return out, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)

@@ -28,3 +28,22 @@ func TestQuotaPresets(t *testing.T) {
 		}
 	}
 }
+
+func TestPenaltyPresets(t *testing.T) {
+	for name, c := range map[string]struct {
+		cfg                    halt.PenaltyConfig
+		threshold, mult, decay float64
+		minutes                int
+	}{
+		"lenient":  {presets.LenientPenalty(), 20, 0.75, 2, 30},
+		"moderate": {presets.ModeratePenalty(), 10, 0.5, 1, 60},
+		"strict":   {presets.StrictPenalty(), 5, 0.25, 0.5, 120},
+	} {
+		if err := c.cfg.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if c.cfg.Threshold != c.threshold || c.cfg.Multiplier != c.mult || c.cfg.DecayRate != c.decay || c.cfg.Duration.Minutes() != float64(c.minutes) {
+			t.Errorf("%s: %+v", name, c.cfg)
+		}
+	}
+}

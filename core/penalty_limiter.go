@@ -1,0 +1,202 @@
+package halt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ReasonBanned means the key is banned ([PenaltyManager.Ban] or
+// [Limiter.Ban]) until RetryAfter. Its 429 body says "banned".
+const ReasonBanned Reason = 101
+
+const bodyBanned = `{"error":"banned","message":"This client is banned for now.","retry_after":`
+
+// penalties is a limiter's WithPenalties configuration.
+type penalties struct {
+	cfg      PenaltyConfig
+	severity float64
+	reduced  sync.Map // *compiled -> *compiled, the policy at the multiplier
+}
+
+// WithPenalties makes the limiter penalize abusive clients: every request
+// it rejects (rate limited, in a cooldown, over a quota) records a
+// violation of the given severity (0: no recording, penalties then come
+// only from a [PenaltyManager] or [Limiter.RecordViolation]) against the
+// client of the limiter's own policy, and while the client is penalized
+// every policy of the limiter admits it at cfg.Multiplier times its limit
+// and burst (at least 1; quotas are not reduced). A banned client is
+// rejected with [ReasonBanned]. The state lives in the store, under
+// "halt:penalty:{<client>}", so every instance sharing the store agrees;
+// the store must implement [PenaltyStore].
+//
+// Each check reads the client's penalty state with one store call before
+// deciding, and a rejection records with another: on Redis these are
+// separate scripts from the decision (so a violation recorded by one
+// instance reduces the limit for the next request anywhere, not for
+// requests decided concurrently with it).
+func WithPenalties(cfg PenaltyConfig, severity float64) Option {
+	return optionFunc(func(l *Limiter) error {
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		if math.IsNaN(severity) || severity < 0 || math.IsInf(severity, 0) {
+			return fmt.Errorf("halt: WithPenalties: severity must not be negative, got %v", severity)
+		}
+		l.penalty = &penalties{cfg: cfg, severity: severity}
+		return nil
+	})
+}
+
+func (l *Limiter) initPenalties() error {
+	if l.penalty == nil {
+		return nil
+	}
+	if _, ok := l.store.(PenaltyStore); !ok {
+		return fmt.Errorf("halt: WithPenalties needs a store implementing halt.PenaltyStore; %T does not", l.store)
+	}
+	l.multi = true
+	return nil
+}
+
+// reduce returns cp at multiplier m (cached).
+func (pn *penalties) reduce(cp *compiled, m float64) *compiled {
+	if v, ok := pn.reduced.Load(cp); ok {
+		return v.(*compiled)
+	}
+	p := cp.Policy
+	scale := func(n int64) int64 { return max(1, int64(math.Floor(float64(n)*m))) }
+	p.Limit = scale(p.Limit)
+	if p.Burst != 0 {
+		p.Burst = scale(p.Burst)
+	}
+	p.Cost = min(p.Cost, p.Capacity())
+	r, err := compile(p)
+	if err != nil {
+		return cp
+	}
+	r.exempt = cp.exempt
+	v, _ := pn.reduced.LoadOrStore(cp, r)
+	return v.(*compiled)
+}
+
+// penaltyFor reads the penalty of client (the part between the braces).
+func (l *Limiter) penaltyFor(ctx context.Context, client []byte, now time.Time) (Penalty, error) {
+	var buf [96]byte
+	return doPenalty(ctx, l.store.(PenaltyStore), &l.penalty.cfg, l.telemetry, penaltyKey(buf[:0], client), PenaltyRead, 0, 0, now)
+}
+
+// penalize applies the client's penalty to the targets before a check:
+// their policies at the multiplier while it is penalized. d is set when
+// the client is banned. A store failure reading the penalty leaves the
+// limits as they are.
+func (l *Limiter) penalize(ctx context.Context, t *target, enf []polTarget, now time.Time) *Decision {
+	if l.penalty == nil {
+		return nil
+	}
+	p, err := l.penaltyFor(ctx, t.clientBytes(), now)
+	if err != nil || !p.Active {
+		return nil
+	}
+	if p.Banned {
+		wait := max(0, p.Until.Sub(p.At))
+		return &Decision{Reason: ReasonBanned, Policy: t.cp.Name, Limit: t.cp.Limit, Window: t.cp.Window,
+			RetryAfter: wait, ResetAfter: wait, At: now, cp: t.cp}
+	}
+	for i := range enf {
+		enf[i].cp = l.penalty.reduce(enf[i].cp, p.Multiplier)
+	}
+	return nil
+}
+
+// violated records a violation for a rejected decision.
+func (l *Limiter) violated(ctx context.Context, t *target, d *Decision, now time.Time) {
+	if l.penalty == nil || l.penalty.severity == 0 || d.Allowed {
+		return
+	}
+	switch d.Reason {
+	case ReasonLimited, ReasonCooldown, ReasonQuotaExceeded:
+	default:
+		return
+	}
+	var buf [96]byte
+	_, _ = doPenalty(ctx, l.store.(PenaltyStore), &l.penalty.cfg, l.telemetry, penaltyKey(buf[:0], t.clientBytes()),
+		PenaltyRecord, l.penalty.severity, 0, now)
+}
+
+// clientOf is req's client part under the limiter's own policy.
+func (l *Limiter) clientOf(ctx context.Context, req Request) ([]byte, error) {
+	if isNil(req) {
+		return nil, ErrNilRequest
+	}
+	cp, keyFunc, _ := l.resolvePolicy(ctx, req, nil)
+	key, start, ok := l.buildKey(nil, cp, keyFunc, req, l.ip.resolve(req))
+	if !ok {
+		return nil, errors.New("halt: the request has no key under the limiter's policy")
+	}
+	return key[start : len(key)-1], nil
+}
+
+func (l *Limiter) penaltyOp(ctx context.Context, req Request, kind PenaltyOpKind, severity float64, d time.Duration) (Penalty, error) {
+	if l.penalty == nil {
+		return Penalty{}, fmt.Errorf("%w: the limiter has no penalties (WithPenalties)", ErrUnsupported)
+	}
+	client, err := l.clientOf(ctx, req)
+	if err != nil {
+		return Penalty{}, err
+	}
+	return doPenalty(ctx, l.store.(PenaltyStore), &l.penalty.cfg, l.telemetry, penaltyKey(nil, client), kind, severity, d, l.clock.Now())
+}
+
+// Penalty is req's client's penalty standing, unchanged.
+func (l *Limiter) Penalty(ctx context.Context, req Request) (Penalty, error) {
+	return l.penaltyOp(ctx, req, PenaltyRead, 0, 0)
+}
+
+// RecordViolation records a violation of severity for req's client (a
+// failed login, a bad signature: abuse the limiter itself does not see).
+func (l *Limiter) RecordViolation(ctx context.Context, req Request, severity float64) (Penalty, error) {
+	return l.penaltyOp(ctx, req, PenaltyRecord, severity, 0)
+}
+
+// Ban bans req's client for d (0: for good).
+func (l *Limiter) Ban(ctx context.Context, req Request, d time.Duration) (Penalty, error) {
+	return l.penaltyOp(ctx, req, PenaltyBan, 0, d)
+}
+
+// Unban lifts req's client's ban or penalty.
+func (l *Limiter) Unban(ctx context.Context, req Request) (Penalty, error) {
+	return l.penaltyOp(ctx, req, PenaltyUnban, 0, 0)
+}
+
+// standingPenalty returns the policy Standing reports for p: reduced while
+// the client is penalized.
+func (l *Limiter) standingPolicy(ctx context.Context, p *compiled, pen *Penalty) *compiled {
+	if l.penalty == nil || pen == nil || !pen.Active || pen.Banned || p.quota != nil {
+		return p
+	}
+	return l.penalty.reduce(p, pen.Multiplier)
+}
+
+// standingPenaltyOf reads the penalty Standing applies, nil without
+// penalties or on a failure.
+func (l *Limiter) standingPenaltyOf(ctx context.Context, key []byte, start int, now time.Time) *Penalty {
+	if l.penalty == nil || start <= 0 || start >= len(key) {
+		return nil
+	}
+	p, err := l.penaltyFor(ctx, key[start:len(key)-1], now)
+	if err != nil {
+		return nil
+	}
+	return &p
+}
+
+func rejectBody(body string, d *Decision) []byte {
+	b := append(make([]byte, 0, len(body)+8), body...)
+	b = strconv.AppendInt(b, d.RetrySeconds(), 10)
+	return append(b, '}')
+}

@@ -1,0 +1,139 @@
+package halt_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/halttest"
+)
+
+var demoPenalty = halt.PenaltyConfig{Threshold: 5, Duration: 10 * time.Minute, Multiplier: 0.5, DecayRate: 1,
+	Escalation: 2, Memory: 24 * time.Hour}
+
+// Every rejection records a violation; the fifth starts a penalty that
+// halves the limit (and reports it); a repeat lasts twice as long; a ban
+// rejects everything until it is lifted.
+func TestLimiterPenalties(t *testing.T) {
+	ctx := context.Background()
+	clock := halttest.NewClock(halttest.Base)
+	sink := &notices{}
+	p := halt.Policy{Name: "plan", Limit: 10, Window: time.Minute}
+	l, err := halt.New(newMapStore(), p, halt.WithPenalties(demoPenalty, 1), halt.WithClock(clock), halt.WithTelemetry(sink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := req("203.0.113.5:1")
+	run := func(n int) (admitted int, last halt.Decision) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			d, err := l.Check(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allowed {
+				admitted++
+			}
+			last = d
+		}
+		return admitted, last
+	}
+	if n, _ := run(15); n != 10 {
+		t.Fatalf("admitted %d of 15, want 10", n)
+	}
+	pen, err := l.Penalty(ctx, r)
+	if err != nil || !pen.Active || pen.Multiplier != 0.5 || pen.Strike != 1 || !pen.Until.Equal(halttest.Base.Add(10*time.Minute)) || pen.Score != 0 {
+		t.Fatalf("after 5 rejections: %+v %v", pen, err)
+	}
+	if k := sink.kinds(); len(k) != 1 || k[0] != halt.NoticePenaltyStart {
+		t.Fatalf("notices %v", k)
+	}
+	st, err := l.Standing(ctx, r)
+	if err != nil || len(st) != 1 || st[0].Limit != 5 {
+		t.Fatalf("standing while penalized: %+v %v, want limit 5", st, err)
+	}
+	// A minute refills 5 at the halved rate, and the bucket holds 5.
+	clock.Advance(time.Minute)
+	if n, d := run(6); n != 5 || d.Limit != 5 || d.Reason != halt.ReasonLimited {
+		t.Fatalf("penalized minute: admitted %d, last %+v", n, d)
+	}
+	// Past the penalty the limit is whole again; 5 more rejections
+	// (score decayed a little: 1 + 5 - 11/60 >= 5) start a second one, of 20 minutes.
+	clock.Advance(10 * time.Minute)
+	if n, _ := run(15); n != 10 {
+		t.Fatalf("after the penalty: admitted %d of 15, want 10", n)
+	}
+	pen, _ = l.Penalty(ctx, r)
+	if !pen.Active || pen.Strike != 2 || !pen.Until.Equal(clock.Now().Add(20*time.Minute)) {
+		t.Fatalf("the repeat: %+v, want strike 2 for 20 minutes", pen)
+	}
+	// A ban.
+	if _, err := l.Ban(ctx, r, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	_, d := run(1)
+	if d.Allowed || d.Reason != halt.ReasonBanned || d.RetryAfter != time.Hour {
+		t.Fatalf("banned: %+v", d)
+	}
+	if _, body := l.Rejection(&d); !strings.HasPrefix(string(body), `{"error":"banned",`) || !strings.HasSuffix(string(body), `"retry_after":3600}`) {
+		t.Fatalf("banned body %s", body)
+	}
+	if _, err := l.Unban(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	if n, _ := run(1); n != 1 {
+		t.Fatal("unbanned and not penalized: rejected")
+	}
+	want := []halt.NoticeKind{halt.NoticePenaltyStart, halt.NoticePenaltyStart, halt.NoticeBan, halt.NoticePenaltyEnd}
+	if k := sink.kinds(); len(k) != len(want) || k[1] != want[1] || k[2] != want[2] || k[3] != want[3] {
+		t.Fatalf("notices %v, want %v", k, want)
+	}
+}
+
+func TestPenaltyManager(t *testing.T) {
+	ctx := context.Background()
+	clock := halttest.NewClock(halttest.Base)
+	m, err := halt.NewPenaltyManager(halttest.NewMapStore(), demoPenalty, halt.ManagerClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 4; i++ {
+		p, err := m.RecordViolation(ctx, "user_123", 1)
+		if err != nil || p.Active || p.Score != float64(i) {
+			t.Fatalf("violation %d: %+v %v", i, p, err)
+		}
+	}
+	clock.Advance(30 * time.Minute) // decays half a point
+	if p, _ := m.Status(ctx, "user_123"); p.Score != 3.5 || p.Active {
+		t.Fatalf("after half an hour: %+v", p)
+	}
+	p, err := m.RecordViolation(ctx, "user_123", 1.5)
+	if err != nil || !p.IsActive() || !p.Started || p.Multiplier != 0.5 || !p.Until.Equal(clock.Now().Add(10*time.Minute)) {
+		t.Fatalf("the threshold: %+v %v", p, err)
+	}
+	if _, err := m.RecordViolation(ctx, "user_123", -1); err == nil {
+		t.Fatal("negative severity accepted")
+	}
+	if _, err := halt.NewPenaltyManager(halttest.NewMapStore(), halt.PenaltyConfig{}); err == nil {
+		t.Fatal("zero config accepted")
+	}
+	if _, err := halt.NewPenaltyManager(halttest.FailingStore{}, demoPenalty); err == nil {
+		t.Fatal("a store without penalties accepted")
+	}
+}
+
+func TestPenaltyDurationEscalates(t *testing.T) {
+	c := halt.PenaltyConfig{Threshold: 1, Duration: 10 * time.Minute, Multiplier: 0.5, Escalation: 2, MaxDuration: time.Hour}
+	for strike, want := range map[int64]time.Duration{1: 10 * time.Minute, 2: 20 * time.Minute, 3: 40 * time.Minute, 4: time.Hour, 50: time.Hour} {
+		if got := c.PenaltyDuration(strike); got != want {
+			t.Errorf("strike %d: %v, want %v", strike, got, want)
+		}
+	}
+	c.Escalation, c.MaxDuration = 0, 0
+	if got := c.PenaltyDuration(7); got != 10*time.Minute {
+		t.Errorf("no escalation: %v", got)
+	}
+}
