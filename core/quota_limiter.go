@@ -170,10 +170,22 @@ func (l *Limiter) decideWithQuotas(ctx context.Context, store Store, enf, qt []p
 			return nil, err
 		}
 	}
+	admitted := true
+	for i := range m.each {
+		admitted = admitted && m.each[i].Allowed
+	}
 	for i, pt := range qt {
 		d := quotaDecision(pt.cp, &qres[i], amount, now)
 		d.cost, d.sum = cost, keySum(pt.key)
 		m.each = append(m.each, d)
+		admitted = admitted && d.Allowed
+	}
+	if admitted && !l.quiet {
+		for i, pt := range qt {
+			if r := &qres[i]; r.Used >= pt.cp.Limit+r.Extra {
+				reportExhausted(ctx, l.telemetry, pt.cp.Name, pt.key, time.Unix(r.End, 0))
+			}
+		}
 	}
 	return m, nil
 }
