@@ -9,7 +9,7 @@ export HALT_REDIS_ADDR    ?= 127.0.0.1:6390
 export HALT_REDIS_CLUSTER ?= 127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103
 GOTESTFLAGS ?= -race -count=1 -shuffle=on -timeout=12m
 
-.PHONY: test test-short demo bench lint vet fmt gowork-off tidy release-check bump release-tags redis-up redis-down ci
+.PHONY: test test-short demo saas-demo bench lint vet fmt gowork-off tidy release-check bump release-tags redis-up redis-down ci
 
 ## test: every module's tests with -race, against a real redis-server and Redis Cluster
 test: redis-up
@@ -24,6 +24,10 @@ test-short: redis-up
 ## demo: start the example app in-process and fire a burst at it
 demo:
 	@cd examples && go run ./demo
+
+## saas-demo: the SaaS example (plans, daily quotas, penalties) in-process, with a scripted session
+saas-demo:
+	@cd examples && go run ./saas -demo
 
 ## bench: benchmarks side by side with peer libraries (see bench/README.md)
 bench: redis-up
