@@ -294,7 +294,7 @@ func newManagerConfig(opts []ManagerOption) managerConfig {
 	return cfg
 }
 
-// NoticeQuotaExhausted: a consume took the last of a key's quota for the
+// NoticeQuotaExhausted is reported when a consume took the last of a key's quota for the
 // period (reported once per key and period, by that consume). Attrs:
 // quota, key, resets_at.
 const NoticeQuotaExhausted NoticeKind = "quota_exhausted"
