@@ -142,3 +142,51 @@ func TestQuotaServerClock(t *testing.T) {
 		}
 	}
 }
+
+// TestLimiterWithQuotaAndPenalties: a limiter on Redis (server clock) with
+// a rate limit, a daily quota and penalties: the rate limit's refusals
+// spend no quota, the fifth refusal halves the limit, and the quota's
+// refusal says quota_exceeded.
+func TestLimiterWithQuotaAndPenalties(t *testing.T) {
+	c := standalone(t)
+	s := newStore(t, c, haltredis.WithTimeout(suiteTimeout), haltredis.WithPrefix(freshPrefix("limiterquota")))
+	rate := halt.Policy{Name: "rate", Limit: 4, Window: time.Hour}
+	daily := halt.Quota{Name: "daily", Limit: 6, Period: halt.Daily}
+	cfg := halt.PenaltyConfig{Threshold: 2, Duration: time.Hour, Multiplier: 0.5}
+	l, err := halt.New(s, rate, halt.WithQuotas(daily), halt.WithPenalties(cfg, 1), halt.WithExemptPrivateIPs(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r := &halttest.FakeRequest{Peer: "203.0.113.44:1"}
+	var got []string
+	for i := 0; i < 6; i++ {
+		d, err := l.Check(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d.Reason.String())
+	}
+	if want := "allowed allowed allowed allowed limited limited"; strings.Join(got, " ") != want {
+		t.Fatalf("got %v, want %s", got, want)
+	}
+	st, err := l.Standing(ctx, r)
+	if err != nil || len(st) != 2 || st[0].Limit != 2 || st[1].Policy != "daily" || st[1].Remaining != 2 {
+		t.Fatalf("standing %+v %v: want the rate limit halved to 2 and the quota at 2 left", st, err)
+	}
+	if _, err := l.Unban(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reset(ctx, r, "rate"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if d, err := l.Check(ctx, r); err != nil || !d.Allowed {
+			t.Fatalf("after the reset, %d: %+v %v", i+1, d, err)
+		}
+	}
+	d, err := l.Check(ctx, r)
+	if err != nil || d.Allowed || d.Reason != halt.ReasonQuotaExceeded || d.Policy != "daily" || d.RetryAfter <= 0 || d.RetryAfter > 24*time.Hour {
+		t.Fatalf("the quota's refusal: %+v %v", d, err)
+	}
+}
