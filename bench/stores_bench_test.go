@@ -21,7 +21,7 @@ import (
 
 // The decision benchmarks compare one rate-limit decision for a key, the
 // way each library is used from a middleware: the library reads the clock
-// (Halt's store is handed time.Now(), as the Limiter does), finds the key's
+// (Halt's store is handed halt.SystemClock.Now(), as the Limiter does), finds the key's
 // state and decides. Limits are high enough that every request is admitted,
 // so each library runs its allow path.
 //
@@ -70,7 +70,7 @@ func keyedLibraries() []library {
 			p := benchPolicy()
 			ctx := context.Background()
 			return func(i int) bool {
-				r, _ := s.Take(ctx, benchKeyBytes[i], p, time.Now(), 1)
+				r, _ := s.Take(ctx, benchKeyBytes[i], p, halt.SystemClock.Now(), 1)
 				return r.Allowed
 			}
 		}},
