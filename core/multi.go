@@ -167,8 +167,11 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 			}
 		}
 		if m == nil {
-			first := append(enf, qt...)[0]
-			d, err = l.failed(ctx, &target{cp: first.cp, key: first.key, client: first.client}, now, cost, err)
+			first := qt
+			if len(enf) > 0 {
+				first = enf
+			}
+			d, err = l.failed(ctx, &target{cp: first[0].cp, key: first[0].key, client: first[0].client}, now, cost, err)
 			return d, err
 		}
 		each := m.each

@@ -272,6 +272,9 @@ func doPenalty(ctx context.Context, ps PenaltyStore, cfg *PenaltyConfig, tel Tel
 	if math.IsNaN(severity) || severity < 0 || math.IsInf(severity, 0) {
 		return Penalty{}, fmt.Errorf("%w: severity %v", ErrInvalidAmount, severity)
 	}
+	if d < 0 {
+		return Penalty{}, fmt.Errorf("%w: ban duration %v", ErrInvalidAmount, d)
+	}
 	op := PenaltyOp{Kind: kind, Config: cfg, Severity: severity, Duration: d, Now: now}
 	st, at, started, err := ps.Penalty(ctx, key, &op)
 	if err != nil {

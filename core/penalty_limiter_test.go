@@ -2,6 +2,8 @@ package halt_test
 
 import (
 	"context"
+	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -114,8 +116,16 @@ func TestPenaltyManager(t *testing.T) {
 	if err != nil || !p.IsActive() || !p.Started || p.Multiplier != 0.5 || !p.Until.Equal(clock.Now().Add(10*time.Minute)) {
 		t.Fatalf("the threshold: %+v %v", p, err)
 	}
-	if _, err := m.RecordViolation(ctx, "user_123", -1); err == nil {
-		t.Fatal("negative severity accepted")
+	for _, sev := range []float64{-1, math.NaN(), math.Inf(1)} {
+		if _, err := m.RecordViolation(ctx, "user_123", sev); !errors.Is(err, halt.ErrInvalidAmount) {
+			t.Fatalf("severity %v: %v, want ErrInvalidAmount", sev, err)
+		}
+	}
+	if _, err := m.Ban(ctx, "user_123", -time.Second); !errors.Is(err, halt.ErrInvalidAmount) {
+		t.Fatalf("negative ban: %v, want ErrInvalidAmount", err)
+	}
+	if _, err := halt.NewPenaltyManager(nil, demoPenalty); err == nil {
+		t.Fatal("nil store accepted")
 	}
 	if _, err := halt.NewPenaltyManager(halttest.NewMapStore(), halt.PenaltyConfig{}); err == nil {
 		t.Fatal("zero config accepted")

@@ -307,7 +307,8 @@ type QuotaManager struct {
 	cfg   managerConfig
 }
 
-// ErrInvalidAmount is returned (wrapped) for a negative cost or grant.
+// ErrInvalidAmount is returned (wrapped) for a negative cost, grant,
+// severity or ban duration.
 var ErrInvalidAmount = errors.New("halt: amount must not be negative")
 
 // NewQuotaManager returns a manager keeping quotas in store.

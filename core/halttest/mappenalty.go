@@ -9,8 +9,7 @@ import (
 
 var _ halt.PenaltyStore = (*MapStore)(nil)
 
-var penalties sync.Map // *MapStore -> *mapPenalties
-
+// mapPenalties are MapStore's penalty states, under a lock of their own.
 type mapPenalties struct {
 	mu sync.Mutex
 	m  map[string]halt.PenaltyState
@@ -19,10 +18,12 @@ type mapPenalties struct {
 // Penalty implements halt.PenaltyStore with [halt.PenaltyOp.Apply] under
 // one lock, by op.Now.
 func (s *MapStore) Penalty(_ context.Context, key []byte, op *halt.PenaltyOp) (halt.PenaltyState, int64, bool, error) {
-	v, _ := penalties.LoadOrStore(s, &mapPenalties{m: map[string]halt.PenaltyState{}})
-	p := v.(*mapPenalties)
+	p := &s.penalties
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]halt.PenaltyState{}
+	}
 	st := p.m[string(key)]
 	now := op.Now.UnixMicro()
 	started, keep := op.Apply(&st, now)

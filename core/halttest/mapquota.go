@@ -10,9 +10,8 @@ import (
 
 var _ halt.QuotaStore = (*MapStore)(nil)
 
-// quotas are MapStore's quota keys, kept apart from its rate-limit state.
-var quotas sync.Map // *MapStore -> *mapQuotas
-
+// mapQuotas are MapStore's quota keys, kept apart from its rate-limit
+// state under a lock of their own.
 type mapQuotas struct {
 	mu sync.Mutex
 	m  map[string]halt.QuotaState
@@ -21,10 +20,12 @@ type mapQuotas struct {
 // Quota implements halt.QuotaStore with [halt.QuotaOp.Apply] under one
 // lock, by op.Now.
 func (s *MapStore) Quota(_ context.Context, key []byte, op *halt.QuotaOp) (halt.QuotaResult, error) {
-	v, _ := quotas.LoadOrStore(s, &mapQuotas{m: map[string]halt.QuotaState{}})
-	q := v.(*mapQuotas)
+	q := &s.quotas
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.m == nil {
+		q.m = map[string]halt.QuotaState{}
+	}
 	st := q.m[string(key)]
 	r, changed := op.Apply(&st, op.Now.UnixMicro())
 	switch {
@@ -42,10 +43,12 @@ var _ halt.QuotaMultiTaker = (*MapStore)(nil)
 // [halt.TakeAllQuotasWith] under the quota lock.
 func (s *MapStore) TakeAllQuotas(ctx context.Context, keys [][]byte, ps []*halt.Policy, now time.Time, cost int64,
 	out []halt.Result, qkeys [][]byte, qops []halt.QuotaOp, qout []halt.QuotaResult) error {
-	v, _ := quotas.LoadOrStore(s, &mapQuotas{m: map[string]halt.QuotaState{}})
-	q := v.(*mapQuotas)
+	q := &s.quotas
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.m == nil {
+		q.m = map[string]halt.QuotaState{}
+	}
 	get := func(key []byte) halt.QuotaState { return q.m[string(key)] }
 	put := func(key []byte, st halt.QuotaState, _ int64) { q.m[string(key)] = st }
 	return halt.TakeAllQuotasWith(ctx, s, s, get, put, keys, ps, now, cost, out, qkeys, qops, qout)

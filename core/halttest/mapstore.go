@@ -13,8 +13,10 @@ import (
 // forever, so it is for tests, where it also checks the suites themselves.
 // Create it with NewMapStore.
 type MapStore struct {
-	mu sync.Mutex
-	m  map[string]*halt.State
+	mu        sync.Mutex
+	m         map[string]*halt.State
+	quotas    mapQuotas    // mapquota.go
+	penalties mapPenalties // mappenalty.go
 }
 
 // NewMapStore returns an empty MapStore.

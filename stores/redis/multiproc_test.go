@@ -185,6 +185,16 @@ func TestMultiProcessTakeAllChild(t *testing.T) {
 	if spec == "" {
 		t.Skip("runs as a child of TestMultiProcessTakeAll")
 	}
+	s, f := childStore(t, spec)
+	fmt.Printf("ADMITTED %d\n", halttest.RunMultiTakeAll(t, s, f[1], perProcess, takesPerGoro))
+}
+
+// childStore is the store of a child process whose spec is
+// "<standalone|cluster>,<run name>,<start ns>[,...]", and the spec's fields.
+// It returns at the start instant, so the processes begin together. The
+// store decides by the caller's clock: the suite's policies and quotas
+// decide at fixed instants (halttest.Base, halttest.QuotaBase).
+func childStore(t *testing.T, spec string) (*haltredis.Store, []string) {
 	f := strings.Split(spec, ",")
 	startNs, _ := strconv.ParseInt(f[2], 10, 64)
 	var c redis.UniversalClient
@@ -193,14 +203,13 @@ func TestMultiProcessTakeAllChild(t *testing.T) {
 	} else {
 		c = redis.NewClient(&redis.Options{Addr: standaloneAddr(), PoolSize: 32})
 	}
-	defer c.Close()
-	// The caller's clock: the suite's policies decide at halttest.Base.
+	t.Cleanup(func() { _ = c.Close() })
 	s, err := haltredis.New(c, haltredis.WithCallerClock(), haltredis.WithTimeout(10*time.Second),
 		haltredis.WithPrefix(runPrefixFor(f[1])))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { _ = s.Close() })
 	time.Sleep(time.Until(time.Unix(0, startNs))) // line the processes up; no time logic depends on it
-	fmt.Printf("ADMITTED %d\n", halttest.RunMultiTakeAll(t, s, f[1], perProcess, takesPerGoro))
+	return s, f
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,22 +78,7 @@ func TestMultiProcessQuotaChild(t *testing.T) {
 	if spec == "" {
 		t.Skip("runs as a child of TestMultiProcessQuota")
 	}
-	f := strings.Split(spec, ",")
-	startNs, _ := strconv.ParseInt(f[2], 10, 64)
-	var c redis.UniversalClient
-	if f[0] == "cluster" {
-		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: clusterAddrs(), PoolSize: 32})
-	} else {
-		c = redis.NewClient(&redis.Options{Addr: standaloneAddr(), PoolSize: 32})
-	}
-	defer c.Close()
-	s, err := haltredis.New(c, haltredis.WithCallerClock(), haltredis.WithTimeout(10*time.Second),
-		haltredis.WithPrefix(runPrefixFor(f[1])))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	time.Sleep(time.Until(time.Unix(0, startNs))) // line the processes up; no time logic depends on it
+	s, f := childStore(t, spec)
 	if f[3] == "takeall" {
 		fmt.Printf("ADMITTED %d\n", halttest.RunQuotaTakeAll(t, s, f[1], perProcess, takesPerGoro, 50))
 		return
