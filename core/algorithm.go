@@ -86,6 +86,8 @@ func (r Reason) String() string {
 		return "quota_exceeded"
 	case ReasonBanned:
 		return "banned"
+	case ReasonCanceled:
+		return "canceled"
 	}
 	return "unknown"
 }
@@ -105,6 +107,9 @@ type Result struct {
 	RetryAfter time.Duration
 	// Reason says why.
 	Reason Reason
+	// Wait, for an admitted request of a policy with MaxWait, is how long
+	// the request must wait for the token it reserved; zero otherwise.
+	Wait time.Duration
 }
 
 // Decide runs the policy's algorithm for one request of the given cost at
@@ -124,6 +129,9 @@ func (p *Policy) Decide(s *State, now int64, cost int64) Result {
 	}
 	var r Result
 	switch p.Algorithm {
+	case InFlight:
+		// Decided by leases (Leaser), not by State.
+		return Result{Reason: ReasonLimited, RetryAfter: inFlightRetry, ResetAfter: inFlightRetry}
 	case FixedWindow:
 		r = p.fixedWindow(s, now, cost)
 	case SlidingWindow:
@@ -160,6 +168,7 @@ func (p *Policy) Peek(s *State, now int64, cost int64) Result {
 	}
 	q := *p
 	q.BlockDuration = 0
+	q.MaxWait = 0 // the standing is what passes now, without waiting
 	r := q.Decide(&st, now, cost)
 	if r.Allowed {
 		// What one more take would leave, plus the one taken; and the
@@ -181,6 +190,7 @@ func (p *Policy) Refund(s *State, now int64, cost int64) {
 		cost = p.RequestCost()
 	}
 	switch p.Algorithm {
+	case InFlight:
 	case FixedWindow:
 		if s.Stamp == floorDiv(now, int64(p.Window)) {
 			s.Level = max(0, s.Level-float64(cost))
@@ -302,9 +312,19 @@ func (p *Policy) tokenBucket(s *State, now int64, cost int64) Result {
 	filled := p.tokensAt(s, now, rate)
 	left := filled - float64(cost)
 	if wait := durationFromTokens(-left, rate); wait > 0 {
+		if wait <= p.MaxWait {
+			// A reservation: the token is taken now, into debt, and the
+			// request waits until it is due.
+			s.Stamp, s.Level = now, left
+			return Result{
+				Allowed:    true,
+				Wait:       wait,
+				ResetAfter: durationFromTokens(float64(p.Capacity())-left, rate),
+			}
+		}
 		return Result{
 			Reason:     ReasonLimited,
-			RetryAfter: wait,
+			RetryAfter: wait - p.MaxWait,
 			ResetAfter: durationFromTokens(float64(p.Capacity())-filled, rate),
 		}
 	}

@@ -59,6 +59,7 @@ type Limiter struct {
 	style     HeaderStyle
 	quiet     bool       // telemetry wants no per-request events
 	timer     StoreTimer // telemetry that times store decisions, or nil
+	waiting   waiters    // requests waiting for their token (flow.go)
 
 	storeName, fallbackName string // Event.Store
 
@@ -334,6 +335,10 @@ func (l *Limiter) resolvePolicy(ctx context.Context, req Request, override *Poli
 		p = l.resolver(req)
 	}
 	cp, err := l.cache.lookup(&p)
+	if err == nil && l.multi && (cp.Algorithm == InFlight || cp.MaxWait > 0) {
+		err = &PolicyError{Policy: p.Name, Field: "Algorithm",
+			Reason: "an InFlight or MaxWait policy cannot be resolved on a limiter with several policies"}
+	}
 	if err != nil {
 		l.reportInvalid(ctx, p.Name, err)
 		return l.policy, l.policy.KeyFunc, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
@@ -366,6 +371,14 @@ func (l *Limiter) check(ctx context.Context, req Request, cost int64, override *
 		return d, t.err
 	}
 	*bp = t.key
+	if t.cp.Algorithm == InFlight {
+		d, err := l.acquire(ctx, &t, now)
+		l.keyPool.Put(bp)
+		if err == nil {
+			err = t.err
+		}
+		return d, err
+	}
 	start := l.started(now)
 	res, err := l.store.Take(ctx, t.key, &t.cp.Policy, now, cost)
 	if l.timer != nil {
@@ -379,6 +392,15 @@ func (l *Limiter) check(ctx context.Context, req Request, cost int64, override *
 		d.cost = cost
 		if d.Allowed {
 			d.taken, d.sum = takenStore, keySum(t.key)
+			d.finish = t.cp.Count != nil
+			if res.Wait > 0 {
+				d, err = l.await(ctx, &t, d, l.store, res.Wait, now, cost)
+				l.keyPool.Put(bp)
+				if err == nil {
+					err = t.err
+				}
+				return d, err
+			}
 		}
 		l.report(ctx, &t, &d)
 	}
@@ -436,6 +458,7 @@ func (l *Limiter) failed(ctx context.Context, t *target, now time.Time, cost int
 			d.cost = cost
 			if d.Allowed {
 				d.taken, d.sum = takenFallback, keySum(t.key)
+				d.finish = t.cp.Count != nil
 			}
 			l.telemetry.OnError(ctx, Event{Policy: d.Policy, Store: l.storeName, Decision: d, key: t.clientBytes()}, err)
 			l.report(ctx, t, &d)

@@ -34,12 +34,17 @@ type Decision struct {
 	RetryAfter time.Duration
 	// At is the instant of the decision by the limiter's clock.
 	At time.Time
+	// Wait is how long the request waited for its token before it was
+	// admitted (Policy.MaxWait); zero for requests admitted at once.
+	Wait time.Duration
 
 	cp    *compiled // rendering data of the policy that decided
 	cost  int64     // the cost asked for (0: the policy's)
 	taken taker     // which store recorded the admission, if any
 	sum   uint64    // a hash of the key it was recorded under, for Undo
 	multi *multi    // the decision of every policy, for limiters with several
+	lease *lease    // the in-flight slot held, released by Finish
+	finish bool     // Finish has something to do (NeedsFinish)
 }
 
 // Counted reports whether the decision was recorded in a store: the
@@ -139,7 +144,7 @@ func (c *compiled) same(p *Policy) bool {
 	return a.Limit == p.Limit && a.Window == p.Window && a.Burst == p.Burst &&
 		a.Algorithm == p.Algorithm && a.KeyStrategy == p.KeyStrategy && a.Cost == p.Cost &&
 		a.BlockDuration == p.BlockDuration && a.Precision == p.Precision && a.PerRoute == p.PerRoute &&
-		a.Shadow == p.Shadow &&
+		a.Shadow == p.Shadow && a.MaxWait == p.MaxWait && (a.Count == nil) == (p.Count == nil) &&
 		a.Plan == p.Plan && (a.KeyFunc == nil) == (p.KeyFunc == nil) && slices.Equal(a.Exemptions, p.Exemptions)
 }
 

@@ -72,7 +72,34 @@ func (l *Limiter) initPolicies() error {
 	if err := l.initQuotas(names); err != nil {
 		return err
 	}
-	return l.initPenalties()
+	if err := l.initPenalties(); err != nil {
+		return err
+	}
+	return l.initFlow()
+}
+
+// initFlow checks the flow-control policies (flow.go) against the
+// limiter's shape and store, at New.
+func (l *Limiter) initFlow() error {
+	if l.waiting.perKey == 0 {
+		l.waiting.perKey, l.waiting.max = DefaultMaxWaitingPerKey, DefaultMaxWaiting
+	}
+	for _, cp := range append([]*compiled{l.policy}, l.extra...) {
+		flow := cp.Algorithm == InFlight || cp.MaxWait > 0
+		switch {
+		case flow && l.multi:
+			return fmt.Errorf("halt: policy %q: an InFlight or MaxWait policy must be its limiter's only policy "+
+				"(no WithPolicies, quotas, penalties or shadow policies beside it); give it a limiter of its own", cp.Name)
+		case cp.Algorithm == InFlight:
+			if _, ok := l.store.(Leaser); !ok {
+				return fmt.Errorf("halt: policy %q: an InFlight policy needs a store implementing halt.Leaser; %T does not", cp.Name, l.store)
+			}
+		case (cp.Count != nil || cp.MaxWait > 0) && l.refunder == nil:
+			return fmt.Errorf("halt: policy %q: counting by outcome and waiting need a store implementing halt.Refunder "+
+				"to give back; %T does not", cp.Name, l.store)
+		}
+	}
+	return nil
 }
 
 // polTarget is one policy of a multi-policy check and its key.
@@ -196,6 +223,9 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 		if len(d.multi.shadow) > 0 && d.taken == takenNone {
 			d.taken = takenStore
 		}
+	}
+	if d.Allowed {
+		d.finish = l.finishes(&d)
 	}
 	l.report(ctx, &t, &d)
 	l.violated(ctx, &t, &d, now)
@@ -375,6 +405,13 @@ func (l *Limiter) Undo(ctx context.Context, req Request, d *Decision) error {
 	if d == nil || !d.Allowed || d.taken == takenNone {
 		return nil
 	}
+	return l.giveBack(ctx, req, d, nil)
+}
+
+// giveBack gives back what d took under each policy for which want (nil:
+// every policy) is true: Undo, and Finish for policies that count by
+// outcome.
+func (l *Limiter) giveBack(ctx context.Context, req Request, d *Decision, want func(*Decision) bool) error {
 	one := [1]Decision{*d}
 	list := one[:]
 	if d.multi != nil {
@@ -385,7 +422,7 @@ func (l *Limiter) Undo(ctx context.Context, req Request, d *Decision) error {
 	var errs []error
 	for i := range list {
 		s := &list[i]
-		if s.taken == takenNone || s.cp == nil {
+		if s.taken == takenNone || s.cp == nil || s.cp.Algorithm == InFlight || s.cost < 0 || (want != nil && !want(s)) {
 			continue
 		}
 		store := l.store

@@ -23,6 +23,15 @@ const (
 	// SlidingWindow splits the window into Precision sub-windows and admits a
 	// request while the last Precision sub-windows hold at most Limit.
 	SlidingWindow
+	// InFlight admits at most Limit requests at once per key (a concurrency
+	// limit, Stripe's concurrent requests limiter): each admitted request
+	// holds a lease until its handler returns ([Limiter.Finish]), and a
+	// lease never released (a crashed instance, a handler still running)
+	// frees itself Window after it was taken, so Window must exceed the
+	// longest request. It needs a store implementing [Leaser]; a
+	// rejection's RetryAfter is one second. It cannot be combined with
+	// other policies on one limiter.
+	InFlight
 )
 
 // String returns the algorithm's name as used in configuration.
@@ -34,6 +43,8 @@ func (a Algorithm) String() string {
 		return "fixed_window"
 	case SlidingWindow:
 		return "sliding_window"
+	case InFlight:
+		return "in_flight"
 	}
 	return fmt.Sprintf("Algorithm(%d)", uint8(a))
 }
@@ -130,6 +141,24 @@ type Policy struct {
 	Exemptions []string
 	// Plan is an optional label, such as the plan name of a plan preset.
 	Plan string
+	// MaxWait makes a TokenBucket policy smooth rather than reject: a
+	// request whose token is due within MaxWait reserves it and waits
+	// ([Limiter.Check] returns once it is due, or rejects with
+	// [ReasonCanceled] when the request's context ends first, giving the
+	// token back); one that would wait longer is rejected at once, its
+	// RetryAfter the time until it would fit. Zero means never wait. A
+	// policy with MaxWait may have a Burst below Limit ("5 per second,
+	// burst 1" spaces requests 200 ms apart). See [WithWaitLimits].
+	MaxWait time.Duration
+	// Count, when set, decides after the response whether a request counts:
+	// the request is taken up front (a burst cannot slip past while the
+	// handlers run) and given back when Count(status) is false. Use
+	// [CountFailures] to limit failed attempts only (an OTP or login
+	// endpoint), [CountSuccesses] for the converse, or any predicate. A
+	// handler that panics counts as status 500. The adapters' middleware
+	// does this; direct users of Check call [Limiter.Finish]. Policies of
+	// one name must agree on it.
+	Count func(status int) bool
 }
 
 // Capacity is the most the policy can grant at once: Burst (or Limit when
@@ -200,11 +229,11 @@ func (p *Policy) Validate() error {
 		return bad("Window", "must be at most %v, got %v", maxWindow, p.Window)
 	case p.Burst < 0:
 		return bad("Burst", "must not be negative, got %d", p.Burst)
-	case p.Burst != 0 && p.Burst < p.Limit:
+	case p.Burst != 0 && p.Burst < p.Limit && p.MaxWait == 0:
 		return bad("Burst", "must be at least Limit (%d), got %d", p.Limit, p.Burst)
 	case p.Burst > maxLimit:
 		return bad("Burst", "must be at most %d, got %d", int64(maxLimit), p.Burst)
-	case p.Algorithm > SlidingWindow:
+	case p.Algorithm > InFlight:
 		return bad("Algorithm", "unknown algorithm %d", uint8(p.Algorithm))
 	case p.Algorithm != TokenBucket && p.Burst != 0 && p.Burst != p.Limit:
 		return bad("Burst", "only the token bucket has a burst; %s admits at most Limit per window", p.Algorithm)
@@ -227,6 +256,38 @@ func (p *Policy) Validate() error {
 	}
 	if _, err := parseExemptions(p.Exemptions); err != nil {
 		return bad("Exemptions", "%v", err)
+	}
+	return p.validateFlow()
+}
+
+// validateFlow checks the flow-control fields (flow.go).
+func (p *Policy) validateFlow() error {
+	bad := func(field, reason string, args ...any) error {
+		return &PolicyError{Policy: p.Name, Field: field, Reason: fmt.Sprintf(reason, args...)}
+	}
+	switch {
+	case p.MaxWait < 0:
+		return bad("MaxWait", "must not be negative, got %v", p.MaxWait)
+	case p.MaxWait > maxWindow:
+		return bad("MaxWait", "must be at most %v, got %v", maxWindow, p.MaxWait)
+	case p.MaxWait > 0 && p.Algorithm != TokenBucket:
+		return bad("MaxWait", "only a token bucket can reserve a future token; %s cannot wait", p.Algorithm)
+	case p.Algorithm != InFlight:
+		return nil
+	case p.Limit > MaxInFlight:
+		return bad("Limit", "an InFlight policy holds at most %d leases per key, got %d", MaxInFlight, p.Limit)
+	case p.Burst != 0 && p.Burst != p.Limit:
+		return bad("Burst", "an InFlight policy has no burst: at most Limit requests are in flight")
+	case p.Cost > 1:
+		return bad("Cost", "an InFlight request holds one slot, got cost %d", p.Cost)
+	case p.BlockDuration != 0:
+		return bad("BlockDuration", "an InFlight policy has no cooldown")
+	case p.Precision != 0:
+		return bad("Precision", "only a SlidingWindow has sub-windows")
+	case p.Count != nil:
+		return bad("Count", "an InFlight slot is held until the response whatever its status")
+	case p.Shadow:
+		return bad("Shadow", "an InFlight policy cannot be a dry run")
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ type MapStore struct {
 	m         map[string]*halt.State
 	quotas    mapQuotas    // mapquota.go
 	penalties mapPenalties // mappenalty.go
+	leases    mapLeases    // mapflow.go
 }
 
 // NewMapStore returns an empty MapStore.

@@ -119,6 +119,7 @@ type Store struct {
 	once      sync.Once
 	quotas    quotaTable   // quota.go
 	penalties penaltyTable // penalty.go
+	leases    leaseTable   // flow.go
 }
 
 // shard is one lock's worth of keys. Every field is guarded by mu.

@@ -295,11 +295,13 @@ func TestTakeAllKeysOneSlot(t *testing.T) {
 // its writes deferred: every write of the body went through the one
 // rewrite, and the body reads only its own key's arguments.
 func TestTakeAllScriptAssembly(t *testing.T) {
-	if n := strings.Count(haltredis.DecideBody, haltredis.SetCall); n != 6 {
-		t.Fatalf("the decision body writes %d times through %q, want 6 (two per algorithm)", n, haltredis.SetCall)
+	// Two writes per algorithm (admitted, cooldown started) and the token
+	// bucket's reservation (Policy.MaxWait).
+	if n := strings.Count(haltredis.DecideBody, haltredis.SetCall); n != 7 {
+		t.Fatalf("the decision body writes %d times through %q, want 7", n, haltredis.SetCall)
 	}
-	if n := strings.Count(haltredis.DecideBody, "redis.call("); n != 6 {
-		t.Fatalf("the decision body makes %d redis.call, want only its 6 SETs", n)
+	if n := strings.Count(haltredis.DecideBody, "redis.call("); n != 7 {
+		t.Fatalf("the decision body makes %d redis.call, want only its 7 SETs", n)
 	}
 	if strings.Contains(haltredis.DecideBody, "ARGV[1]") || strings.Contains(haltredis.DecideBody, "KEYS") {
 		t.Fatal("the decision body reads ARGV[1] or KEYS: TakeAll's rewrite would miss it")

@@ -681,6 +681,9 @@ func parseReply(v any, alg halt.Algorithm, rp *reply) (halt.Result, error) {
 		RetryAfter: time.Duration(d[3]),
 		ResetAfter: time.Duration(d[4]),
 	}
+	if r.Allowed && r.RetryAfter > 0 { // a reservation (Policy.MaxWait): the wait
+		r.Wait, r.RetryAfter = r.RetryAfter, 0
+	}
 	switch d[1] {
 	case 0:
 		r.Reason = halt.ReasonAllowed

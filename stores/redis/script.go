@@ -132,8 +132,19 @@ if alg == '0' then
   local left = filled - cost
   local wait = 0
   if left < 0 then wait = floor(-left / rate * 1e9) end
+  -- MaxWait (ns), the token bucket's seventh argument: a request whose
+  -- token is due within it reserves the token, into debt, and waits.
+  local mw = 0
+  if not PEEK then mw = tonumber(ARGV[7]) or 0 end
+  if wait > 0 and wait <= mw then
+    local reset = floor((cap - left) / rate * 1e9)
+    local ttl = reset / 1e6
+    if ttl > MAXTTL then ttl = MAXTTL end
+    redis.call('SET', key, struct.pack('<Bddd', 1, now, left, untl), 'PX', fmt('%.0f', floor(ttl) + 1001))
+    return fmt('1 0 0 %.0f %.0f 0', wait, reset)
+  end
   if wait > 0 then
-    local retry, reset, reason, valid = wait, full, 1, wait
+    local retry, reset, reason, valid = wait - mw, full, 1, wait - mw
     if block > 0 then
       untl = now + block
       local b = block * 1000
@@ -522,6 +533,7 @@ type policyArgs struct {
 	// The fields it was made from, to notice a changed policy.
 	limit, burst, cost int64
 	window, block      time.Duration
+	maxWait            time.Duration
 	alg                halt.Algorithm
 	prec               int
 
@@ -537,7 +549,7 @@ type policyArgs struct {
 
 func (a *policyArgs) matches(p *halt.Policy) bool {
 	return a.limit == p.Limit && a.burst == p.Burst && a.cost == p.Cost && a.window == p.Window &&
-		a.block == p.BlockDuration && a.alg == p.Algorithm && a.prec == p.Precision
+		a.block == p.BlockDuration && a.alg == p.Algorithm && a.prec == p.Precision && a.maxWait == p.MaxWait
 }
 
 // newPolicyArgs checks that p's durations are whole microseconds (the
@@ -545,7 +557,7 @@ func (a *policyArgs) matches(p *halt.Policy) bool {
 func newPolicyArgs(p *halt.Policy) *policyArgs {
 	a := &policyArgs{
 		limit: p.Limit, burst: p.Burst, cost: p.Cost, window: p.Window,
-		block: p.BlockDuration, alg: p.Algorithm, prec: p.Precision,
+		block: p.BlockDuration, alg: p.Algorithm, prec: p.Precision, maxWait: p.MaxWait,
 	}
 	n := int64(p.SubWindows())
 	switch {
@@ -569,6 +581,9 @@ func newPolicyArgs(p *halt.Policy) *policyArgs {
 		a.args, a.nargs = [5]any{"2", capacity, win, block, strconv.FormatInt(n, 10)}, 5
 	default:
 		a.args, a.nargs = [5]any{"0", capacity, strconv.FormatFloat(rate, 'g', -1, 64), block}, 4
+		if p.MaxWait > 0 {
+			a.args[4], a.nargs = strconv.FormatInt(int64(p.MaxWait), 10), 5
+		}
 	}
 	switch p.Algorithm {
 	case halt.FixedWindow:
