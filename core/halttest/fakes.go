@@ -13,8 +13,53 @@ import (
 // Clock is a manual halt.Clock for tests. The zero value starts at Base. It
 // is safe for concurrent use.
 type Clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu     sync.Mutex
+	now    time.Time
+	timers []*clockTimer
+}
+
+// clockTimer is a timer of Clock.After.
+type clockTimer struct {
+	at time.Time
+	ch chan time.Time
+}
+
+var _ halt.TimerClock = (*Clock)(nil)
+
+// After implements halt.TimerClock: the channel receives once Advance has
+// moved the clock d past now. The function stops the timer and reports
+// whether it was still pending.
+func (c *Clock) After(d time.Duration) (<-chan time.Time, func() bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.now.IsZero() {
+		c.now = Base
+	}
+	tm := &clockTimer{at: c.now.Add(d), ch: make(chan time.Time, 1)}
+	if d <= 0 {
+		tm.ch <- c.now
+		return tm.ch, func() bool { return false }
+	}
+	c.timers = append(c.timers, tm)
+	return tm.ch, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, x := range c.timers {
+			if x == tm {
+				c.timers = append(c.timers[:i], c.timers[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// Timers returns how many timers of After are pending: tests wait for
+// their waiters to be in place before advancing the clock.
+func (c *Clock) Timers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
 }
 
 // NewClock returns a Clock set to t.
@@ -38,6 +83,16 @@ func (c *Clock) Advance(d time.Duration) {
 		c.now = Base
 	}
 	c.now = c.now.Add(d)
+	kept := c.timers[:0]
+	for _, tm := range c.timers {
+		if tm.at.After(c.now) {
+			kept = append(kept, tm)
+			continue
+		}
+		tm.ch <- c.now
+	}
+	clear(c.timers[len(kept):])
+	c.timers = kept
 }
 
 // ErrBroken is what FailingStore returns.
