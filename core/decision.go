@@ -38,13 +38,13 @@ type Decision struct {
 	// admitted (Policy.MaxWait); zero for requests admitted at once.
 	Wait time.Duration
 
-	cp    *compiled // rendering data of the policy that decided
-	cost  int64     // the cost asked for (0: the policy's)
-	taken taker     // which store recorded the admission, if any
-	sum   uint64    // a hash of the key it was recorded under, for Undo
-	multi *multi    // the decision of every policy, for limiters with several
-	lease *lease    // the in-flight slot held, released by Finish
-	finish bool     // Finish has something to do (NeedsFinish)
+	cp     *compiled // rendering data of the policy that decided
+	cost   int64     // the cost asked for (0: the policy's)
+	taken  taker     // which store recorded the admission, if any
+	sum    uint64    // a hash of the key it was recorded under, for Undo
+	multi  *multi    // the decision of every policy, for limiters with several
+	lease  *lease    // the in-flight slot held, released by Finish
+	finish bool      // Finish has something to do (NeedsFinish)
 }
 
 // Counted reports whether the decision was recorded in a store: the

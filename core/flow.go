@@ -509,3 +509,35 @@ func (l *Limiter) await(ctx context.Context, t *target, d Decision, store Store,
 		return reject(ReasonCanceled, wait), ctx.Err()
 	}
 }
+
+// Reservation is a handler-level admission whose real cost is settled
+// once the work is done: the adapters' Reserve functions return one
+// (halthttp.Reserve, haltgin.Reserve, ...). It is used by one handler, not
+// concurrently.
+type Reservation struct {
+	l   *Limiter
+	req Request
+	d   Decision
+}
+
+// NewReservation holds d, decided for req by l, for settling later. It is
+// for adapters; applications get reservations from an adapter's Reserve.
+func NewReservation(l *Limiter, req Request, d Decision) *Reservation {
+	return &Reservation{l: l, req: req, d: d}
+}
+
+// Decision returns the decision the reservation was admitted with (its
+// cost as last settled).
+func (r *Reservation) Decision() Decision { return r.d }
+
+// Settle settles the reservation at its real cost ([Limiter.Settle]): up
+// into debt, or down with a refund. Settling again settles against the
+// last settled cost. It uses the request's context, or a context that
+// outlives it when the client has gone.
+func (r *Reservation) Settle(actual int64) error {
+	ctx := r.req.Context()
+	if ctx == nil || ctx.Err() != nil {
+		ctx = context.WithoutCancel(orBackground(ctx))
+	}
+	return r.l.Settle(ctx, r.req, &r.d, actual)
+}

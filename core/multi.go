@@ -405,7 +405,9 @@ func (l *Limiter) Undo(ctx context.Context, req Request, d *Decision) error {
 	if d == nil || !d.Allowed || d.taken == takenNone {
 		return nil
 	}
-	return l.giveBack(ctx, req, d, nil)
+	err := l.giveBack(ctx, req, d, nil)
+	d.taken = takenNone // given back: a second Undo, or a Finish, gives nothing more
+	return err
 }
 
 // giveBack gives back what d took under each policy for which want (nil:

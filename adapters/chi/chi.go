@@ -128,15 +128,19 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 			}
 			d, ok := m.Handle(exchange{w: w, r: r}, q, s)
 			if !ok {
-				adapter.Refuse(w)
+				adapter.Refuse(adapter.Identity(w))
 				_ = m.Reject(exchange{w: w, r: r}, d, write(w))
+				return
+			}
+			if d.NeedsFinish() {
+				serveFinishing(l, q, w, next, d)
 				return
 			}
 			if !d.Counted() {
 				next.ServeHTTP(w, r) // took nothing: nothing to give back
 				return
 			}
-			e := adapter.Enter(w)
+			e := adapter.Enter(adapter.Identity(w))
 			next.ServeHTTP(w, r)
 			if e.Leave() { // a later limiter refused it
 				giveBack(l, q, d)
@@ -165,10 +169,58 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 func Check(w http.ResponseWriter, r *http.Request, l *halt.Limiter, cost int64) bool {
 	d, ok := adapter.Decide(l, request{r}, adapter.HTTPHeaders(w.Header()), cost)
 	if !ok {
-		adapter.Refuse(w)
+		adapter.Refuse(adapter.Identity(w))
 		_ = adapter.Reject(l, d, write(w))
 	}
 	return ok
+}
+
+// Reserve is Check for a handler that knows only an estimate of the cost
+// up front: on a rejection it writes it and returns false; otherwise the
+// handler settles the real cost once known ([halt.Reservation.Settle]),
+// up into debt or down with a refund:
+//
+//	res, ok := haltchi.Reserve(w, r, limiter, 500)
+//	if !ok {
+//		return
+//	}
+//	_ = res.Settle(generate(w, r))
+func Reserve(w http.ResponseWriter, r *http.Request, l *halt.Limiter, estimate int64) (*halt.Reservation, bool) {
+	q := request{r}
+	d, ok := adapter.Decide(l, q, adapter.HTTPHeaders(w.Header()), estimate)
+	if !ok {
+		adapter.Refuse(adapter.Identity(w))
+		_ = adapter.Reject(l, d, write(w))
+		return nil, false
+	}
+	return halt.NewReservation(l, q, d), true
+}
+
+// serveFinishing serves a request whose decision needs a finish (an
+// in-flight lease, a policy that counts by outcome): the status is
+// recorded, and once the handler returns, or panics (a 500), the lease is
+// released and what does not count is given back; the panic goes on.
+func serveFinishing(l *halt.Limiter, q request, w http.ResponseWriter, next http.Handler, d halt.Decision) {
+	rec := adapter.NewStatusRecorder(w)
+	var e adapter.Entry
+	if d.Counted() {
+		e = adapter.Enter(adapter.Identity(w))
+	}
+	defer func() {
+		p := recover()
+		status := rec.Status()
+		if p != nil {
+			status = http.StatusInternalServerError
+		}
+		if d.Counted() && e.Leave() {
+			_ = l.Undo(q.Context(), q, &d)
+		}
+		adapter.Finish(l, q, &d, status)
+		if p != nil {
+			panic(p)
+		}
+	}()
+	next.ServeHTTP(rec, q.r)
 }
 
 func write(w http.ResponseWriter) func(status int, body []byte) error {

@@ -32,6 +32,9 @@ func router(t *testing.T, cfg halttest.AdapterConfig) string {
 		opts = append(opts, haltchi.WithCost(costHeader))
 	}
 	r := chi.NewRouter()
+	if cfg.Flow != nil {
+		r.Use(middleware.Recoverer) // chi's own recovery answers a panic with 500
+	}
 	if cfg.UserFromHeader {
 		r.Use(func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -51,6 +54,12 @@ func router(t *testing.T, cfg halttest.AdapterConfig) string {
 	r.Get("/health", hello)
 	r.Get("/admin/stats", hello)
 	r.Get("/items/{id}", hello)
+	if cfg.Flow != nil {
+		r.With(haltchi.Middleware(cfg.Flow, opts...)).Get("/outcome", halttest.OutcomeHandler(cfg).ServeHTTP)
+	}
+	if cfg.Settle != nil {
+		r.Post("/settle", halttest.SettleHandler(haltchi.Reserve, cfg.Settle).ServeHTTP)
+	}
 	if cfg.Route != nil {
 		r.With(haltchi.Middleware(cfg.Route, opts...)).Post("/auth/login", hello)
 	} else {

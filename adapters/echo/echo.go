@@ -2,6 +2,8 @@ package haltecho
 
 import (
 	"context"
+	"errors"
+	"net/http"
 
 	halt "github.com/halt-go/halt/core"
 	"github.com/halt-go/halt/core/adapter"
@@ -106,6 +108,9 @@ func Middleware(l *halt.Limiter, opts ...Option) echo.MiddlewareFunc {
 				c.Set(refusedKey, true)
 				return m.Reject(c, d, x.write)
 			}
+			if d.NeedsFinish() {
+				return nextFinishing(c, next, m.Limiter(), x, d)
+			}
 			err := next(c)
 			if d.Reason == halt.ReasonAllowed && c.Get(refusedKey) != nil {
 				giveBack(m.Limiter(), x, d)
@@ -113,6 +118,64 @@ func Middleware(l *halt.Limiter, opts ...Option) echo.MiddlewareFunc {
 			return err
 		}
 	}
+}
+
+// nextFinishing runs next for a request whose decision needs a finish (an
+// in-flight lease, a policy that counts by outcome): once it returns, or
+// panics (a 500), the lease is released and what does not count is given
+// back. The status is the one next's error will be answered with (an
+// *echo.HTTPError's code, 500 for other errors), else the response's.
+// The panic goes on to echo's Recover middleware.
+func nextFinishing(c echo.Context, next echo.HandlerFunc, l *halt.Limiter, x *exchange, d halt.Decision) (err error) {
+	defer func() {
+		p := recover()
+		status := statusOf(c, err)
+		if p != nil {
+			status = http.StatusInternalServerError
+		}
+		if d.Reason == halt.ReasonAllowed && c.Get(refusedKey) != nil {
+			_ = l.Undo(x.Context(), x, &d)
+		}
+		adapter.Finish(l, x, &d, status)
+		if p != nil {
+			panic(p)
+		}
+	}()
+	return next(c)
+}
+
+// statusOf is the status a handler's result is answered with.
+func statusOf(c echo.Context, err error) int {
+	if err == nil {
+		return c.Response().Status
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		return he.Code
+	}
+	return http.StatusInternalServerError
+}
+
+// Reserve is Check for a handler that knows only an estimate of the cost
+// up front (an LLM call's tokens, rows to export): on a rejection it
+// writes it and returns false with the write's error; otherwise the
+// handler settles the real cost once known ([halt.Reservation.Settle]), up
+// into debt or down with a refund:
+//
+//	res, ok, err := haltecho.Reserve(c, limiter, 500)
+//	if !ok {
+//		return err
+//	}
+//	_ = res.Settle(generate(c))
+func Reserve(c echo.Context, l *halt.Limiter, estimate int64) (*halt.Reservation, bool, error) {
+	x := &exchange{c: c}
+	x.Init(c.Response().Header())
+	d, ok := adapter.Decide(l, x, x, estimate)
+	if !ok {
+		c.Set(refusedKey, true)
+		return nil, false, adapter.Reject(l, d, x.write)
+	}
+	return halt.NewReservation(l, x, d), true, nil
 }
 
 // Check is the middleware's check for a handler that knows the request's

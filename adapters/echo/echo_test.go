@@ -13,6 +13,7 @@ import (
 	"github.com/halt-go/halt/core/halttest"
 	"github.com/halt-go/halt/stores/memory"
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 )
 
 // harness builds the suite's server: echo's quirks live here.
@@ -39,6 +40,9 @@ func harness(t *testing.T, cfg halttest.AdapterConfig) string {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = echo.ExtractIPDirect() // Halt resolves client IPs, not echo
+	if cfg.Flow != nil {
+		e.Use(middleware.Recover()) // echo's own recovery answers a panic with 500
+	}
 	if cfg.UserFromHeader {
 		e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c echo.Context) error {
@@ -58,6 +62,33 @@ func harness(t *testing.T, cfg halttest.AdapterConfig) string {
 	e.GET("/health", hello)
 	e.GET("/admin/stats", hello)
 	e.GET("/items/:id", hello)
+	if cfg.Flow != nil {
+		e.GET("/outcome", func(c echo.Context) error {
+			o := halttest.OutcomeOf(c.Request().Header.Get)
+			o.Wait(cfg, c.Request().Context().Done())
+			switch {
+			case o.Panic:
+				panic("halttest: the handler panics")
+			case o.Error != 0:
+				return echo.NewHTTPError(o.Error, "error")
+			}
+			return c.String(o.Status, "ok")
+		}, haltecho.Middleware(cfg.Flow, opts...))
+	}
+	if cfg.Settle != nil {
+		e.POST("/settle", func(c echo.Context) error {
+			cost, _ := strconv.ParseInt(c.Request().Header.Get("X-Cost"), 10, 64)
+			res, ok, err := haltecho.Reserve(c, cfg.Settle, cost)
+			if !ok {
+				return err
+			}
+			actual, _ := strconv.ParseInt(c.Request().Header.Get("X-Actual"), 10, 64)
+			if err := res.Settle(actual); err != nil {
+				return err
+			}
+			return c.String(http.StatusOK, "settled")
+		})
+	}
 	var route []echo.MiddlewareFunc
 	if cfg.Route != nil {
 		route = append(route, haltecho.Middleware(cfg.Route, opts...))

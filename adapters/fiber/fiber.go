@@ -2,6 +2,7 @@ package haltfiber
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 
@@ -153,12 +154,67 @@ func Middleware(l *halt.Limiter, opts ...Option) fiber.Handler {
 			c.Locals(refusedKey{}, true)
 			return m.Reject(c, d, w.write)
 		}
+		if d.NeedsFinish() {
+			return nextFinishing(c, l, q, d)
+		}
 		err := c.Next()
 		if d.Reason == halt.ReasonAllowed && c.Locals(refusedKey{}) != nil {
 			giveBack(l, q, d)
 		}
 		return err
 	}
+}
+
+// nextFinishing runs the rest of the chain for a request whose decision
+// needs a finish (an in-flight lease, a policy that counts by outcome):
+// once it returns, or panics (a 500), the lease is released and what does
+// not count is given back. The status is the one the chain's error will
+// be answered with (a *fiber.Error's code, 500 for other errors), else
+// the response's. The panic goes on to fiber's recover middleware.
+func nextFinishing(c *fiber.Ctx, l *halt.Limiter, q *request, d halt.Decision) (err error) {
+	defer func() {
+		p := recover()
+		status := c.Response().StatusCode()
+		if err != nil {
+			status = fiber.StatusInternalServerError
+			var fe *fiber.Error
+			if errors.As(err, &fe) {
+				status = fe.Code
+			}
+		}
+		if p != nil {
+			status = fiber.StatusInternalServerError
+		}
+		if d.Reason == halt.ReasonAllowed && c.Locals(refusedKey{}) != nil {
+			_ = l.Undo(q.Context(), q, &d)
+		}
+		adapter.Finish(l, q, &d, status)
+		if p != nil {
+			panic(p)
+		}
+	}()
+	return c.Next()
+}
+
+// Reserve is Check for a handler that knows only an estimate of the cost
+// up front (an LLM call's tokens, rows to export): on a rejection it
+// writes it and returns false with the write's error; otherwise the
+// handler settles the real cost once known ([halt.Reservation.Settle]), up
+// into debt or down with a refund:
+//
+//	res, ok, err := haltfiber.Reserve(c, limiter, 500)
+//	if !ok {
+//		return err
+//	}
+//	_ = res.Settle(generate(c))
+func Reserve(c *fiber.Ctx, l *halt.Limiter, estimate int64) (*halt.Reservation, bool, error) {
+	q := &request{c: c}
+	d, ok := adapter.Decide(l, q, (*response)(c), estimate)
+	if !ok {
+		c.Locals(refusedKey{}, true)
+		return nil, false, adapter.Reject(l, d, (*response)(c).write)
+	}
+	return halt.NewReservation(l, q, d), true, nil
 }
 
 // Check is the middleware's check for a handler that knows the request's

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/utils"
 	haltfiber "github.com/halt-go/halt/adapters/fiber"
 	halt "github.com/halt-go/halt/core"
@@ -18,7 +19,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	halttest.RunAdapterTests(t, newStore, harness)
+	halttest.RunAdapterTests(t, newStore, harness, halttest.NoRequestCancel())
 }
 
 // harness serves the suite's routes with fiber on a real loopback
@@ -26,6 +27,9 @@ func TestConformance(t *testing.T) {
 // X-Forwarded-For needs a ReadBufferSize above fiber's 4096 default.
 func harness(t *testing.T, cfg halttest.AdapterConfig) string {
 	app := fiber.New(fiber.Config{DisableStartupMessage: true, ReadBufferSize: 256 << 10})
+	if cfg.Flow != nil {
+		app.Use(recover.New()) // fiber's own recovery answers a panic with 500
+	}
 	if cfg.UserFromHeader {
 		app.Use(func(c *fiber.Ctx) error {
 			if id := c.Get("X-User"); id != "" {
@@ -43,6 +47,33 @@ func harness(t *testing.T, cfg halttest.AdapterConfig) string {
 	send := func(c *fiber.Ctx) error { return c.SendString("ok") }
 	for _, path := range []string{"/", "/health", "/admin/stats", "/items/:id"} {
 		app.Get(path, send)
+	}
+	if cfg.Flow != nil {
+		app.Get("/outcome", haltfiber.Middleware(cfg.Flow, opts...), func(c *fiber.Ctx) error {
+			o := halttest.OutcomeOf(func(name string) string { return c.Get(name) })
+			o.Wait(cfg, c.Context().Done())
+			switch {
+			case o.Panic:
+				panic("halttest: the handler panics")
+			case o.Error != 0:
+				return fiber.NewError(o.Error, "error")
+			}
+			return c.Status(o.Status).SendString("ok")
+		})
+	}
+	if cfg.Settle != nil {
+		app.Post("/settle", func(c *fiber.Ctx) error {
+			cost, _ := strconv.ParseInt(c.Get("X-Cost"), 10, 64)
+			res, ok, err := haltfiber.Reserve(c, cfg.Settle, cost)
+			if !ok {
+				return err
+			}
+			actual, _ := strconv.ParseInt(c.Get("X-Actual"), 10, 64)
+			if err := res.Settle(actual); err != nil {
+				return err
+			}
+			return c.SendString("settled")
+		})
 	}
 	login := []fiber.Handler{send}
 	if cfg.Route != nil {

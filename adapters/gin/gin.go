@@ -2,6 +2,7 @@ package haltgin
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/gin-gonic/gin"
 	halt "github.com/halt-go/halt/core"
@@ -94,11 +95,60 @@ func Middleware(l *halt.Limiter, opts ...Option) gin.HandlerFunc {
 			_ = m.Reject(c, d, write(c))
 			return
 		}
+		if d.NeedsFinish() {
+			nextFinishing(c, l, q, d)
+			return
+		}
 		c.Next()
 		if d.Reason == halt.ReasonAllowed && refused(c) {
 			giveBack(l, q, d)
 		}
 	}
+}
+
+// nextFinishing runs the rest of the chain for a request whose decision
+// needs a finish (an in-flight lease, a policy that counts by outcome):
+// once it returns, or panics (a 500), the lease is released and what does
+// not count is given back; the panic goes on to gin.Recovery.
+func nextFinishing(c *gin.Context, l *halt.Limiter, q *request, d halt.Decision) {
+	defer func() {
+		p := recover()
+		status := c.Writer.Status()
+		if p != nil {
+			status = http.StatusInternalServerError
+		}
+		if d.Reason == halt.ReasonAllowed && refused(c) {
+			_ = l.Undo(q.Context(), q, &d)
+		}
+		adapter.Finish(l, q, &d, status)
+		if p != nil {
+			panic(p)
+		}
+	}()
+	c.Next()
+}
+
+// Reserve is Check for a handler that knows only an estimate of the cost
+// up front (an LLM call's tokens, rows to export): on a rejection it
+// aborts with it and returns false; otherwise the handler settles the
+// real cost once known ([halt.Reservation.Settle]), up into debt or down
+// with a refund:
+//
+//	res, ok := haltgin.Reserve(c, limiter, 500)
+//	if !ok {
+//		return
+//	}
+//	_ = res.Settle(generate(c))
+func Reserve(c *gin.Context, l *halt.Limiter, estimate int64) (*halt.Reservation, bool) {
+	q := (*request)(c)
+	d, ok := adapter.Decide(l, q, adapter.HTTPHeaders(c.Writer.Header()), estimate)
+	if !ok {
+		refuse(c)
+		c.Abort()
+		_ = adapter.Reject(l, d, write(c))
+		return nil, false
+	}
+	return halt.NewReservation(l, q, d), true
 }
 
 // Check is the middleware's check for a handler that knows the request's

@@ -1,6 +1,7 @@
 package haltgin_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -43,6 +44,9 @@ func serve(t *testing.T, cfg halttest.AdapterConfig) string {
 	if err := r.SetTrustedProxies(nil); err != nil { // Halt resolves client IPs, not gin
 		t.Fatal(err)
 	}
+	if cfg.Flow != nil {
+		r.Use(gin.CustomRecoveryWithWriter(io.Discard, func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }))
+	}
 	if cfg.UserFromHeader {
 		r.Use(func(c *gin.Context) {
 			if u := c.GetHeader("X-User"); u != "" {
@@ -59,6 +63,35 @@ func serve(t *testing.T, cfg halttest.AdapterConfig) string {
 	r.GET("/health", ok)
 	r.GET("/admin/stats", ok)
 	r.GET("/items/:id", ok)
+	if cfg.Flow != nil {
+		r.GET("/outcome", haltgin.Middleware(cfg.Flow, opts...), func(c *gin.Context) {
+			o := halttest.OutcomeOf(c.GetHeader)
+			o.Wait(cfg, c.Request.Context().Done())
+			switch {
+			case o.Panic:
+				panic("halttest: the handler panics")
+			case o.Error != 0:
+				c.String(o.Error, "error")
+			default:
+				c.String(o.Status, "ok")
+			}
+		})
+	}
+	if cfg.Settle != nil {
+		r.POST("/settle", func(c *gin.Context) {
+			cost, _ := strconv.ParseInt(c.GetHeader("X-Cost"), 10, 64)
+			res, ok := haltgin.Reserve(c, cfg.Settle, cost)
+			if !ok {
+				return
+			}
+			actual, _ := strconv.ParseInt(c.GetHeader("X-Actual"), 10, 64)
+			if err := res.Settle(actual); err != nil {
+				c.String(http.StatusInternalServerError, err.Error())
+				return
+			}
+			c.String(http.StatusOK, "settled")
+		})
+	}
 	login := []gin.HandlerFunc{ok}
 	if cfg.Route != nil {
 		login = []gin.HandlerFunc{haltgin.Middleware(cfg.Route, opts...), ok}

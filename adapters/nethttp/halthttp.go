@@ -170,21 +170,52 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 			}
 			d, ok := m.Handle(x, x, x)
 			if !ok {
-				adapter.Refuse(w)
+				adapter.Refuse(adapter.Identity(w))
 				_ = m.Reject(x, d, write(w))
+				return
+			}
+			if d.NeedsFinish() {
+				serveFinishing(m.Limiter(), x, next, d)
 				return
 			}
 			if !d.Counted() {
 				next.ServeHTTP(w, r) // took nothing: nothing to give back
 				return
 			}
-			e := adapter.Enter(w)
+			e := adapter.Enter(adapter.Identity(w))
 			next.ServeHTTP(w, r)
 			if e.Leave() { // a later limiter refused it: give back what this one took
 				_ = m.Limiter().Undo(r.Context(), x, &d)
 			}
 		})
 	}
+}
+
+// serveFinishing serves a request whose decision needs a finish (an
+// in-flight lease, a policy that counts by outcome): the status is
+// recorded, and once the handler returns, or panics (a 500), the lease is
+// released and what does not count is given back; the panic goes on.
+func serveFinishing(l *halt.Limiter, x *exchange, next http.Handler, d halt.Decision) {
+	rec := adapter.NewStatusRecorder(x.w)
+	var e adapter.Entry
+	if d.Counted() {
+		e = adapter.Enter(adapter.Identity(x.w))
+	}
+	defer func() {
+		p := recover()
+		status := rec.Status()
+		if p != nil {
+			status = http.StatusInternalServerError
+		}
+		if d.Counted() && e.Leave() {
+			_ = l.Undo(x.r.Context(), x, &d)
+		}
+		adapter.Finish(l, x, &d, status)
+		if p != nil {
+			panic(p)
+		}
+	}()
+	next.ServeHTTP(rec, x.r)
 }
 
 // Check is the middleware's check for a handler that knows the request's
@@ -203,10 +234,35 @@ func Check(w http.ResponseWriter, r *http.Request, l *halt.Limiter, cost int64) 
 	x.Init(w.Header())
 	d, ok := adapter.Decide(l, x, x, cost)
 	if !ok {
-		adapter.Refuse(w)
+		adapter.Refuse(adapter.Identity(w))
 		_ = adapter.Reject(l, d, write(w))
 	}
 	return ok
+}
+
+// Reserve is Check for a handler that knows only an estimate of the cost
+// up front (an LLM call's tokens, rows to export): it checks r with l at
+// estimate, writes the headers, and on a rejection writes it and returns
+// false. Otherwise the handler settles the real cost once known, up (the
+// client's budget may go into debt) or down (the difference is given
+// back):
+//
+//	res, ok := halthttp.Reserve(w, r, limiter, 500)
+//	if !ok {
+//		return
+//	}
+//	used := generate(w, r)
+//	_ = res.Settle(used)
+func Reserve(w http.ResponseWriter, r *http.Request, l *halt.Limiter, estimate int64) (*halt.Reservation, bool) {
+	x := &exchange{w: w, r: r}
+	x.Init(w.Header())
+	d, ok := adapter.Decide(l, x, x, estimate)
+	if !ok {
+		adapter.Refuse(adapter.Identity(w))
+		_ = adapter.Reject(l, d, write(w))
+		return nil, false
+	}
+	return halt.NewReservation(l, x, d), true
 }
 
 func write(w http.ResponseWriter) func(status int, body []byte) error {

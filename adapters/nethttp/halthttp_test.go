@@ -58,6 +58,12 @@ func serve(t *testing.T, cfg halttest.AdapterConfig) string {
 			_, _ = w.Write([]byte("generated"))
 		})
 	}
+	if cfg.Flow != nil {
+		mux.Handle("GET /outcome", halthttp.Middleware(cfg.Flow, opts...)(halttest.OutcomeHandler(cfg)))
+	}
+	if cfg.Settle != nil {
+		mux.Handle("POST /settle", halttest.SettleHandler(halthttp.Reserve, cfg.Settle))
+	}
 	gopts := opts
 	if cfg.Status {
 		gopts = append(gopts[:len(gopts):len(gopts)], halthttp.WithStatusEndpoint("/rate_limit", cfg.Global, cfg.Route))
@@ -72,7 +78,7 @@ func serve(t *testing.T, cfg halttest.AdapterConfig) string {
 			inner.ServeHTTP(w, r)
 		})
 	}
-	return halttest.ServeHandler(t, h)
+	return halttest.ServeHandler(t, halttest.Recover(h))
 }
 
 func TestConformance(t *testing.T) {

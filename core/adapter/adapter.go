@@ -198,3 +198,75 @@ func (s *HTTPHeaderWriter) Set(name, value string) {
 func (s *HTTPHeaderWriter) Add(name, value string) {
 	s.h[name] = append(s.h[name], value)
 }
+
+// Finish completes d once the handler returned with status: see
+// [halt.Limiter.Finish]. A give-back that fails leaves the request counted
+// (never over-admitting) and a release that fails leaves the lease to
+// expire, so the error is dropped here; the store reported it to the
+// limiter's telemetry.
+func Finish(l *halt.Limiter, req halt.Request, d *halt.Decision, status int) {
+	_ = l.Finish(req.Context(), req, d, status)
+}
+
+// StatusRecorder is an http.ResponseWriter that remembers the status of
+// the response it passes on, for counting by outcome in net/http-style
+// adapters. Only requests whose decision needs a finish are wrapped.
+// Unwrap gives http.ResponseController access to the writer beneath.
+type StatusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+// NewStatusRecorder wraps w.
+func NewStatusRecorder(w http.ResponseWriter) *StatusRecorder {
+	return &StatusRecorder{ResponseWriter: w}
+}
+
+// WriteHeader records the first final status and passes it on.
+func (s *StatusRecorder) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Write passes b on; a body written without a status is a 200.
+func (s *StatusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Flush flushes the writer beneath, when it can.
+func (s *StatusRecorder) Flush() {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
+}
+
+// Unwrap returns the writer beneath.
+func (s *StatusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Status is the status sent: 200 when the handler wrote nothing.
+func (s *StatusRecorder) Status() int {
+	if s.status == 0 {
+		return http.StatusOK
+	}
+	return s.status
+}
+
+// Identity is the writer a request's stack ([Enter], [Refuse]) is keyed
+// by: w, or the writer beneath the StatusRecorders wrapping it, so stacked
+// middleware find each other whether or not one of them records the
+// status.
+func Identity(w http.ResponseWriter) http.ResponseWriter {
+	for {
+		s, ok := w.(*StatusRecorder)
+		if !ok {
+			return w
+		}
+		w = s.ResponseWriter
+	}
+}

@@ -56,7 +56,73 @@ type AdapterConfig struct {
 	// per-request value named "user_id" (gin/echo c.Set, fiber c.Locals,
 	// the request context for net/http and chi).
 	UserFromHeader bool
+
+	// Flow, when set, is the limiter of GET /outcome, route-level
+	// middleware stacked after Global. The harness then installs the
+	// framework's own panic recovery first (gin.Recovery, echo's and
+	// fiber's recover middleware, or for net/http and chi a wrapper),
+	// answering a panic with 500, and GET /outcome's handler reads its
+	// request headers ([OutcomeOf]): "X-Panic: 1" panics; "X-Error: <code>"
+	// fails with the framework's HTTP error of that code (echo.HTTPError,
+	// fiber.Error; net/http, chi and gin answer code with the body "error");
+	// "X-Status: <code>" answers code with the body "ok"; and "X-Hold: 1"
+	// first sends on Entered, then waits until Hold is closed or the
+	// request's context ends. Otherwise it answers 200 "ok".
+	Flow    *halt.Limiter
+	Hold    <-chan struct{}
+	Entered chan<- struct{}
+	// Settle, when set, serves POST /settle: the adapter's Reserve with
+	// Settle at the cost in X-Cost; when admitted, the handler settles at
+	// the cost in X-Actual and answers 200 "settled".
+	Settle *halt.Limiter
 }
+
+// Outcome is what GET /outcome's handler is asked to do (see
+// AdapterConfig.Flow).
+type Outcome struct {
+	Panic  bool
+	Error  int // a framework error of this code, or 0
+	Status int // the status to answer, 200 by default
+	Hold   bool
+}
+
+// OutcomeOf reads GET /outcome's request headers through header (the
+// framework's request-header getter).
+func OutcomeOf(header func(name string) string) Outcome {
+	o := Outcome{Panic: header("X-Panic") == "1", Hold: header("X-Hold") == "1", Status: http.StatusOK}
+	o.Error, _ = strconv.Atoi(header("X-Error"))
+	if n, err := strconv.Atoi(header("X-Status")); err == nil && n >= 200 && n <= 599 {
+		o.Status = n
+	}
+	return o
+}
+
+// Wait holds the handler as X-Hold asks: it reports on cfg.Entered, then
+// waits until cfg.Hold is closed or done (the request's context) ends.
+func (o Outcome) Wait(cfg AdapterConfig, done <-chan struct{}) {
+	if !o.Hold {
+		return
+	}
+	if cfg.Entered != nil {
+		cfg.Entered <- struct{}{}
+	}
+	select {
+	case <-cfg.Hold:
+	case <-done:
+	}
+}
+
+// SuiteOption adjusts the adapter suite to a framework's limits.
+type SuiteOption interface{ suiteOption() }
+
+type noCancel struct{}
+
+func (noCancel) suiteOption() {}
+
+// NoRequestCancel tells the suite that the framework does not end a
+// request's context when its client hangs up (fasthttp, under fiber), so
+// the test of a waiting client that hangs up does not apply.
+func NoRequestCancel() SuiteOption { return noCancel{} }
 
 // AdapterHarness builds and starts a server for cfg on 127.0.0.1 and
 // returns its base URL ("http://127.0.0.1:port"). It stops the server with
@@ -192,8 +258,15 @@ func xff(ip string) string { return "X-Forwarded-For: " + ip }
 
 // RunAdapterTests runs the adapter conformance suite over real HTTP.
 // newStore supplies the store for each limiter (use the memory store).
-func RunAdapterTests(t *testing.T, newStore func(t *testing.T) halt.Store, serve AdapterHarness) {
+func RunAdapterTests(t *testing.T, newStore func(t *testing.T) halt.Store, serve AdapterHarness, opts ...SuiteOption) {
 	t.Helper()
+	cancels := true
+	for _, o := range opts {
+		if _, ok := o.(noCancel); ok {
+			cancels = false
+		}
+	}
+	t.Run("Flow", func(t *testing.T) { runAdapterFlowTests(t, newStore, serve, cancels) })
 	proxy := halt.WithTrustedProxies("127.0.0.1/32")
 	pub := halt.Policy{Name: "public", Limit: 100, Window: time.Minute, Burst: 120}
 	five := halt.Policy{Name: "five", Limit: 5, Window: time.Minute}
@@ -595,5 +668,55 @@ func RunAdapterTests(t *testing.T, newStore func(t *testing.T) halt.Store, serve
 		if counts[200] != 20 || counts[429] != 44 {
 			t.Fatalf("64 concurrent requests: %v, want exactly 20 x 200 and 44 x 429", counts)
 		}
+	})
+}
+
+// OutcomeHandler is GET /outcome's handler for net/http-style harnesses
+// (see AdapterConfig.Flow); X-Error answers its code with the body "error".
+func OutcomeHandler(cfg AdapterConfig) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o := OutcomeOf(r.Header.Get)
+		o.Wait(cfg, r.Context().Done())
+		switch {
+		case o.Panic:
+			panic("halttest: the handler panics")
+		case o.Error != 0:
+			w.WriteHeader(o.Error)
+			_, _ = w.Write([]byte("error"))
+		default:
+			w.WriteHeader(o.Status)
+			_, _ = w.Write([]byte("ok"))
+		}
+	})
+}
+
+// SettleHandler is POST /settle's handler for net/http-style harnesses
+// (see AdapterConfig.Settle), over the adapter's Reserve.
+func SettleHandler(reserve func(w http.ResponseWriter, r *http.Request, l *halt.Limiter, estimate int64) (*halt.Reservation, bool), l *halt.Limiter) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cost, _ := strconv.ParseInt(r.Header.Get("X-Cost"), 10, 64)
+		res, ok := reserve(w, r, l, cost)
+		if !ok {
+			return
+		}
+		actual, _ := strconv.ParseInt(r.Header.Get("X-Actual"), 10, 64)
+		if err := res.Settle(actual); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write([]byte("settled"))
+	})
+}
+
+// Recover answers a panic of h with 500, as the frameworks' recovery
+// middleware do, for net/http-style harnesses.
+func Recover(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				w.WriteHeader(http.StatusInternalServerError)
+			}
+		}()
+		h.ServeHTTP(w, r)
 	})
 }
