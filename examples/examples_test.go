@@ -31,7 +31,9 @@ func TestExamplePrograms(t *testing.T) {
 			if out, err := build.CombinedOutput(); err != nil {
 				t.Fatalf("go build ./%s: %v\n%s", name, err, out)
 			}
-			drive(t, start(t, bin))
+			base := start(t, bin)
+			drive(t, base)
+			driveFlow(t, base)
 			driveIETF(t, start(t, bin, "HALT_HEADER_STYLE=ietf"))
 		})
 	}

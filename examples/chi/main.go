@@ -29,6 +29,17 @@ func run() error {
 	r.With(haltchi.Middleware(ls.Auth)).Post("/auth/login", serveJSON(app.LoginBody))
 	r.With(haltchi.Middleware(ls.Search)).Get("/api/search", serveJSON(app.SearchBody))
 	r.With(haltchi.Middleware(ls.Beta)).Get("/api/beta", serveJSON(app.BetaBody))
+	r.With(haltchi.Middleware(ls.OTP)).Post("/auth/otp", func(w http.ResponseWriter, r *http.Request) {
+		status, body := app.CheckOTP(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	})
+	r.With(haltchi.Middleware(ls.Smooth)).Get("/api/smooth", serveJSON(app.SmoothBody))
+	r.With(haltchi.Middleware(ls.Export)).Get("/api/export", func(w http.ResponseWriter, r *http.Request) {
+		app.Export(r.Context())
+		serveJSON(app.ExportBody)(w, r)
+	})
 	r.Get("/health", serveJSON(app.HealthBody))
 
 	log.Printf("chi example listening on http://%s", cfg.Addr)

@@ -30,6 +30,15 @@ func main() {
 	e.POST("/auth/login", reply(app.LoginBody), haltecho.Middleware(ls.Auth))
 	e.GET("/api/search", reply(app.SearchBody), haltecho.Middleware(ls.Search))
 	e.GET("/api/beta", reply(app.BetaBody), haltecho.Middleware(ls.Beta))
+	e.POST("/auth/otp", func(c echo.Context) error {
+		status, body := app.CheckOTP(c.Request().Body)
+		return c.JSONBlob(status, []byte(body))
+	}, haltecho.Middleware(ls.OTP))
+	e.GET("/api/smooth", reply(app.SmoothBody), haltecho.Middleware(ls.Smooth))
+	e.GET("/api/export", func(c echo.Context) error {
+		app.Export(c.Request().Context())
+		return c.JSONBlob(http.StatusOK, []byte(app.ExportBody))
+	}, haltecho.Middleware(ls.Export))
 	e.GET("/health", reply(app.HealthBody))
 
 	e.Server.ReadHeaderTimeout = 5 * time.Second

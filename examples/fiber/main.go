@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"log"
 
@@ -32,6 +33,17 @@ func main() {
 	f.Post("/auth/login", haltfiber.Middleware(ls.Auth), send(app.LoginBody))
 	f.Get("/api/search", haltfiber.Middleware(ls.Search), send(app.SearchBody))
 	f.Get("/api/beta", haltfiber.Middleware(ls.Beta), send(app.BetaBody))
+	f.Post("/auth/otp", haltfiber.Middleware(ls.OTP), func(c *fiber.Ctx) error {
+		status, body := app.CheckOTP(bytes.NewReader(c.Body()))
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Status(status).SendString(body)
+	})
+	f.Get("/api/smooth", haltfiber.Middleware(ls.Smooth), send(app.SmoothBody))
+	f.Get("/api/export", haltfiber.Middleware(ls.Export), func(c *fiber.Ctx) error {
+		app.Export(c.UserContext())
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.SendString(app.ExportBody)
+	})
 	f.Get("/health", send(app.HealthBody))
 
 	log.Printf("fiber example listening on http://%s", cfg.Addr)

@@ -29,6 +29,15 @@ func main() {
 	r.POST("/auth/login", haltgin.Middleware(ls.Auth), json(app.LoginBody))
 	r.GET("/api/search", haltgin.Middleware(ls.Search), json(app.SearchBody))
 	r.GET("/api/beta", haltgin.Middleware(ls.Beta), json(app.BetaBody))
+	r.POST("/auth/otp", haltgin.Middleware(ls.OTP), func(c *gin.Context) {
+		status, body := app.CheckOTP(c.Request.Body)
+		c.Data(status, "application/json", []byte(body))
+	})
+	r.GET("/api/smooth", haltgin.Middleware(ls.Smooth), json(app.SmoothBody))
+	r.GET("/api/export", haltgin.Middleware(ls.Export), func(c *gin.Context) {
+		app.Export(c.Request.Context())
+		c.Data(http.StatusOK, "application/json", []byte(app.ExportBody))
+	})
 	r.GET("/health", json(app.HealthBody))
 
 	log.Printf("gin example listening on http://%s", cfg.Addr)

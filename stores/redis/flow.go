@@ -121,7 +121,8 @@ end
 // ids scored by their expiry (µs). ARGV: now_us (0: Redis TIME), the
 // limit, the lease length (µs) and the lease id. Expired leases go first;
 // then, with fewer than limit held, the id is added and the set's TTL
-// covers its newest lease. It answers "1 <remaining>" or "0 <retry_us>",
+// covers its newest lease (relative to the script's clock, so a caller
+// clock that disagrees with Redis's cannot expire the set early). It answers "1 <remaining>" or "0 <retry_us>",
 // where retry is one second or less when the first lease expires sooner.
 const acquireSrc = `
 local key = KEYS[1]
@@ -142,7 +143,7 @@ if n >= limit then
 end
 redis.call('ZADD', key, string.format('%.0f', now + lease), ARGV[4])
 local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', key, string.format('%.0f', math.floor(tonumber(last[2]) / 1000) + 1000))
+redis.call('PEXPIRE', key, string.format('%.0f', math.floor((tonumber(last[2]) - now) / 1000) + 1000))
 return string.format('1 %d', limit - n - 1)
 `
 

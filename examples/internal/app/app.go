@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,49 @@ const SearchBody = `{"results":[]}`
 // BetaBody is what GET /api/beta answers in every example.
 const BetaBody = `{"feature":"beta"}`
 
+// OTPCode is the right code of POST /auth/otp in the demo.
+const OTPCode = "000000"
+
+// OTPBody and OTPWrongBody are what POST /auth/otp answers to the right
+// code (200) and to anything else (401).
+const (
+	OTPBody      = `{"verified":true}`
+	OTPWrongBody = `{"error":"invalid_code"}`
+)
+
+// CheckOTP answers a POST /auth/otp body, {"code":"…"}: 200 and OTPBody
+// for OTPCode, 401 and OTPWrongBody for anything else.
+func CheckOTP(body io.Reader) (status int, reply string) {
+	var in struct {
+		Code string `json:"code"`
+	}
+	if err := json.NewDecoder(io.LimitReader(body, 4<<10)).Decode(&in); err != nil || in.Code != OTPCode {
+		return 401, OTPWrongBody
+	}
+	return 200, OTPBody
+}
+
+// SmoothBody is what GET /api/smooth answers in every example.
+const SmoothBody = `{"smooth":true}`
+
+// ExportBody is what GET /api/export answers in every example, after
+// ExportTime.
+const ExportBody = `{"exported":true}`
+
+// ExportTime is how long GET /api/export's handler works.
+const ExportTime = 300 * time.Millisecond
+
+// Export does GET /api/export's work: ExportTime, or less when the
+// request's context ends first.
+func Export(ctx context.Context) {
+	t := time.NewTimer(ExportTime)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
 // StatusPath is the status endpoint every example serves: the caller's
 // standing under public_api, auth_endpoints, search_second and
 // search_hour, never counted and never limited.
@@ -56,6 +100,15 @@ type Limiters struct {
 	// /api/beta: never rejects, never writes headers, logs each request it
 	// would have rejected.
 	Beta *halt.Limiter
+	// OTP is "otp_failures", 3 per 10 minutes per client IP counting only
+	// failed attempts (halt.CountFailures), on POST /auth/otp.
+	OTP *halt.Limiter
+	// Smooth is "smooth", 5 per second with a burst of 1, waiting at most
+	// 1 s instead of rejecting, on GET /api/smooth.
+	Smooth *halt.Limiter
+	// Export is "export_inflight", at most 2 requests in flight per client
+	// IP (leases of one minute), on GET /api/export.
+	Export *halt.Limiter
 }
 
 // Status lists the limiters the status endpoint reports.
@@ -130,7 +183,19 @@ func (c Config) Limiters(store halt.Store, extra ...halt.Option) (Limiters, erro
 		return ls, err
 	}
 	beta := halt.Policy{Name: "beta_shadow", Limit: 1, Window: time.Minute, Shadow: true}
-	ls.Beta, err = halt.New(store, beta, append(opts, halt.WithTelemetry(halt.SlogTelemetry{}, c.Telemetry))...)
+	if ls.Beta, err = halt.New(store, beta, append(opts, halt.WithTelemetry(halt.SlogTelemetry{}, c.Telemetry))...); err != nil {
+		return ls, err
+	}
+	otp := halt.Policy{Name: "otp_failures", Limit: 3, Window: 10 * time.Minute, Count: halt.CountFailures}
+	if ls.OTP, err = halt.New(store, otp, opts...); err != nil {
+		return ls, err
+	}
+	smooth := halt.Policy{Name: "smooth", Limit: 5, Window: time.Second, Burst: 1, MaxWait: time.Second}
+	if ls.Smooth, err = halt.New(store, smooth, opts...); err != nil {
+		return ls, err
+	}
+	export := halt.Policy{Name: "export_inflight", Limit: 2, Window: time.Minute, Algorithm: halt.InFlight}
+	ls.Export, err = halt.New(store, export, opts...)
 	return ls, err
 }
 

@@ -10,7 +10,8 @@ import (
 )
 
 // Handler serves the common app: GET / under the global limiter, POST
-// /auth/login, GET /api/search and GET /api/beta under their own limiters
+// /auth/login, GET /api/search, GET /api/beta, POST /auth/otp, GET
+// /api/smooth and GET /api/export under their own limiters
 // stacked on it, GET /health (exempt) and the status endpoint GET
 // /rate_limit (never counted, never limited).
 func Handler(ls app.Limiters) http.Handler {
@@ -23,6 +24,17 @@ func Handler(ls app.Limiters) http.Handler {
 	mux.Handle("POST /auth/login", halthttp.Middleware(ls.Auth)(json(app.LoginBody)))
 	mux.Handle("GET /api/search", halthttp.Middleware(ls.Search)(json(app.SearchBody)))
 	mux.Handle("GET /api/beta", halthttp.Middleware(ls.Beta)(json(app.BetaBody)))
+	mux.Handle("POST /auth/otp", halthttp.Middleware(ls.OTP)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status, body := app.CheckOTP(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	})))
+	mux.Handle("GET /api/smooth", halthttp.Middleware(ls.Smooth)(json(app.SmoothBody)))
+	mux.Handle("GET /api/export", halthttp.Middleware(ls.Export)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		app.Export(r.Context())
+		writeJSON(w, app.ExportBody)
+	})))
 	return halthttp.Middleware(ls.Global, halthttp.WithStatusEndpoint(app.StatusPath, ls.Status()...))(mux)
 }
 
