@@ -2,9 +2,15 @@ package examples_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -67,8 +73,19 @@ func burst(t *testing.T, url, client string, n int) []timed {
 // driveFlow checks the flow-control routes: POST /auth/otp counts only
 // failures, GET /api/smooth waits instead of rejecting, GET /api/export
 // holds at most 2 in flight.
-func driveFlow(t *testing.T, base string) {
-	const otpIP = "203.0.113.30"
+func driveFlow(t *testing.T, base string) { driveFlowAt(t, base, 0) }
+
+// driveFlowAt is driveFlow with client addresses made unique by salt
+// (IPv6 addresses in 2001:db8::/32 when salt is not 0).
+func driveFlowAt(t *testing.T, base string, salt uint32) {
+	ip := func(n int) string {
+		if salt == 0 {
+			return "203.0.113." + strconv.Itoa(n)
+		}
+		// IPv6 clients are keyed by their /64: the salt and n go there.
+		return fmt.Sprintf("2001:db8:%04x:%04x::1", salt>>16&0xffff, salt&0xfff0|uint32(n-30))
+	}
+	otpIP := ip(30)
 	for i := range 50 {
 		if r := sendBody(t, "POST", base+"/auth/otp", otpIP, `{"code":"000000"}`); r.status != 200 || r.body != app.OTPBody {
 			t.Fatalf("right code #%d: %d %q", i+1, r.status, r.body)
@@ -83,7 +100,7 @@ func driveFlow(t *testing.T, base string) {
 	rejected(t, sendBody(t, "POST", base+"/auth/otp", otpIP, `{"code":"999999"}`), 200, 200)
 
 	// 5 at once, 5 per second with a burst of 1: all pass, 200 ms apart.
-	five := burst(t, base+"/api/smooth", "203.0.113.31", 5)
+	five := burst(t, base+"/api/smooth", ip(31), 5)
 	for _, r := range five {
 		if r.status != 200 || r.body != app.SmoothBody {
 			t.Fatalf("GET /api/smooth x5: %d %q", r.status, r.body)
@@ -94,7 +111,7 @@ func driveFlow(t *testing.T, base string) {
 	}
 	// 20 at once: 6 fit within the 1 s wait (0, 200, ..., 1000 ms; a 7th
 	// when the burst took over 200 ms to arrive), the rest get 429 at once.
-	twenty := burst(t, base+"/api/smooth", "203.0.113.32", 20)
+	twenty := burst(t, base+"/api/smooth", ip(32), 20)
 	ok, quick := 0, 0
 	for _, r := range twenty {
 		switch r.status {
@@ -114,7 +131,7 @@ func driveFlow(t *testing.T, base string) {
 	}
 
 	// 5 at once, at most 2 in flight: 2 x 200 and 3 x 429 (Retry-After: 1).
-	exports := burst(t, base+"/api/export", "203.0.113.33", 5)
+	exports := burst(t, base+"/api/export", ip(33), 5)
 	codes := map[int]int{}
 	for _, r := range exports {
 		codes[r.status]++
@@ -127,7 +144,24 @@ func driveFlow(t *testing.T, base string) {
 	if codes[200] != 2 || codes[429] != 3 {
 		t.Fatalf("GET /api/export x5: %v, want 2 x 200 and 3 x 429", codes)
 	}
-	if r := send(t, "GET", base+"/api/export", "203.0.113.33"); r.status != 200 || r.body != app.ExportBody {
+	if r := send(t, "GET", base+"/api/export", ip(33)); r.status != 200 || r.body != app.ExportBody {
 		t.Fatalf("GET /api/export after the others finished: %d %q", r.status, r.body)
 	}
+}
+
+// TestExampleFlowOnRedis drives the flow-control routes of the net/http
+// example on Redis (the Makefile's server): leases, reservations and
+// give-backs are Redis scripts there.
+func TestExampleFlowOnRedis(t *testing.T) {
+	addr := os.Getenv("HALT_REDIS_ADDR")
+	if addr == "" {
+		t.Skip("HALT_REDIS_ADDR is not set (make test sets it)")
+	}
+	bin := filepath.Join(t.TempDir(), "nethttp")
+	if out, err := exec.Command("go", "build", "-o", bin, "./nethttp").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./nethttp: %v\n%s", err, out)
+	}
+	base := start(t, bin, "HALT_REDIS_URL=redis://"+addr+"/0")
+	// Keys from earlier runs on the shared server are told apart by client IP.
+	driveFlowAt(t, base, rand.Uint32()|1)
 }
