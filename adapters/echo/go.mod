@@ -6,6 +6,7 @@ require (
 	github.com/halt-go/halt/core v0.2.0
 	github.com/halt-go/halt/stores/memory v0.2.0
 	github.com/labstack/echo/v4 v4.16.0
+	go.uber.org/goleak v1.3.0
 )
 
 require (
