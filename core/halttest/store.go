@@ -514,6 +514,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
 	if _, ok := newStore(t).(halt.QuotaStore); ok {
 		t.Run("Quota", func(t *testing.T) { RunQuotaTests(t, newStore) })
 	}
+	runEdgeTests(t, newStore)
 	t.Run("ContextCanceled", func(t *testing.T) {
 		// A canceled context must not panic; the store may decide or fail.
 		c := newCase(t, newStore(t), halt.Policy{Name: "ctx", Limit: 1, Window: time.Minute})
