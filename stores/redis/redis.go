@@ -787,11 +787,27 @@ func (s *Store) Down() bool { return s.down.Load() }
 // Close stops the store's background work. It does not close the client.
 // Take, TakeAll, Peek, Refund and Reset then return halt.ErrStoreClosed.
 // Close is idempotent.
+//
+// Close waits for the background goroutines at most the store's timeout
+// (WithTimeout): one stuck in the client's I/O with a server that hangs,
+// which only the client's own timeouts end (ReadTimeout, 3s by default,
+// unless ContextTimeoutEnabled), is left to end by itself, touching nothing
+// of the store's but its own pipeline.
 func (s *Store) Close() error {
 	s.closeOne.Do(func() {
 		s.closed.Store(true)
 		close(s.stop)
-		s.wg.Wait()
+		done := make(chan struct{})
+		go func() {
+			s.wg.Wait()
+			close(done)
+		}()
+		t := time.NewTimer(s.cfg.timeout)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+		}
 	})
 	return nil
 }
