@@ -27,7 +27,7 @@ func ExampleNew() {
 		// hung Redis does not hold connections for seconds.
 		ContextTimeoutEnabled: true,
 	})
-	store, err := haltredis.New(client, haltredis.WithTimeout(50*time.Millisecond))
+	store, err := haltredis.New(client, haltredis.WithTimeout(200*time.Millisecond)) // the default
 	if err != nil {
 		log.Fatal(err)
 	}
