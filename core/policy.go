@@ -102,7 +102,8 @@ type Policy struct {
 	Name string
 	// Limit is how many requests (of cost 1) the policy admits per Window.
 	Limit int64
-	// Window is the period Limit applies to.
+	// Window is the period Limit applies to: a whole number of
+	// microseconds, the resolution every store decides at.
 	Window time.Duration
 	// Burst is the token bucket's capacity: how many requests may arrive at
 	// once. The default (0) is Limit. It must be at least Limit. Fixed and
@@ -131,10 +132,12 @@ type Policy struct {
 	// Cost is what one request takes from the limit. The default (0) is 1.
 	Cost int64
 	// BlockDuration is a cooldown: once a key is blocked it stays blocked
-	// this long, whatever refills meanwhile. Zero means no cooldown.
+	// this long, whatever refills meanwhile. Zero means no cooldown. It is
+	// a whole number of microseconds.
 	BlockDuration time.Duration
 	// Precision is the number of sub-windows of a SlidingWindow policy. The
-	// default (0) is DefaultPrecision. Window must divide evenly by it.
+	// default (0) is DefaultPrecision. Window must divide evenly by it into
+	// sub-windows of whole microseconds.
 	Precision int
 	// Exemptions lists requests this policy never limits: a path ("/admin"
 	// covers "/admin" and "/admin/..."), an IP address or a CIDR prefix.
@@ -227,6 +230,8 @@ func (p *Policy) Validate() error {
 		return bad("Window", "must be positive, got %v", p.Window)
 	case p.Window > maxWindow:
 		return bad("Window", "must be at most %v, got %v", maxWindow, p.Window)
+	case p.Window%time.Microsecond != 0:
+		return bad("Window", "must be a whole number of microseconds (the stores' resolution), got %v", p.Window)
 	case p.Burst < 0:
 		return bad("Burst", "must not be negative, got %d", p.Burst)
 	case p.Burst != 0 && p.Burst < p.Limit && p.MaxWait == 0:
@@ -249,10 +254,14 @@ func (p *Policy) Validate() error {
 		return bad("BlockDuration", "must not be negative, got %v", p.BlockDuration)
 	case p.BlockDuration > maxWindow:
 		return bad("BlockDuration", "must be at most %v, got %v", maxWindow, p.BlockDuration)
+	case p.BlockDuration%time.Microsecond != 0:
+		return bad("BlockDuration", "must be a whole number of microseconds (the stores' resolution), got %v",
+			p.BlockDuration)
 	case p.Precision < 0 || p.Precision > MaxPrecision:
 		return bad("Precision", "must be between 1 and %d, got %d", MaxPrecision, p.Precision)
-	case p.Algorithm == SlidingWindow && p.Window%time.Duration(p.SubWindows()) != 0:
-		return bad("Precision", "window %v does not divide into %d equal sub-windows", p.Window, p.SubWindows())
+	case p.Algorithm == SlidingWindow && p.Window%(time.Duration(p.SubWindows())*time.Microsecond) != 0:
+		return bad("Precision", "window %v does not divide into %d equal sub-windows of whole microseconds "+
+			"(the stores' resolution)", p.Window, p.SubWindows())
 	}
 	if _, err := parseExemptions(p.Exemptions); err != nil {
 		return bad("Exemptions", "%v", err)

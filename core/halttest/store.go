@@ -517,6 +517,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
 	if _, ok := newStore(t).(halt.Leaser); ok {
 		t.Run("Flow", func(t *testing.T) { RunFlowTests(t, newStore) })
 	}
+	runEdgeTests(t, newStore)
 	t.Run("ContextCanceled", func(t *testing.T) {
 		// A canceled context must not panic; the store may decide or fail.
 		c := newCase(t, newStore(t), halt.Policy{Name: "ctx", Limit: 1, Window: time.Minute})

@@ -23,11 +23,11 @@ import (
 func ExampleNew() {
 	client := redis.NewClient(&redis.Options{
 		Addr: "localhost:6379",
-		// Fail fast: a hung Redis should not hold connections for seconds.
-		ReadTimeout:  100 * time.Millisecond,
-		WriteTimeout: 100 * time.Millisecond,
+		// Recommended: the client's I/O ends at the store's deadline, so a
+		// hung Redis does not hold connections for seconds.
+		ContextTimeoutEnabled: true,
 	})
-	store, err := haltredis.New(client, haltredis.WithTimeout(50*time.Millisecond))
+	store, err := haltredis.New(client, haltredis.WithTimeout(200*time.Millisecond)) // the default
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -45,7 +45,8 @@ func ExampleNew() {
 // so every policy of one client lives in one slot.
 func ExampleNew_cluster() {
 	client := redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs: []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"},
+		Addrs:                 []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"},
+		ContextTimeoutEnabled: true,
 	})
 	store, err := haltredis.New(client, haltredis.WithPrefix("myapp:"))
 	if err != nil {

@@ -186,13 +186,13 @@ func (s *Store) Acquire(ctx context.Context, key []byte, p *halt.Policy, now tim
 	if s.closed.Load() {
 		return halt.Result{}, halt.ErrStoreClosed
 	}
-	if s.down.Load() {
-		return halt.Result{}, s.downErr()
-	}
 	if p.Window%time.Microsecond != 0 {
 		return halt.Result{}, fmt.Errorf("haltredis: policy %q: lease %v is not a whole number of microseconds", p.Name, p.Window)
 	}
 	rk := s.cfg.prefix + string(key) + leaseSuffix
+	if err := s.refuse(rk); err != nil {
+		return halt.Result{}, err
+	}
 	v, err := s.runFlow(ctx, acquireScript, "acquire", key, rk, s.clockArg(now), p.Limit,
 		int64(p.Window/time.Microsecond), strconv.FormatUint(id, 10))
 	if err != nil {
@@ -216,14 +216,15 @@ func (s *Store) Release(ctx context.Context, key []byte, _ *halt.Policy, id uint
 	if s.closed.Load() {
 		return halt.ErrStoreClosed
 	}
-	if s.down.Load() {
-		return s.downErr()
-	}
 	rk := s.cfg.prefix + string(key) + leaseSuffix
+	if err := s.refuse(rk); err != nil {
+		return err
+	}
+	began := s.clock()
 	tctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
 	err := s.client.ZRem(tctx, rk, strconv.FormatUint(id, 10)).Err()
-	return s.flowErr(ctx, "release", key, err)
+	return s.flowErr(ctx, "release", key, rk, began, err)
 }
 
 // clockArg is the scripts' now_us: the caller's instant with
@@ -238,21 +239,23 @@ func (s *Store) clockArg(now time.Time) int64 {
 // runFlow runs script on rk within the store's timeout and handles its
 // failure as every operation does.
 func (s *Store) runFlow(ctx context.Context, script *redis.Script, op string, key []byte, rk string, args ...any) (any, error) {
+	began := s.clock()
 	tctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
 	v, err := script.Run(tctx, s.client, []string{rk}, args...).Result()
-	return v, s.flowErr(ctx, op, key, err)
+	return v, s.flowErr(ctx, op, key, rk, began, err)
 }
 
-func (s *Store) flowErr(ctx context.Context, op string, key []byte, err error) error {
+// flowErr reports the outcome of one call begun at began to the health of
+// rk's node, as every operation does, and wraps a failure.
+func (s *Store) flowErr(ctx context.Context, op string, key []byte, rk string, began int64, err error) error {
 	if err == nil {
+		s.replied(rk)
 		return nil
 	}
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		err = fmt.Errorf("%w (%v): %w", ErrTimeout, s.cfg.timeout, err)
 	}
-	if !isCallerErr(ctx, err) && isDownErr(err) {
-		s.markDown(err)
-	}
+	s.failedOn(ctx, rk, began, err)
 	return fmt.Errorf("haltredis: %s %q: %w", op, key, err)
 }

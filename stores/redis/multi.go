@@ -87,8 +87,8 @@ func (s *Store) TakeAll(ctx context.Context, keys [][]byte, ps []*halt.Policy, n
 				"their {client} tag)", keys[0], keys[i])
 		}
 	}
-	if s.down.Load() {
-		return s.downErr()
+	if err := s.refuse(rks[0]); err != nil {
+		return err
 	}
 	var t0 int64 // the cache clock, as Take's
 	if s.cfg.callerClock {
@@ -98,6 +98,7 @@ func (s *Store) TakeAll(ctx context.Context, keys [][]byte, ps []*halt.Policy, n
 	}
 
 	c := s.newMultiCall(rks[:n], pas[:n], ps, now, costs[:n])
+	began := s.clock()
 	err := s.exec(ctx, c)
 	if err == nil {
 		if err = c.err; err == nil {
@@ -116,7 +117,7 @@ func (s *Store) TakeAll(ctx context.Context, keys [][]byte, ps []*halt.Policy, n
 		s.recycle(c)
 	}
 	if err != nil {
-		return s.failed(ctx, opTakeAll, keys[0], err)
+		return s.failed(ctx, opTakeAll, keys[0], rks[0], began, err)
 	}
 	return nil
 }

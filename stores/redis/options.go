@@ -31,7 +31,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		timeout:       50 * time.Millisecond,
+		timeout:       200 * time.Millisecond,
 		logger:        slog.Default(),
 		cacheSize:     10_000,
 		probeInterval: 250 * time.Millisecond,
@@ -65,12 +65,20 @@ func WithPrefix(prefix string) Option {
 }
 
 // WithTimeout bounds how long one call (Take, TakeAll, Peek, Refund,
-// Reset) may wait for Redis, queueing included. Past it, the call returns
-// an error wrapping ErrTimeout and the store counts Redis as down. The
-// default is 50ms.
+// Reset, and the quota and penalty scripts) may wait for Redis, queueing
+// included. Past it, the call returns an error wrapping ErrTimeout and the
+// limiter's fallback store or failure mode decides that request. One slow
+// answer does not switch the store to fast failures: only evidence does (a
+// refused or reset connection, an error such as LOADING or CLUSTERDOWN, or
+// several timeouts in a row with no answer from Redis between them, the
+// last of a call begun after the first: see the README's "Failure
+// modes"). The default is 200ms: four times the slowest decision measured
+// with four app processes starving two cores (45-50ms), so a loaded but
+// healthy setup keeps counting, while a hung Redis costs a request at most
+// the timeout, and nothing once it is marked down.
 //
 // The bound holds for the caller whatever the client's own timeouts; set the
-// client's ReadTimeout/WriteTimeout (or ContextTimeoutEnabled) low as well,
+// client's ContextTimeoutEnabled (or low ReadTimeout/WriteTimeout) as well,
 // so its connections are not held for seconds by a server that hangs.
 func WithTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
@@ -121,7 +129,8 @@ func WithOverLimitCache(size int) Option {
 }
 
 // WithProbeInterval sets how often the store checks whether an unreachable
-// Redis is back. The default is 250ms.
+// Redis (or Cluster master) is back, after a first check at once. The
+// default is 250ms.
 func WithProbeInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d <= 0 {

@@ -295,6 +295,23 @@ func testHung(t *testing.T, ctxTimeouts bool) {
 	} else {
 		t.Logf("slowest answer from a hung Redis: %v", w)
 	}
+	// Several timeouts in a row, a whole timeout apart, are evidence: the
+	// store is down, and each request then costs next to nothing.
+	if !s.Down() {
+		t.Fatal("160 timeouts from a hung Redis did not mark the store down")
+	}
+	var slowest time.Duration
+	for range 100 {
+		t0 := time.Now()
+		_, err := s.Take(ctx, key, &p, time.Now(), 1)
+		slowest = max(slowest, time.Since(t0))
+		if !errors.Is(err, haltredis.ErrDown) {
+			t.Fatalf("while down: %v, want ErrDown", err)
+		}
+	}
+	if slowest > 10*time.Millisecond {
+		t.Fatalf("slowest answer while down took %v, want next to nothing", slowest)
+	}
 	resume()
 	deadline := time.Now().Add(15 * time.Second)
 	for {

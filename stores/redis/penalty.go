@@ -90,8 +90,9 @@ func (s *Store) Penalty(ctx context.Context, key []byte, op *halt.PenaltyOp) (ha
 	if s.closed.Load() {
 		return halt.PenaltyState{}, 0, false, halt.ErrStoreClosed
 	}
-	if s.down.Load() {
-		return halt.PenaltyState{}, 0, false, s.downErr()
+	prk := s.cfg.prefix + string(key) + penaltySuffix
+	if err := s.refuse(prk); err != nil {
+		return halt.PenaltyState{}, 0, false, err
 	}
 	c := op.Config
 	var now int64
@@ -104,9 +105,10 @@ func (s *Store) Penalty(ctx context.Context, key []byte, op *halt.PenaltyOp) (ha
 	}
 	maxd := c.PenaltyDuration(1 << 20) // the cap
 	esc := strconv.FormatFloat(c.Escalation, 'g', -1, 64)
+	began := s.clock()
 	tctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
-	v, err := penaltyScript.Run(tctx, s.client, []string{s.cfg.prefix + string(key) + penaltySuffix}, int(op.Kind),
+	v, err := penaltyScript.Run(tctx, s.client, []string{prk}, int(op.Kind),
 		strconv.FormatFloat(op.Severity, 'g', -1, 64), op.Duration.Microseconds(), now,
 		strconv.FormatFloat(c.Threshold, 'g', -1, 64), c.Duration.Microseconds(),
 		strconv.FormatFloat(c.DecayRate, 'g', -1, 64), esc, mem.Microseconds(), maxd.Microseconds()).Result()
@@ -114,11 +116,10 @@ func (s *Store) Penalty(ctx context.Context, key []byte, op *halt.PenaltyOp) (ha
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("%w (%v): %w", ErrTimeout, s.cfg.timeout, err)
 		}
-		if !isCallerErr(ctx, err) && isDownErr(err) {
-			s.markDown(err)
-		}
+		s.failedOn(ctx, prk, began, err)
 		return halt.PenaltyState{}, 0, false, fmt.Errorf("haltredis: penalty %q: %w", key, err)
 	}
+	s.replied(prk)
 	a, ok := v.([]any)
 	if !ok || len(a) != 8 {
 		return halt.PenaltyState{}, 0, false, fmt.Errorf("haltredis: penalty script answered %v", v)

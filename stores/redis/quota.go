@@ -79,14 +79,15 @@ func (s *Store) Quota(ctx context.Context, key []byte, op *halt.QuotaOp) (halt.Q
 	if s.closed.Load() {
 		return halt.QuotaResult{}, halt.ErrStoreClosed
 	}
-	if s.down.Load() {
-		return halt.QuotaResult{}, s.downErr()
-	}
 	rk := s.quotaKey(key)
+	if err := s.refuse(rk); err != nil {
+		return halt.QuotaResult{}, err
+	}
 	var now int64
 	if s.cfg.callerClock {
 		now = op.Now.UnixMicro()
 	}
+	began := s.clock()
 	tctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
 	v, err := quotaScript.Run(tctx, s.client, []string{rk}, int(op.Kind), op.Limit, op.Amount, now,
@@ -95,11 +96,10 @@ func (s *Store) Quota(ctx context.Context, key []byte, op *halt.QuotaOp) (halt.Q
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("%w (%v): %w", ErrTimeout, s.cfg.timeout, err)
 		}
-		if !isCallerErr(ctx, err) && isDownErr(err) {
-			s.markDown(err)
-		}
+		s.failedOn(ctx, rk, began, err)
 		return halt.QuotaResult{}, fmt.Errorf("haltredis: quota %q: %w", key, err)
 	}
+	s.replied(rk)
 	return parseQuota(v)
 }
 

@@ -153,9 +153,10 @@ func (s *Store) TakeAllQuotas(ctx context.Context, keys [][]byte, ps []*halt.Pol
 				"them, which needs them in one Redis Cluster slot", rks[0], rk)
 		}
 	}
-	if s.down.Load() {
-		return s.downErr()
+	if err := s.refuse(rks[0]); err != nil {
+		return err
 	}
+	began := s.clock()
 	tctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
 	v, err := takeAllQuotasScript.Run(tctx, s.client, rks, args...).Result()
@@ -163,11 +164,10 @@ func (s *Store) TakeAllQuotas(ctx context.Context, keys [][]byte, ps []*halt.Pol
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("%w (%v): %w", ErrTimeout, s.cfg.timeout, err)
 		}
-		if !isCallerErr(ctx, err) && isDownErr(err) {
-			s.markDown(err)
-		}
+		s.failedOn(ctx, rks[0], began, err)
 		return fmt.Errorf("haltredis: take_all_quotas %q: %w", rks[0], err)
 	}
+	s.replied(rks[0])
 	a, ok := v.([]any)
 	if !ok || len(a) != n+nq+1 {
 		return fmt.Errorf("haltredis: TakeAllQuotas: script answered %v", v)

@@ -62,10 +62,14 @@ type Store struct {
 	calls   sync.Pool
 	bufs    sync.Pool
 
-	down     atomic.Bool
-	mu       sync.Mutex // guards lastErr and the prober's start
-	lastErr  error
-	probing  bool
+	// Reachability (see health.go): of the server, or of each Cluster
+	// master; how many are down, how many have a run of timeouts.
+	cc       *redis.ClusterClient // the client, when it is a Cluster's
+	one      health
+	nodes    sync.Map // master address -> *health
+	ndown    atomic.Int32
+	nsuspect atomic.Int32
+
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	closed   atomic.Bool
@@ -109,6 +113,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 		s.inline = c.Options().ContextTimeoutEnabled
 	case *redis.ClusterClient:
 		s.inline = c.Options().ContextTimeoutEnabled
+		s.cc = c
 	}
 	if cfg.cacheSize > 0 {
 		s.cache = newBlockCache(cfg.cacheSize)
@@ -279,16 +284,16 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 			return r, nil
 		}
 	}
-	if s.down.Load() {
-		s.bufs.Put(bp)
-		return halt.Result{}, s.downErr()
-	}
 	rks := string(rk)
 	s.bufs.Put(bp)
+	if err := s.refuse(rks); err != nil {
+		return halt.Result{}, err
+	}
 
+	began := s.clock()
 	r, rp, err := s.do(ctx, s.newCall(opDecide, rks, p, pa, now, cost))
 	if err != nil {
-		return halt.Result{}, s.failed(ctx, opDecide, key, err)
+		return halt.Result{}, s.failed(ctx, opDecide, key, rks, began, err)
 	}
 	if s.cache != nil {
 		switch {
@@ -312,9 +317,10 @@ func (s *Store) Peek(ctx context.Context, key []byte, p *halt.Policy, now time.T
 	if err != nil {
 		return halt.Result{}, err
 	}
+	began := s.clock()
 	r, _, err := s.do(ctx, s.newCall(opPeek, rk, p, pa, now, cost))
 	if err != nil {
-		return halt.Result{}, s.failed(ctx, opPeek, key, err)
+		return halt.Result{}, s.failed(ctx, opPeek, key, rk, began, err)
 	}
 	return r, nil
 }
@@ -332,12 +338,13 @@ func (s *Store) Refund(ctx context.Context, key []byte, p *halt.Policy, now time
 	if err != nil {
 		return err
 	}
+	began := s.clock()
 	_, _, err = s.do(ctx, s.newCall(opRefund, rk, p, pa, now, cost))
 	if s.cache != nil {
 		s.cache.drop(rk)
 	}
 	if err != nil {
-		return s.failed(ctx, opRefund, key, err)
+		return s.failed(ctx, opRefund, key, rk, began, err)
 	}
 	return nil
 }
@@ -352,12 +359,13 @@ func (s *Store) Reset(ctx context.Context, key []byte, p *halt.Policy) error {
 	if err != nil {
 		return err
 	}
+	began := s.clock()
 	_, _, err = s.do(ctx, s.newCall(opReset, rk, p, pa, time.Time{}, 0))
 	if s.cache != nil {
 		s.cache.drop(rk)
 	}
 	if err != nil {
-		return s.failed(ctx, opReset, key, err)
+		return s.failed(ctx, opReset, key, rk, began, err)
 	}
 	return nil
 }
@@ -372,10 +380,11 @@ func (s *Store) prepare(key []byte, p *halt.Policy) (string, *policyArgs, error)
 	if pa.err != nil {
 		return "", nil, pa.err
 	}
-	if s.down.Load() {
-		return "", nil, s.downErr()
+	rk := string(s.appendKey(nil, key, pa))
+	if err := s.refuse(rk); err != nil {
+		return "", nil, err
 	}
-	return string(s.appendKey(nil, key, pa)), pa, nil
+	return rk, pa, nil
 }
 
 // appendKey appends the Redis key of key under pa to b: the prefix, the
@@ -469,6 +478,9 @@ func (s *Store) runInline(ctx context.Context, c *call) {
 		cmd = scripts[c.op].Eval(tctx, s.client, c.keyList(), c.argList()...)
 	}
 	s.busy.Add(-1)
+	if err := cmd.Err(); err == nil || !isDownErr(err) {
+		s.replied(c.keyList()[0])
+	}
 	c.answer(cmd)
 	if c.err != nil && tctx.Err() != nil && ctx.Err() == nil {
 		c.err = fmt.Errorf("%w (%v): %w", ErrTimeout, s.cfg.timeout, c.err)
@@ -492,21 +504,11 @@ func (s *Store) recycle(c *call) {
 	s.calls.Put(c)
 }
 
-// failed handles an error: the caller's own, an error reply from Redis, or
-// Redis being unreachable (which switches to fast failures).
-func (s *Store) failed(ctx context.Context, o op, key []byte, err error) error {
-	if !isCallerErr(ctx, err) && !errors.Is(err, errQueueFull) && isDownErr(err) {
-		s.markDown(err)
-	}
+// failed handles an operation's error on Redis key rk, begun at began (see failedOn), and
+// wraps it.
+func (s *Store) failed(ctx context.Context, o op, key []byte, rk string, began int64, err error) error {
+	s.failedOn(ctx, rk, began, err)
 	return fmt.Errorf("haltredis: %v %q: %w", o, key, err)
-}
-
-// downErr is the error of an operation refused while Redis is down.
-func (s *Store) downErr() error {
-	s.mu.Lock()
-	err := s.lastErr
-	s.mu.Unlock()
-	return fmt.Errorf("%w: %w", ErrDown, err)
 }
 
 // isDownErr reports whether err means Redis cannot decide now (network,
@@ -624,6 +626,9 @@ func (s *Store) run(pipe redis.Pipeliner, batch []*call, cmds []*redis.Cmd) []*r
 	}
 
 	for i, c := range batch {
+		if err := cmds[i].Err(); err == nil || !isDownErr(err) {
+			s.replied(c.keyList()[0])
+		}
 		c.answer(cmds[i])
 		cmds[i] = nil
 		if !c.state.CompareAndSwap(callTaken, callDone) {
@@ -714,64 +719,6 @@ func parseReply(v any, alg halt.Algorithm, rp *reply) (halt.Result, error) {
 	return r, nil
 }
 
-// markDown switches to the failure mode after a failure, reports it once,
-// and starts probing for Redis's return.
-func (s *Store) markDown(err error) {
-	s.mu.Lock()
-	s.lastErr = err
-	if s.down.Load() || s.closed.Load() {
-		s.mu.Unlock()
-		return
-	}
-	s.down.Store(true)
-	start := !s.probing
-	s.probing = true
-	s.mu.Unlock()
-
-	s.notice(halt.Notice{
-		Kind:    halt.NoticeStoreDown,
-		Message: "redis store unreachable; failing fast (the limiter's fallback store or failure mode decides)",
-		Level:   slog.LevelWarn,
-		Attrs:   []slog.Attr{slog.String("error", err.Error())},
-	})
-	if start {
-		s.wg.Add(1)
-		go s.probe()
-	}
-}
-
-// probe pings Redis until it answers, loads the script, and switches back.
-func (s *Store) probe() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.probeInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), max(s.cfg.timeout, 100*time.Millisecond))
-		err := s.client.Ping(ctx).Err()
-		if err == nil {
-			err = decideScript.Load(ctx, s.client).Err()
-		}
-		cancel()
-		if err != nil {
-			s.mu.Lock()
-			s.lastErr = err
-			s.mu.Unlock()
-			continue
-		}
-		s.mu.Lock()
-		s.probing = false
-		s.down.Store(false)
-		s.mu.Unlock()
-		s.notice(halt.Notice{Kind: halt.NoticeStoreUp, Message: "redis store reachable again", Level: slog.LevelInfo})
-		return
-	}
-}
-
 // notice reports n to the limiters' telemetry (registered by halt.New), or,
 // when there is none (the store used on its own), logs it to the store's
 // logger, so it is never lost and never reported twice.
@@ -784,17 +731,30 @@ func (s *Store) notice(n halt.Notice) {
 	s.cfg.logger.LogAttrs(ctx, n.Level, "haltredis: "+n.Message, attrs...)
 }
 
-// Down reports whether the store currently considers Redis unreachable.
-func (s *Store) Down() bool { return s.down.Load() }
-
 // Close stops the store's background work. It does not close the client.
 // Take, TakeAll, Peek, Refund and Reset then return halt.ErrStoreClosed.
 // Close is idempotent.
+//
+// Close waits for the background goroutines at most the store's timeout
+// (WithTimeout): one stuck in the client's I/O with a server that hangs,
+// which only the client's own timeouts end (ReadTimeout, 3s by default,
+// unless ContextTimeoutEnabled), is left to end by itself, touching nothing
+// of the store's but its own pipeline.
 func (s *Store) Close() error {
 	s.closeOne.Do(func() {
 		s.closed.Store(true)
 		close(s.stop)
-		s.wg.Wait()
+		done := make(chan struct{})
+		go func() {
+			s.wg.Wait()
+			close(done)
+		}()
+		t := time.NewTimer(s.cfg.timeout)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+		}
 	})
 	return nil
 }

@@ -124,10 +124,12 @@ if alg == '0' then
     return fmt('0 3 0 0 %.0f 0', full)
   end
   if untl > now then
-    local wait = (untl - now) * 1000
+    -- Whole microseconds printed with three zeros: in nanoseconds, a
+    -- cooldown beyond 2^53 ns (104 days) is not exact in a double.
+    local wait = fmt('%.0f000', untl - now)
     local reset = wait
-    if full > reset then reset = full end
-    return fmt('0 2 0 %.0f %.0f %.0f %.0f %.0f %.17g %.0f', wait, reset, wait, now, stamp, level, untl)
+    if full > (untl - now) * 1000 then reset = fmt('%.0f', full) end
+    return fmt('0 2 0 %s %s %s %.0f %.0f %.17g %.0f', wait, reset, wait, now, stamp, level, untl)
   end
   local left = filled - cost
   local wait = 0
@@ -144,12 +146,14 @@ if alg == '0' then
     return fmt('1 0 0 %.0f %.0f 0', wait, reset)
   end
   if wait > 0 then
-    local retry, reset, reason, valid = wait - mw, full, 1, wait - mw
+    local retry, reset, reason, valid = fmt('%.0f', wait - mw), fmt('%.0f', full), 1, fmt('%.0f', wait - mw)
     if block > 0 then
       untl = now + block
-      local b = block * 1000
-      if b > retry then retry = b end
-      if retry > reset then reset = retry end
+      -- As the cooldown above: the block in microseconds, exact.
+      local b = fmt('%.0f000', block)
+      local rv = wait - mw
+      if block * 1000 > rv then retry, rv = b, block * 1000 end
+      if rv >= full then reset = retry end
       reason, valid = 2, b
       local ttl = full / 1e6
       if stamp > now then ttl = ttl + (stamp - now) / 1000 end
@@ -157,7 +161,7 @@ if alg == '0' then
       if ttl > MAXTTL then ttl = MAXTTL end
       redis.call('SET', key, struct.pack('<Bddd', 1, stamp, level, untl), 'PX', fmt('%.0f', floor(ttl) + 1001))
     end
-    return fmt('0 %d 0 %.0f %.0f %.0f %.0f %.0f %.17g %.0f', reason, retry, reset, valid, now, stamp, level, untl)
+    return fmt('0 %d 0 %s %s %s %.0f %.0f %.17g %.0f', reason, retry, reset, valid, now, stamp, level, untl)
   end
   local remaining = floor(left / cost)
   if remaining < 0 then remaining = 0 end

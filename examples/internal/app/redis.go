@@ -24,6 +24,7 @@ func openRedis(url string) (halt.Store, io.Closer, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("HALT_REDIS_URL: %w", err)
 		}
+		opt.ContextTimeoutEnabled = true // as stores/redis/README.md recommends
 		client = redis.NewClient(opt)
 	} else {
 		var seeds []string
@@ -32,7 +33,7 @@ func openRedis(url string) (halt.Store, io.Closer, error) {
 				seeds = append(seeds, s)
 			}
 		}
-		client = redis.NewClusterClient(&redis.ClusterOptions{Addrs: seeds})
+		client = redis.NewClusterClient(&redis.ClusterOptions{Addrs: seeds, ContextTimeoutEnabled: true})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
