@@ -245,8 +245,8 @@ func TestWaitLimits(t *testing.T) {
 	_, _ = l.Check(ctx, b)
 	done := make(chan halt.Decision, 8)
 	for _, r := range []*halttest.FakeRequest{a, a, b} {
-		go func() { d, _ := l.Check(ctx, r); done <- d }()
 		n := clock.Timers() + 1
+		go func() { d, _ := l.Check(ctx, r); done <- d }()
 		waitFor(t, "a waiter", func() bool { return clock.Timers() == n })
 	}
 	// a has 2 waiters (its bound), the limiter 3 (its bound).
