@@ -1,0 +1,151 @@
+package haltredis_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/halttest"
+	haltredis "github.com/halt-go/halt/stores/redis"
+)
+
+// penaltyKinds records the kinds of the notices it hears.
+type penaltyKinds struct {
+	halt.NopTelemetry
+	kinds []halt.NoticeKind
+}
+
+func (p *penaltyKinds) OnNotice(_ context.Context, n halt.Notice) { p.kinds = append(p.kinds, n.Kind) }
+
+// penaltyLimiter is a limiter with a fixed window of 10 per hour, a daily
+// quota of 100 and penalties (threshold 2, two hours at half the limits)
+// on s, on clock.
+func penaltyLimiter(t *testing.T, s halt.Store, clock halt.Clock, tel halt.Telemetry) *halt.Limiter {
+	t.Helper()
+	l, err := halt.New(s, halt.Policy{Name: "plan", Limit: 10, Window: time.Hour, Algorithm: halt.FixedWindow},
+		halt.WithQuotas(halt.Quota{Name: "day", Limit: 100, Period: halt.Daily}),
+		halt.WithPenalties(halt.PenaltyConfig{Threshold: 2, Duration: 2 * time.Hour, Multiplier: 0.5}, 1),
+		halt.WithClock(clock), halt.WithTelemetry(tel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestPenalizedCheckOneRoundTrip: a check of a limiter with a rate limit,
+// a quota and penalties on Redis is one round trip and one EVALSHA,
+// whatever it does: admit, reject and record a violation, start a penalty,
+// decide at the reduced limit, or reject a banned client. The violation
+// that starts the penalty reduces the very next decision.
+func TestPenalizedCheckOneRoundTrip(t *testing.T) {
+	srv := startServer(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.addr})
+	t.Cleanup(func() { _ = c.Close() })
+	hook := &roundTrips{}
+	c.AddHook(hook)
+	ctx := context.Background()
+	s := newStore(t, c, haltredis.WithCallerClock())
+	clock := halttest.NewClock(halttest.Base)
+	tel := &penaltyKinds{}
+	l := penaltyLimiter(t, s, clock, tel)
+	req := &halttest.FakeRequest{Peer: "203.0.113.61:4242"}
+	if _, err := l.Check(ctx, req); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	resetStats(t, c)
+	before := hook.n.Load()
+	var got []string
+	check := func() halt.Decision {
+		t.Helper()
+		d, err := l.Check(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d.Reason.String()+"/"+strconv.FormatInt(d.Limit, 10))
+		return d
+	}
+	for range 9 {
+		check()
+	}
+	check() // 11th: the first violation
+	check() // 12th: the second, which starts the penalty
+	if d := check(); d.Allowed || d.Limit != 5 {
+		t.Fatalf("the check after the penalty started: %+v, want a rejection at the limit of 5", d)
+	}
+	clock.Advance(time.Hour) // a new window, still penalized: 5 of 5
+	for range 6 {
+		check()
+	}
+	checks := len(got)
+	trips := hook.n.Load() - before
+	calls := commandCalls(t, c)
+	if trips != int64(checks) || calls["evalsha"] != checks || calls["eval"] != 0 {
+		t.Fatalf("%d checks: %d round trips, commands %v; want one round trip and one EVALSHA each", checks, trips, calls)
+	}
+	want := "allowed/10 allowed/10 allowed/10 allowed/10 allowed/10 allowed/10 allowed/10 allowed/10 allowed/10 " +
+		"limited/10 limited/10 limited/5 allowed/5 allowed/5 allowed/5 allowed/5 allowed/5 limited/5"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("decisions\n got %s\nwant %s", strings.Join(got, " "), want)
+	}
+	if len(tel.kinds) != 1 || tel.kinds[0] != halt.NoticePenaltyStart {
+		t.Fatalf("notices %v, want one penalty_start", tel.kinds)
+	}
+	// A ban rejects in the call that reads it, still one round trip.
+	if _, err := l.Ban(ctx, req, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	resetStats(t, c)
+	before = hook.n.Load()
+	d := check()
+	if d.Allowed || d.Reason != halt.ReasonBanned || d.RetryAfter != time.Hour {
+		t.Fatalf("banned: %+v", d)
+	}
+	if trips, calls := hook.n.Load()-before, commandCalls(t, c); trips != 1 || calls["evalsha"] != 1 {
+		t.Fatalf("a banned check: %d round trips, commands %v; want 1 and one EVALSHA", trips, calls)
+	}
+	t.Logf("%d penalized checks: %d round trips, %d EVALSHA, inside them %v", checks, trips, calls["evalsha"], calls)
+}
+
+// TestPenalizedCheckCluster: the same limiter on a Redis Cluster decides
+// in one slot (no CROSSSLOT): the penalty starts with the second
+// violation and the next check is at the reduced limit.
+func TestPenalizedCheckCluster(t *testing.T) {
+	c := cluster(t)
+	s := newStore(t, c, haltredis.WithCallerClock(), haltredis.WithTimeout(suiteTimeout), haltredis.WithPrefix(freshPrefix("pencluster")))
+	clock := halttest.NewClock(halttest.Base)
+	l := penaltyLimiter(t, s, clock, halt.NopTelemetry{})
+	req := &halttest.FakeRequest{Peer: "203.0.113.62:4242"}
+	admitted := 0
+	for range 12 {
+		d, err := l.Check(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Allowed {
+			admitted++
+		}
+	}
+	p, err := l.Penalty(context.Background(), req)
+	if err != nil || admitted != 10 || !p.Active || p.Multiplier != 0.5 {
+		t.Fatalf("admitted %d, penalty %+v %v; want 10 and a penalty", admitted, p, err)
+	}
+	clock.Advance(time.Hour)
+	admitted = 0
+	for range 8 {
+		d, err := l.Check(context.Background(), req)
+		if err != nil || d.Limit != 5 {
+			t.Fatalf("penalized check: %+v %v", d, err)
+		}
+		if d.Allowed {
+			admitted++
+		}
+	}
+	if admitted != 5 {
+		t.Fatalf("penalized hour: admitted %d, want 5", admitted)
+	}
+}
