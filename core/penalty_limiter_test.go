@@ -17,13 +17,26 @@ var demoPenalty = halt.PenaltyConfig{Threshold: 5, Duration: 10 * time.Minute, M
 
 // Every rejection records a violation; the fifth starts a penalty that
 // halves the limit (and reports it); a repeat lasts twice as long; a ban
-// rejects everything until it is lifted.
+// rejects everything until it is lifted. The same on a store that applies
+// the penalty inside the decision (halt.PenaltyTaker) and on one that
+// does not (the multi-call path).
 func TestLimiterPenalties(t *testing.T) {
+	for name, s := range map[string]halt.Store{"PenaltyTaker": newMapStore(), "MultiCall": halttest.InOrder(newMapStore())} {
+		t.Run(name, func(t *testing.T) {
+			if _, ok := s.(halt.PenaltyTaker); ok != (name == "PenaltyTaker") {
+				t.Fatalf("%T: PenaltyTaker %v", s, ok)
+			}
+			testLimiterPenalties(t, s)
+		})
+	}
+}
+
+func testLimiterPenalties(t *testing.T, s halt.Store) {
 	ctx := context.Background()
 	clock := halttest.NewClock(halttest.Base)
 	sink := &notices{}
 	p := halt.Policy{Name: "plan", Limit: 10, Window: time.Minute}
-	l, err := halt.New(newMapStore(), p, halt.WithPenalties(demoPenalty, 1), halt.WithClock(clock), halt.WithTelemetry(sink))
+	l, err := halt.New(s, p, halt.WithPenalties(demoPenalty, 1), halt.WithClock(clock), halt.WithTelemetry(sink))
 	if err != nil {
 		t.Fatal(err)
 	}
