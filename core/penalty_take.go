@@ -98,11 +98,13 @@ func (pt *PenalizedTake) Check() error {
 // penalty states in memory: the caller holds, for the whole call, the lock
 // that guards the states get reads and put writes (get answers the zero
 // state for a key it does not hold or whose state expired; put stores st
-// for keep, or drops it when keep is 0). The policies and quotas are
+// for keep, or drops it when keep is 0, and reports false when it has no
+// room for it: the violation is then not recorded, and the decision
+// stands). The policies and quotas are
 // decided by store, which must implement [MultiTaker] and, when there are
 // quotas, [QuotaMultiTaker]. The store's clock is pt.Now.
 func TakePenalizedWith(ctx context.Context, store Store, get func(key []byte, now int64) PenaltyState,
-	put func(key []byte, st *PenaltyState, keep time.Duration), pt *PenalizedTake) error {
+	put func(key []byte, st *PenaltyState, keep time.Duration) bool, pt *PenalizedTake) error {
 	if err := pt.Check(); err != nil {
 		return err
 	}
@@ -136,11 +138,12 @@ func TakePenalizedWith(ctx context.Context, store Store, get func(key []byte, no
 		}
 	}
 	if pt.Violation() {
+		rec := st
 		op := PenaltyOp{Kind: PenaltyRecord, Config: pt.Config, Severity: pt.Severity, Now: pt.Now}
-		var keep time.Duration
-		pt.Started, keep = op.Apply(&st, now)
-		pt.Violated = true
-		put(pt.PenaltyKey, &st, keep)
+		started, keep := op.Apply(&rec, now)
+		if put(pt.PenaltyKey, &rec, keep) {
+			st, pt.Started, pt.Violated = rec, started, true
+		}
 	}
 	pt.Penalty = st
 	return nil

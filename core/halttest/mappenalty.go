@@ -54,12 +54,13 @@ func (s *MapStore) TakePenalized(ctx context.Context, pt *halt.PenalizedTake) er
 		p.m = map[string]halt.PenaltyState{}
 	}
 	get := func(key []byte, _ int64) halt.PenaltyState { return p.m[string(key)] }
-	put := func(key []byte, st *halt.PenaltyState, keep time.Duration) {
+	put := func(key []byte, st *halt.PenaltyState, keep time.Duration) bool {
 		if keep > 0 {
 			p.m[string(key)] = *st
 		} else {
 			delete(p.m, string(key))
 		}
+		return true
 	}
 	return halt.TakePenalizedWith(ctx, s, get, put, pt)
 }
