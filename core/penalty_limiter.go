@@ -12,7 +12,9 @@ import (
 )
 
 // ReasonBanned means the key is banned ([PenaltyManager.Ban] or
-// [Limiter.Ban]) until RetryAfter. Its 429 body says "banned".
+// [Limiter.Ban]) until RetryAfter. It is answered 403 Forbidden by default
+// ([WithRejectStatus] changes it, to 429 say), with Retry-After and a body
+// that says "banned".
 const ReasonBanned Reason = 101
 
 const bodyBanned = `{"error":"banned","message":"This client is banned for now.","retry_after":`

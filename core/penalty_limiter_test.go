@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -92,8 +93,9 @@ func testLimiterPenalties(t *testing.T, s halt.Store) {
 	if d.Allowed || d.Reason != halt.ReasonBanned || d.RetryAfter != time.Hour {
 		t.Fatalf("banned: %+v", d)
 	}
-	if _, body := l.Rejection(&d); !strings.HasPrefix(string(body), `{"error":"banned",`) || !strings.HasSuffix(string(body), `"retry_after":3600}`) {
-		t.Fatalf("banned body %s", body)
+	if status, body := l.Rejection(&d); status != http.StatusForbidden || !strings.HasPrefix(string(body), `{"error":"banned",`) ||
+		!strings.HasSuffix(string(body), `"retry_after":3600}`) {
+		t.Fatalf("banned: %d %s, want 403 and the banned body", status, body)
 	}
 	if _, err := l.Unban(ctx, r); err != nil {
 		t.Fatal(err)
@@ -158,5 +160,29 @@ func TestPenaltyDurationEscalates(t *testing.T) {
 	c.Escalation, c.MaxDuration = 0, 0
 	if got := c.PenaltyDuration(7); got != 10*time.Minute {
 		t.Errorf("no escalation: %v", got)
+	}
+}
+
+// A ban answers 403 Forbidden by default; WithRejectStatus answers it as
+// rate limiting instead.
+func TestBannedStatus(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		opts []halt.Option
+		want int
+	}{{nil, http.StatusForbidden}, {[]halt.Option{halt.WithRejectStatus(halt.ReasonBanned, http.StatusTooManyRequests)}, http.StatusTooManyRequests}} {
+		opts := append([]halt.Option{halt.WithPenalties(demoPenalty, 1), halt.WithClock(halttest.NewClock(halttest.Base))}, c.opts...)
+		l, err := halt.New(newMapStore(), halt.Policy{Name: "plan", Limit: 10, Window: time.Minute}, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := req("203.0.113.6:1")
+		if _, err := l.Ban(ctx, r, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		d, err := l.Check(ctx, r)
+		if status, _ := l.Rejection(&d); err != nil || d.Reason != halt.ReasonBanned || status != c.want || d.RetrySeconds() != 60 {
+			t.Fatalf("banned: %+v %v, status %d; want %d with Retry-After 60", d, err, status, c.want)
+		}
 	}
 }
