@@ -149,3 +149,43 @@ func TestPenalizedCheckCluster(t *testing.T) {
 		t.Fatalf("penalized hour: admitted %d, want 5", admitted)
 	}
 }
+
+// TestTakePenalizedScript: the script assembles (TakeAllQuotas's script
+// still ends where TakePenalized wraps it), and after SCRIPT FLUSH a
+// penalized check loads it again and counts once.
+func TestTakePenalizedScript(t *testing.T) {
+	if haltredis.TakePenalizedErr != nil || !strings.Contains(haltredis.TakePenalizedSource, "HMGET") {
+		t.Fatalf("assembly: %v", haltredis.TakePenalizedErr)
+	}
+	c := standalone(t)
+	s := newStore(t, c, haltredis.WithCallerClock(), haltredis.WithTimeout(suiteTimeout), haltredis.WithPrefix(freshPrefix("penflush")))
+	ctx := context.Background()
+	pt := halttest.PenaltyTake("ip:198.51.100.40", true, halttest.Base, 1)
+	if err := s.TakePenalized(ctx, pt); err != nil || !pt.Out[0].Allowed {
+		t.Fatalf("first: %+v %v", pt, err)
+	}
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	pt = halttest.PenaltyTake("ip:198.51.100.40", true, halttest.Base, 1)
+	if err := s.TakePenalized(ctx, pt); err != nil || !pt.Out[0].Allowed || pt.Out[0].Remaining != 18 || pt.QuotaOut[0].Used != 2 {
+		t.Fatalf("after SCRIPT FLUSH: %+v %v; want the second admission, counted once", pt, err)
+	}
+}
+
+// TestTakePenalizedOneSlot: keys that do not share the penalty key's hash
+// tag are refused before any round trip.
+func TestTakePenalizedOneSlot(t *testing.T) {
+	c := standalone(t)
+	s := newStore(t, c, haltredis.WithCallerClock(), haltredis.WithPrefix(freshPrefix("penslot")))
+	pt := halttest.PenaltyTake("ip:198.51.100.41", false, halttest.Base, 1)
+	pt.PenaltyKey = []byte("halt:penalty:{ip:198.51.100.42}")
+	if err := s.TakePenalized(context.Background(), pt); err == nil || !strings.Contains(err.Error(), "hash tag") {
+		t.Fatalf("another client's penalty key: %v, want a hash tag error", err)
+	}
+	pt = halttest.PenaltyTake("ip:198.51.100.41", false, halttest.Base, 1)
+	pt.Reduced[0].Algorithm = halt.TokenBucket
+	if err := s.TakePenalized(context.Background(), pt); err == nil || !strings.Contains(err.Error(), "keep the algorithm") {
+		t.Fatalf("a reduced policy on another key: %v", err)
+	}
+}
