@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,5 +185,84 @@ func TestBannedStatus(t *testing.T) {
 		if status, _ := l.Rejection(&d); err != nil || d.Reason != halt.ReasonBanned || status != c.want || d.RetrySeconds() != 60 {
 			t.Fatalf("banned: %+v %v, status %d; want %d with Retry-After 60", d, err, status, c.want)
 		}
+	}
+}
+
+// countingStore counts a MapStore's top-level calls.
+type countingStore struct {
+	*halttest.MapStore
+	takePenalized, penalty, take, takeAll atomic.Int64
+}
+
+func (s *countingStore) TakePenalized(ctx context.Context, pt *halt.PenalizedTake) error {
+	s.takePenalized.Add(1)
+	return s.MapStore.TakePenalized(ctx, pt)
+}
+
+func (s *countingStore) Penalty(ctx context.Context, key []byte, op *halt.PenaltyOp) (halt.PenaltyState, int64, bool, error) {
+	s.penalty.Add(1)
+	return s.MapStore.Penalty(ctx, key, op)
+}
+
+func (s *countingStore) Take(ctx context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) (halt.Result, error) {
+	s.take.Add(1)
+	return s.MapStore.Take(ctx, key, p, now, cost)
+}
+
+func (s *countingStore) TakeAll(ctx context.Context, keys [][]byte, ps []*halt.Policy, now time.Time, cost int64, out []halt.Result) error {
+	s.takeAll.Add(1)
+	return s.MapStore.TakeAll(ctx, keys, ps, now, cost, out)
+}
+
+// A check of a limiter with penalties on a PenaltyTaker is one store call,
+// admission or refusal, when every policy keys the limiter's client; with
+// a policy keyed otherwise it takes the multi-call path (the penalty read
+// with a call of its own, a refusal's violation with another).
+func TestPenaltyOneStoreCall(t *testing.T) {
+	ctx := context.Background()
+	p := halt.Policy{Name: "plan", Limit: 10, Window: time.Minute}
+	s := &countingStore{MapStore: newMapStore()}
+	l, err := halt.New(s, p, halt.WithPenalties(demoPenalty, 1), halt.WithClock(halttest.NewClock(halttest.Base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admitted := 0
+	for range 16 {
+		if d, err := l.Check(ctx, req("203.0.113.7:1")); err != nil {
+			t.Fatal(err)
+		} else if d.Allowed {
+			admitted++
+		}
+	}
+	if admitted != 10 || s.takePenalized.Load() != 16 || s.penalty.Load() != 0 || s.take.Load() != 0 || s.takeAll.Load() != 0 {
+		t.Fatalf("one client: admitted %d; calls TakePenalized %d, Penalty %d, Take %d, TakeAll %d; want 10 and 16 TakePenalized only",
+			admitted, s.takePenalized.Load(), s.penalty.Load(), s.take.Load(), s.takeAll.Load())
+	}
+	if pen, err := l.Penalty(ctx, req("203.0.113.7:1")); err != nil || !pen.Active {
+		t.Fatalf("the fifth refusal started no penalty: %+v %v", pen, err)
+	}
+
+	s = &countingStore{MapStore: newMapStore()}
+	tenant := halt.Policy{Name: "tenant", Limit: 100, Window: time.Minute, KeyStrategy: halt.KeyCustom,
+		KeyFunc: func(halt.Request) (string, bool) { return "tenant-1", true }}
+	l, err = halt.New(s, p, halt.WithPolicies(tenant), halt.WithPenalties(demoPenalty, 1), halt.WithClock(halttest.NewClock(halttest.Base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admitted = 0
+	for range 16 {
+		if d, err := l.Check(ctx, req("203.0.113.7:1")); err != nil {
+			t.Fatal(err)
+		} else if d.Allowed {
+			admitted++
+		}
+	}
+	// 16 reads, 6 violations recorded (the sixth refusal at the reduced limit too).
+	if admitted != 10 || s.takePenalized.Load() != 0 || s.penalty.Load() != 16+6 {
+		t.Fatalf("two clients: admitted %d; calls TakePenalized %d, Penalty %d; want 10, the multi-call path",
+			admitted, s.takePenalized.Load(), s.penalty.Load())
+	}
+	if pen, err := l.Penalty(ctx, req("203.0.113.7:1")); err != nil || !pen.Active {
+		t.Fatalf("the fifth refusal started no penalty: %+v %v", pen, err)
 	}
 }
