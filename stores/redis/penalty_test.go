@@ -2,6 +2,8 @@ package haltredis_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -188,4 +190,60 @@ func TestTakePenalizedOneSlot(t *testing.T) {
 	if err := s.TakePenalized(context.Background(), pt); err == nil || !strings.Contains(err.Error(), "keep the algorithm") {
 		t.Fatalf("a reduced policy on another key: %v", err)
 	}
+}
+
+const penaltyChildEnv = "HALT_REDIS_TEST_PENALTY_CHILD" // "standalone|cluster,name,startUnixNano,hour"
+
+// TestMultiProcessPenalty: 4 OS processes, each with its own store and 64
+// goroutines, check one client (a fixed window of 20 per hour, a monthly
+// quota, penalties at threshold 3, half the limits) once each, on one
+// server and on the Cluster: together they admit exactly 20, the third
+// refusal starts the one penalty and every later refusal is on the score
+// (233); an hour later, still penalized, exactly the reduced 10.
+func TestMultiProcessPenalty(t *testing.T) {
+	clients := map[string]func(testing.TB) redis.UniversalClient{
+		"standalone": func(t testing.TB) redis.UniversalClient { return standalone(t) },
+		"cluster":    func(t testing.TB) redis.UniversalClient { return cluster(t) },
+	}
+	for _, mode := range []string{"standalone", "cluster"} {
+		t.Run(mode, func(t *testing.T) {
+			c := clients[mode](t)
+			name := fmt.Sprintf("mppenalty-%s-%d", mode, time.Now().UnixNano())
+			client := "ip:" + name
+			s := newStore(t, c, haltredis.WithCallerClock(), haltredis.WithTimeout(suiteTimeout), haltredis.WithPrefix(runPrefixFor(name)))
+			us := func(d time.Duration) int64 { return halttest.Base.Add(d).UnixMicro() }
+			for hour, want := range []struct {
+				admitted int
+				st       halt.PenaltyState
+			}{
+				{20, halt.PenaltyState{Score: 233, Stamp: us(0), Until: us(2 * time.Hour), Strike: 1, Last: us(0)}},
+				{10, halt.PenaltyState{Score: 233 + 246, Stamp: us(time.Hour), Until: us(2 * time.Hour), Strike: 1, Last: us(0)}},
+			} {
+				start := time.Now().Add(300 * time.Millisecond).UnixNano()
+				counts, total := runChildren(t, "TestMultiProcessPenaltyChild",
+					fmt.Sprintf("%s=%s,%s,%d,%d", penaltyChildEnv, mode, name, start, hour))
+				t.Logf("hour %d: %d processes x %d goroutines: admitted %v = %d", hour, processes, perProcess, counts, total)
+				at := halttest.Base.Add(time.Duration(hour) * time.Hour)
+				pt := halttest.PenaltyTake(client, true, at, 1)
+				op := halt.PenaltyOp{Kind: halt.PenaltyRead, Config: pt.Config, Now: at}
+				st, _, _, err := s.Penalty(context.Background(), pt.PenaltyKey, &op)
+				if total != want.admitted || err != nil || st != want.st {
+					t.Fatalf("hour %d: admitted %d, penalty %+v %v; want %d and %+v", hour, total, st, err, want.admitted, want.st)
+				}
+			}
+		})
+	}
+}
+
+// TestMultiProcessPenaltyChild is the body of one child process of
+// TestMultiProcessPenalty.
+func TestMultiProcessPenaltyChild(t *testing.T) {
+	spec := os.Getenv(penaltyChildEnv)
+	if spec == "" {
+		t.Skip("runs as a child of TestMultiProcessPenalty")
+	}
+	s, f := childStore(t, spec)
+	hour, _ := strconv.Atoi(f[3])
+	got := halttest.RunPenalizedTakes(t, s, "ip:"+f[1], true, halttest.Base.Add(time.Duration(hour)*time.Hour), perProcess, 1)
+	fmt.Printf("ADMITTED %d\n", got.Admitted)
 }
