@@ -134,8 +134,8 @@ func bannedDecision(t *target, p *Penalty, now time.Time) Decision {
 // decision: the store is a PenaltyTaker and every policy and quota keys
 // the client of t, the limiter's own policy.
 func (l *Limiter) atomicPenalty(t *target, enf, qt []polTarget) bool {
-	if l.penalty == nil || l.penalty.taker == nil {
-		return false
+	if l.penalty == nil || l.penalty.taker == nil || len(enf)+len(qt) == 0 {
+		return false // nothing to decide: the ban is read on its own
 	}
 	c := t.clientBytes()
 	if len(c) == 0 {

@@ -266,3 +266,24 @@ func TestPenaltyOneStoreCall(t *testing.T) {
 		t.Fatalf("the fifth refusal started no penalty: %+v %v", pen, err)
 	}
 }
+
+// A limiter whose only policy is a shadow one still refuses a banned
+// client (nothing else is decided, so the ban is read on its own).
+func TestBannedWithShadowPolicyOnly(t *testing.T) {
+	ctx := context.Background()
+	p := halt.Policy{Name: "trial", Limit: 1, Window: time.Minute, Shadow: true}
+	l, err := halt.New(newMapStore(), p, halt.WithPenalties(demoPenalty, 1), halt.WithClock(halttest.NewClock(halttest.Base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := req("203.0.113.8:1")
+	if d, err := l.Check(ctx, r); err != nil || !d.Allowed {
+		t.Fatalf("before the ban: %+v %v", d, err)
+	}
+	if _, err := l.Ban(ctx, r, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := l.Check(ctx, r); err != nil || d.Allowed || d.Reason != halt.ReasonBanned {
+		t.Fatalf("banned: %+v %v", d, err)
+	}
+}
