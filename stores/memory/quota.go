@@ -12,9 +12,9 @@ import (
 
 var _ halt.QuotaStore = (*Store)(nil)
 
-// ErrQuotaTableFull is returned by Quota, TakeAllQuotas (and Penalty,
-// TakePenalized) when the store holds MaxKeys quota keys in their period
-// (MaxKeys live penalty states): a live quota is never evicted, since
+// ErrQuotaTableFull is returned by Quota and TakeAllQuotas (and Penalty)
+// when the store holds MaxKeys quota keys in their period (MaxKeys penalty
+// states that matter): a live quota is never evicted, since
 // forgetting one would grant its whole allowance again, nor a running
 // penalty. What no longer matters is reclaimed first: a quota whose period
 // has passed, a penalty state with no score and no penalty running.
