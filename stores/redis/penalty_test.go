@@ -247,3 +247,75 @@ func TestMultiProcessPenaltyChild(t *testing.T) {
 	got := halttest.RunPenalizedTakes(t, s, "ip:"+f[1], true, halttest.Base.Add(time.Duration(hour)*time.Hour), perProcess, 1)
 	fmt.Printf("ADMITTED %d\n", got.Admitted)
 }
+
+// multiCall hides TakePenalized: the limiter takes the multi-call path.
+type multiCall struct{ s *haltredis.Store }
+
+func (m multiCall) Take(ctx context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) (halt.Result, error) {
+	return m.s.Take(ctx, key, p, now, cost)
+}
+
+func (m multiCall) Peek(ctx context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) (halt.Result, error) {
+	return m.s.Peek(ctx, key, p, now, cost)
+}
+
+func (m multiCall) Refund(ctx context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) error {
+	return m.s.Refund(ctx, key, p, now, cost)
+}
+
+func (m multiCall) Penalty(ctx context.Context, key []byte, op *halt.PenaltyOp) (halt.PenaltyState, int64, bool, error) {
+	return m.s.Penalty(ctx, key, op)
+}
+
+func (m multiCall) Quota(ctx context.Context, key []byte, op *halt.QuotaOp) (halt.QuotaResult, error) {
+	return m.s.Quota(ctx, key, op)
+}
+
+func (m multiCall) TakeAllQuotas(ctx context.Context, keys [][]byte, ps []*halt.Policy, now time.Time, cost int64,
+	out []halt.Result, qkeys [][]byte, qops []halt.QuotaOp, qout []halt.QuotaResult) error {
+	return m.s.TakeAllQuotas(ctx, keys, ps, now, cost, out, qkeys, qops, qout)
+}
+
+// TestPenalizedCheckMultiCallRoundTrips measures the path a store without
+// halt.PenaltyTaker takes, for comparison with
+// TestPenalizedCheckOneRoundTrip: with the same limiter every check costs
+// two round trips (the penalty read, then the decision) and a refusal one
+// more (the violation).
+func TestPenalizedCheckMultiCallRoundTrips(t *testing.T) {
+	srv := startServer(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.addr})
+	t.Cleanup(func() { _ = c.Close() })
+	hook := &roundTrips{}
+	c.AddHook(hook)
+	ctx := context.Background()
+	clock := halttest.NewClock(halttest.Base)
+	l := penaltyLimiter(t, multiCall{newStore(t, c, haltredis.WithCallerClock())}, clock, halt.NopTelemetry{})
+	req := &halttest.FakeRequest{Peer: "203.0.113.63:4242"}
+	for range 2 { // loads the scripts
+		if _, err := l.Check(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := hook.n.Load()
+	checks, admitted, refused := 0, 0, 0
+	for i := range 17 {
+		if i == 11 {
+			clock.Advance(time.Hour)
+		}
+		d, err := l.Check(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checks++
+		if d.Allowed {
+			admitted++
+		} else {
+			refused++
+		}
+	}
+	trips := hook.n.Load() - before
+	if want := int64(2*checks + refused); trips != want {
+		t.Fatalf("%d checks (%d refused): %d round trips, want %d", checks, refused, trips, want)
+	}
+	t.Logf("multi-call path: %d checks (%d admitted, %d refused): %d round trips", checks, admitted, refused, trips)
+}
