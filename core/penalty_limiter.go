@@ -151,6 +151,30 @@ func (l *Limiter) atomicPenalty(t *target, enf, qt []polTarget) bool {
 	return true
 }
 
+// penScratch is the bookkeeping of one PenaltyTaker call, pooled: the
+// store interface would otherwise move it to the heap on every check.
+type penScratch struct {
+	pt      PenalizedTake
+	keys    [maxInline][]byte
+	ps, rps [maxInline]*Policy
+	reduced [maxInline]*compiled
+	out     [maxInline]Result
+	qkeys   [maxInline][]byte
+	ops     [maxInline]QuotaOp
+	qout    [maxInline]QuotaResult
+	pkey    [128]byte
+}
+
+var penScratchPool = sync.Pool{New: func() any { return new(penScratch) }}
+
+// inline returns buf[:n] when n fits, else a new slice of n.
+func inline[T any](buf []T, n int) []T {
+	if n <= len(buf) {
+		return buf[:n]
+	}
+	return make([]T, n)
+}
+
 // decidePenalized decides the policies enf and quotas qt of t's client and
 // applies its penalty, in one PenaltyTaker call: while the client is
 // penalized enf's policies are decided (and reported) reduced; a banned
@@ -159,22 +183,28 @@ func (l *Limiter) atomicPenalty(t *target, enf, qt []polTarget) bool {
 func (l *Limiter) decidePenalized(ctx context.Context, t *target, enf, qt []polTarget, now time.Time, cost int64) (
 	m *multi, b *Decision, err error) {
 	pn := l.penalty
+	sc := penScratchPool.Get().(*penScratch)
+	defer func() {
+		*sc = penScratch{} // the pool keeps no key, policy or result
+		penScratchPool.Put(sc)
+	}()
 	n, nq := len(enf), len(qt)
-	keys, ps, rps := make([][]byte, n), make([]*Policy, n), make([]*Policy, n)
-	reduced := make([]*compiled, n)
+	keys, ps, rps := inline(sc.keys[:], n), inline(sc.ps[:], n), inline(sc.rps[:], n)
+	reduced := inline(sc.reduced[:], n)
 	for i, pt := range enf {
 		reduced[i] = pn.reduce(pt.cp, pn.cfg.Multiplier)
 		keys[i], ps[i], rps[i] = pt.key, &pt.cp.Policy, &reduced[i].Policy
 	}
 	amount := quotaAmount(cost)
-	qkeys, ops := make([][]byte, nq), make([]QuotaOp, nq)
+	qkeys, ops := inline(sc.qkeys[:], nq), inline(sc.ops[:], nq)
 	for i, pt := range qt {
 		qkeys[i], ops[i] = pt.key, quotaOp(pt.cp, QuotaConsume, amount, now)
 	}
-	pt := PenalizedTake{Keys: keys, Policies: ps, Reduced: rps, Now: now, Cost: cost, QuotaKeys: qkeys, QuotaOps: ops,
-		PenaltyKey: penaltyKey(nil, t.clientBytes()), Config: &pn.cfg, Severity: pn.severity,
-		Out: make([]Result, n), QuotaOut: make([]QuotaResult, nq)}
-	if err := pn.taker.TakePenalized(ctx, &pt); err != nil {
+	pt := &sc.pt
+	*pt = PenalizedTake{Keys: keys, Policies: ps, Reduced: rps, Now: now, Cost: cost, QuotaKeys: qkeys, QuotaOps: ops,
+		PenaltyKey: penaltyKey(sc.pkey[:0], t.clientBytes()), Config: &pn.cfg, Severity: pn.severity,
+		Out: inline(sc.out[:], n), QuotaOut: inline(sc.qout[:], nq)}
+	if err := pn.taker.TakePenalized(ctx, pt); err != nil {
 		return nil, nil, err
 	}
 	p := penaltyOf(&pn.cfg, &pt.Penalty, pt.At, pt.Started)
@@ -190,7 +220,16 @@ func (l *Limiter) decidePenalized(ctx context.Context, t *target, enf, qt []polT
 			enf[i].cp = reduced[i]
 		}
 	}
-	m = l.multiOf(enf, pt.Out, now, cost)
+	m = &multi{}
+	m.each = m.buf[:0]
+	if n+nq > len(m.buf) {
+		m.each = make([]Decision, 0, n+nq)
+	}
+	for i, e := range enf {
+		d := l.decision(e.cp, &pt.Out[i], now)
+		d.cost, d.sum = cost, keySum(e.key)
+		m.each = append(m.each, d)
+	}
 	l.addQuotaDecisions(ctx, m, qt, pt.QuotaOut, amount, now, cost)
 	return m, nil, nil
 }

@@ -94,22 +94,31 @@ func (pt *PenalizedTake) Check() error {
 	return nil
 }
 
+// PenaltyTable is the penalty states a store keeps in memory, as
+// [TakePenalizedWith] reads and writes them under a lock its caller holds.
+type PenaltyTable interface {
+	// PenaltyState returns key's state at now (Unix microseconds): the zero
+	// state for a key it does not hold or whose state no longer matters.
+	PenaltyState(key []byte, now int64) PenaltyState
+	// SetPenaltyState stores st, computed under c, for keep after now, or
+	// drops key's state when keep is 0. It reports false when it has no
+	// room for a new key: the violation is then not recorded, and the
+	// decision stands.
+	SetPenaltyState(key []byte, c *PenaltyConfig, st *PenaltyState, now int64, keep time.Duration) bool
+}
+
 // TakePenalizedWith implements [PenaltyTaker] for a store that keeps
-// penalty states in memory: the caller holds, for the whole call, the lock
-// that guards the states get reads and put writes (get answers the zero
-// state for a key it does not hold or whose state expired; put stores st
-// for keep, or drops it when keep is 0, and reports false when it has no
-// room for it: the violation is then not recorded, and the decision
-// stands). The policies and quotas are
-// decided by store, which must implement [MultiTaker] and, when there are
-// quotas, [QuotaMultiTaker]. The store's clock is pt.Now.
-func TakePenalizedWith(ctx context.Context, store Store, get func(key []byte, now int64) PenaltyState,
-	put func(key []byte, st *PenaltyState, keep time.Duration) bool, pt *PenalizedTake) error {
+// penalty states in memory, in table: the caller holds, for the whole
+// call, the lock that guards table. The policies and quotas are decided by
+// store, which must implement [MultiTaker] and, when there are quotas,
+// [QuotaMultiTaker] (one policy without quotas is its Take). The store's
+// clock is pt.Now.
+func TakePenalizedWith(ctx context.Context, store Store, table PenaltyTable, pt *PenalizedTake) error {
 	if err := pt.Check(); err != nil {
 		return err
 	}
 	now := pt.Now.UnixMicro()
-	st := get(pt.PenaltyKey, now)
+	st := table.PenaltyState(pt.PenaltyKey, now)
 	pt.At, pt.Banned, pt.Penalized, pt.Violated, pt.Started = now, false, false, false, false
 	if st.Until > now && st.Banned {
 		pt.Penalty, pt.Banned = st, true
@@ -128,7 +137,13 @@ func TakePenalizedWith(ctx context.Context, store Store, get func(key []byte, no
 		if err := qm.TakeAllQuotas(ctx, pt.Keys, ps, pt.Now, pt.Cost, pt.Out, pt.QuotaKeys, pt.QuotaOps, pt.QuotaOut); err != nil {
 			return err
 		}
-	case len(pt.Keys) > 0:
+	case len(pt.Keys) == 1:
+		r, err := store.Take(ctx, pt.Keys[0], ps[0], pt.Now, pt.Cost)
+		if err != nil {
+			return err
+		}
+		pt.Out[0] = r
+	case len(pt.Keys) > 1:
 		mt, ok := store.(MultiTaker)
 		if !ok {
 			return fmt.Errorf("%w: TakePenalizedWith needs a halt.MultiTaker, not %T", ErrUnsupported, store)
@@ -141,7 +156,7 @@ func TakePenalizedWith(ctx context.Context, store Store, get func(key []byte, no
 		rec := st
 		op := PenaltyOp{Kind: PenaltyRecord, Config: pt.Config, Severity: pt.Severity, Now: pt.Now}
 		started, keep := op.Apply(&rec, now)
-		if put(pt.PenaltyKey, &rec, keep) {
+		if table.SetPenaltyState(pt.PenaltyKey, pt.Config, &rec, now, keep) {
 			st, pt.Started, pt.Violated = rec, started, true
 		}
 	}

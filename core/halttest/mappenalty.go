@@ -50,17 +50,21 @@ func (s *MapStore) TakePenalized(ctx context.Context, pt *halt.PenalizedTake) er
 	p := &s.penalties
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return halt.TakePenalizedWith(ctx, s, p, pt)
+}
+
+// PenaltyState implements halt.PenaltyTable; p.mu is held.
+func (p *mapPenalties) PenaltyState(key []byte, _ int64) halt.PenaltyState { return p.m[string(key)] }
+
+// SetPenaltyState implements halt.PenaltyTable; p.mu is held.
+func (p *mapPenalties) SetPenaltyState(key []byte, _ *halt.PenaltyConfig, st *halt.PenaltyState, _ int64, keep time.Duration) bool {
 	if p.m == nil {
 		p.m = map[string]halt.PenaltyState{}
 	}
-	get := func(key []byte, _ int64) halt.PenaltyState { return p.m[string(key)] }
-	put := func(key []byte, st *halt.PenaltyState, keep time.Duration) bool {
-		if keep > 0 {
-			p.m[string(key)] = *st
-		} else {
-			delete(p.m, string(key))
-		}
-		return true
+	if keep > 0 {
+		p.m[string(key)] = *st
+	} else {
+		delete(p.m, string(key))
 	}
-	return halt.TakePenalizedWith(ctx, s, get, put, pt)
+	return true
 }

@@ -21,6 +21,7 @@ type penaltyTable struct {
 	sweep int
 	next  int64 // no entry is idle before it: a full table sweeps from then on
 	full  int64 // when a full table last swept
+	limit int64 // MaxKeys, for SetPenaltyState
 }
 
 type penaltyEntry struct {
@@ -117,11 +118,11 @@ var _ halt.PenaltyTaker = (*Store)(nil)
 
 // TakePenalized implements [halt.PenaltyTaker]: under the penalty table's
 // lock the client's penalty state is read, the policies and quotas decided
-// (TakeAll, or TakeAllQuotas under the quota table's lock, taken after
-// this one, always in that order) and a violation recorded, atomically
-// ([halt.TakePenalizedWith]). When the client has no state and MaxKeys
-// states that matter fill the table, the violation is not recorded (as
-// Penalty would fail with ErrQuotaTableFull); the decision stands.
+// (Take, TakeAll, or TakeAllQuotas under the quota table's lock, taken
+// after this one, always in that order) and a violation recorded,
+// atomically ([halt.TakePenalizedWith]). When the client has no state and
+// MaxKeys states that matter fill the table, the violation is not recorded
+// (as Penalty would fail with ErrQuotaTableFull); the decision stands.
 func (s *Store) TakePenalized(ctx context.Context, pt *halt.PenalizedTake) error {
 	if s.closed.Load() {
 		return halt.ErrStoreClosed
@@ -129,19 +130,24 @@ func (s *Store) TakePenalized(ctx context.Context, pt *halt.PenalizedTake) error
 	t := &s.penalties
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	get := func(key []byte, now int64) halt.PenaltyState {
-		if e := t.m[string(key)]; e != nil && e.end > now {
-			return e.st
-		}
-		return halt.PenaltyState{}
+	t.limit = s.maxKeys
+	return halt.TakePenalizedWith(ctx, s, t, pt)
+}
+
+// PenaltyState implements [halt.PenaltyTable]; t.mu is held.
+func (t *penaltyTable) PenaltyState(key []byte, now int64) halt.PenaltyState {
+	if e := t.m[string(key)]; e != nil && e.end > now {
+		return e.st
 	}
-	put := func(key []byte, st *halt.PenaltyState, keep time.Duration) bool {
-		now := pt.Now.UnixMicro()
-		if keep > 0 && t.m[string(key)] == nil && !t.room(now, s.maxKeys) {
-			return false
-		}
-		t.put(key, pt.Config, st, now, keep)
-		return true
+	return halt.PenaltyState{}
+}
+
+// SetPenaltyState implements [halt.PenaltyTable]; t.mu is held and t.limit
+// set.
+func (t *penaltyTable) SetPenaltyState(key []byte, c *halt.PenaltyConfig, st *halt.PenaltyState, now int64, keep time.Duration) bool {
+	if keep > 0 && t.m[string(key)] == nil && !t.room(now, t.limit) {
+		return false
 	}
-	return halt.TakePenalizedWith(ctx, s, get, put, pt)
+	t.put(key, c, st, now, keep)
+	return true
 }
