@@ -156,6 +156,9 @@ func (s *Store) TakePenalized(ctx context.Context, pt *halt.PenalizedTake) error
 		return err
 	}
 	bad := func() error { return fmt.Errorf("haltredis: TakePenalized: script answered %v", a) }
+	if len(a) == 0 {
+		return bad()
+	}
 	last, _ := a[len(a)-1].(string)
 	mode, preply, ok := strings.Cut(last, " ")
 	if !ok {
