@@ -72,7 +72,7 @@ type Limiter struct {
 
 // rejectStatus holds the HTTP status of each kind of rejection.
 type rejectStatus struct {
-	limited, tooCostly, missing, failed int
+	limited, tooCostly, missing, failed, banned int
 }
 
 func (l *Limiter) rejectStatus(r Reason) int {
@@ -83,6 +83,8 @@ func (l *Limiter) rejectStatus(r Reason) int {
 		return l.status.missing
 	case ReasonStoreError:
 		return l.status.failed
+	case ReasonBanned:
+		return l.status.banned
 	}
 	return l.status.limited
 }
@@ -111,6 +113,7 @@ func New(store Store, p Policy, opts ...Option) (*Limiter, error) {
 			tooCostly: http.StatusTooManyRequests,
 			missing:   http.StatusUnauthorized,
 			failed:    http.StatusServiceUnavailable,
+			banned:    http.StatusForbidden,
 		},
 		logger: slog.Default(),
 		style:  Standard,

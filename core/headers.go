@@ -256,7 +256,11 @@ const (
 //   - a cost above what the policy can ever grant: 429 and
 //     {"error":"cost_exceeds_capacity",...}, no retry_after;
 //   - no key under MissingKeyDeny: 401 and {"error":"missing_credential",...},
-//     no retry_after.
+//     no retry_after;
+//   - a calendar quota used up ([WithQuotas]): 429 and
+//     {"error":"quota_exceeded",...,"retry_after":N} to the period's end;
+//   - a banned client ([WithPenalties]): 403 Forbidden and
+//     {"error":"banned",...,"retry_after":N} to the ban's end.
 //
 // [WithRejectStatus] changes the status of each.
 func (l *Limiter) Rejection(d *Decision) (status int, body []byte) {

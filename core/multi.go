@@ -168,9 +168,12 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 		l.report(ctx, &t, qd)
 		return *qd, t.err
 	}
-	if bd := l.penalize(ctx, &t, enf, now); bd != nil {
-		l.report(ctx, &t, bd)
-		return *bd, t.err
+	atomicPen := l.atomicPenalty(&t, enf, qt)
+	if !atomicPen {
+		if bd := l.penalize(ctx, &t, enf, now); bd != nil {
+			l.report(ctx, &t, bd)
+			return *bd, t.err
+		}
 	}
 	*bp = t.key[:0] // the buffer from its start: later keys follow the first in it
 
@@ -180,9 +183,20 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 		d = Decision{Allowed: true, Reason: ReasonAllowed, Policy: t.cp.Name, At: now, multi: &multi{}}
 	} else {
 		start := l.started(now)
-		m, merr := l.decideWithQuotas(ctx, l.store, enf, qt, now, cost)
+		var m *multi
+		var bd *Decision // a banned client's rejection
+		var merr error
+		if atomicPen {
+			m, bd, merr = l.decidePenalized(ctx, &t, enf, qt, now, cost)
+		} else {
+			m, merr = l.decideWithQuotas(ctx, l.store, enf, qt, now, cost)
+		}
 		if l.timer != nil {
 			l.timer.OnStoreDuration(ctx, l.storeName, time.Since(start))
+		}
+		if bd != nil {
+			l.report(ctx, &t, bd)
+			return *bd, t.err
 		}
 		taken := takenStore
 		if merr != nil {
@@ -228,7 +242,9 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 		d.finish = l.finishes(&d)
 	}
 	l.report(ctx, &t, &d)
-	l.violated(ctx, &t, &d, now)
+	if !atomicPen {
+		l.violated(ctx, &t, &d, now)
+	}
 	if err == nil {
 		err = t.err
 	}

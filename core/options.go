@@ -163,9 +163,11 @@ func WithFailClosedStatus(code int) Option {
 
 // WithRejectStatus sets the HTTP status of rejections for one reason:
 // ReasonLimited (429 by default, also used for ReasonCooldown),
-// ReasonCostExceedsCapacity (429), ReasonMissingKey (401) or
-// ReasonStoreError (503, see also [WithFailClosedStatus]). The status must
-// be a 4xx or 5xx code.
+// ReasonCostExceedsCapacity (429), ReasonMissingKey (401),
+// ReasonStoreError (503, see also [WithFailClosedStatus]) or ReasonBanned
+// (403 Forbidden: a ban is a refusal, not a request to slow down; pass
+// 429 to answer bans as rate limiting). The status must be a 4xx or 5xx
+// code.
 func WithRejectStatus(r Reason, code int) Option {
 	return optionFunc(func(l *Limiter) error {
 		if code < 400 || code > 599 {
@@ -180,6 +182,8 @@ func WithRejectStatus(r Reason, code int) Option {
 			l.status.missing = code
 		case ReasonStoreError:
 			l.status.failed = code
+		case ReasonBanned:
+			l.status.banned = code
 		default:
 			return fmt.Errorf("halt: %s is not a rejection reason", r)
 		}

@@ -1,6 +1,7 @@
 package halt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 )
 
 // ReasonBanned means the key is banned ([PenaltyManager.Ban] or
-// [Limiter.Ban]) until RetryAfter. Its 429 body says "banned".
+// [Limiter.Ban]) until RetryAfter. It is answered 403 Forbidden by default
+// ([WithRejectStatus] changes it, to 429 say), with Retry-After and a body
+// that says "banned".
 const ReasonBanned Reason = 101
 
 const bodyBanned = `{"error":"banned","message":"This client is banned for now.","retry_after":`
@@ -20,7 +23,8 @@ const bodyBanned = `{"error":"banned","message":"This client is banned for now."
 type penalties struct {
 	cfg      PenaltyConfig
 	severity float64
-	reduced  sync.Map // *compiled -> *compiled, the policy at the multiplier
+	taker    PenaltyTaker // the store, when it applies penalties inside the decision
+	reduced  sync.Map     // *compiled -> *compiled, the policy at the multiplier
 }
 
 // WithPenalties makes the limiter penalize abusive clients: every request
@@ -34,11 +38,17 @@ type penalties struct {
 // "halt:penalty:{<client>}", so every instance sharing the store agrees;
 // the store must implement [PenaltyStore].
 //
-// Each check reads the client's penalty state with one store call before
-// deciding, and a rejection records with another: on Redis these are
-// separate scripts from the decision (so a violation recorded by one
-// instance reduces the limit for the next request anywhere, not for
-// requests decided concurrently with it).
+// On a store implementing [PenaltyTaker] (the memory store and Redis do)
+// the penalty is part of the decision: one atomic store call reads the
+// client's penalty state, rejects a banned client, decides the policies
+// (reduced while the client is penalized) and quotas, and records the
+// violation of a rejection, so the violation that starts a penalty reduces
+// the very next decision on every instance; on Redis it is one script, one
+// round trip. This holds when every policy and quota of the limiter keys
+// the same client as its own policy; otherwise, and on other stores, a
+// check reads the penalty state with one store call before deciding and a
+// rejection records with another (a violation then reduces the limits from
+// the next request on, not for requests decided concurrently with it).
 func WithPenalties(cfg PenaltyConfig, severity float64) Option {
 	return optionFunc(func(l *Limiter) error {
 		if err := cfg.Validate(); err != nil {
@@ -59,6 +69,7 @@ func (l *Limiter) initPenalties() error {
 	if _, ok := l.store.(PenaltyStore); !ok {
 		return fmt.Errorf("halt: WithPenalties needs a store implementing halt.PenaltyStore; %T does not", l.store)
 	}
+	l.penalty.taker, _ = l.store.(PenaltyTaker)
 	l.multi = true
 	return nil
 }
@@ -103,14 +114,124 @@ func (l *Limiter) penalize(ctx context.Context, t *target, enf []polTarget, now 
 		return nil
 	}
 	if p.Banned {
-		wait := max(0, p.Until.Sub(p.At))
-		return &Decision{Reason: ReasonBanned, Policy: t.cp.Name, Limit: t.cp.Limit, Window: t.cp.Window,
-			RetryAfter: wait, ResetAfter: wait, At: now, cp: t.cp}
+		d := bannedDecision(t, &p, now)
+		return &d
 	}
 	for i := range enf {
 		enf[i].cp = l.penalty.reduce(enf[i].cp, p.Multiplier)
 	}
 	return nil
+}
+
+// bannedDecision is the rejection of a banned client: until the ban ends.
+func bannedDecision(t *target, p *Penalty, now time.Time) Decision {
+	wait := max(0, p.Until.Sub(p.At))
+	return Decision{Reason: ReasonBanned, Policy: t.cp.Name, Limit: t.cp.Limit, Window: t.cp.Window,
+		RetryAfter: wait, ResetAfter: wait, At: now, cp: t.cp}
+}
+
+// atomicPenalty reports whether the check's penalty is applied inside its
+// decision: the store is a PenaltyTaker and every policy and quota keys
+// the client of t, the limiter's own policy.
+func (l *Limiter) atomicPenalty(t *target, enf, qt []polTarget) bool {
+	if l.penalty == nil || l.penalty.taker == nil || len(enf)+len(qt) == 0 {
+		return false // nothing to decide: the ban is read on its own
+	}
+	c := t.clientBytes()
+	if len(c) == 0 {
+		return false
+	}
+	for _, ts := range [2][]polTarget{enf, qt} {
+		for _, pt := range ts {
+			if pt.client <= 0 || pt.client >= len(pt.key) || !bytes.Equal(pt.key[pt.client:len(pt.key)-1], c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// penScratch is the bookkeeping of one PenaltyTaker call, pooled: the
+// store interface would otherwise move it to the heap on every check.
+type penScratch struct {
+	pt      PenalizedTake
+	keys    [maxInline][]byte
+	ps, rps [maxInline]*Policy
+	reduced [maxInline]*compiled
+	out     [maxInline]Result
+	qkeys   [maxInline][]byte
+	ops     [maxInline]QuotaOp
+	qout    [maxInline]QuotaResult
+	pkey    [128]byte
+}
+
+var penScratchPool = sync.Pool{New: func() any { return new(penScratch) }}
+
+// inline returns buf[:n] when n fits, else a new slice of n.
+func inline[T any](buf []T, n int) []T {
+	if n <= len(buf) {
+		return buf[:n]
+	}
+	return make([]T, n)
+}
+
+// decidePenalized decides the policies enf and quotas qt of t's client and
+// applies its penalty, in one PenaltyTaker call: while the client is
+// penalized enf's policies are decided (and reported) reduced; a banned
+// client gets the rejection b and nothing is decided; a rejection records
+// the violation in the same call.
+func (l *Limiter) decidePenalized(ctx context.Context, t *target, enf, qt []polTarget, now time.Time, cost int64) (
+	m *multi, b *Decision, err error) {
+	pn := l.penalty
+	sc := penScratchPool.Get().(*penScratch)
+	defer func() {
+		*sc = penScratch{} // the pool keeps no key, policy or result
+		penScratchPool.Put(sc)
+	}()
+	n, nq := len(enf), len(qt)
+	keys, ps, rps := inline(sc.keys[:], n), inline(sc.ps[:], n), inline(sc.rps[:], n)
+	reduced := inline(sc.reduced[:], n)
+	for i, pt := range enf {
+		reduced[i] = pn.reduce(pt.cp, pn.cfg.Multiplier)
+		keys[i], ps[i], rps[i] = pt.key, &pt.cp.Policy, &reduced[i].Policy
+	}
+	amount := quotaAmount(cost)
+	qkeys, ops := inline(sc.qkeys[:], nq), inline(sc.ops[:], nq)
+	for i, pt := range qt {
+		qkeys[i], ops[i] = pt.key, quotaOp(pt.cp, QuotaConsume, amount, now)
+	}
+	pt := &sc.pt
+	*pt = PenalizedTake{Keys: keys, Policies: ps, Reduced: rps, Now: now, Cost: cost, QuotaKeys: qkeys, QuotaOps: ops,
+		PenaltyKey: penaltyKey(sc.pkey[:0], t.clientBytes()), Config: &pn.cfg, Severity: pn.severity,
+		Out: inline(sc.out[:], n), QuotaOut: inline(sc.qout[:], nq)}
+	if err := pn.taker.TakePenalized(ctx, pt); err != nil {
+		return nil, nil, err
+	}
+	p := penaltyOf(&pn.cfg, &pt.Penalty, pt.At, pt.Started)
+	if pt.Banned {
+		d := bannedDecision(t, &p, now)
+		return nil, &d, nil
+	}
+	if pt.Started {
+		reportPenalty(ctx, l.telemetry, NoticePenaltyStart, pt.PenaltyKey, &p)
+	}
+	if pt.Penalized {
+		for i := range enf {
+			enf[i].cp = reduced[i]
+		}
+	}
+	m = &multi{}
+	m.each = m.buf[:0]
+	if n+nq > len(m.buf) {
+		m.each = make([]Decision, 0, n+nq)
+	}
+	for i, e := range enf {
+		d := l.decision(e.cp, &pt.Out[i], now)
+		d.cost, d.sum = cost, keySum(e.key)
+		m.each = append(m.each, d)
+	}
+	l.addQuotaDecisions(ctx, m, qt, pt.QuotaOut, amount, now, cost)
+	return m, nil, nil
 }
 
 // violated records a violation for a rejected decision.

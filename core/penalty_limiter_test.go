@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,13 +19,26 @@ var demoPenalty = halt.PenaltyConfig{Threshold: 5, Duration: 10 * time.Minute, M
 
 // Every rejection records a violation; the fifth starts a penalty that
 // halves the limit (and reports it); a repeat lasts twice as long; a ban
-// rejects everything until it is lifted.
+// rejects everything until it is lifted. The same on a store that applies
+// the penalty inside the decision (halt.PenaltyTaker) and on one that
+// does not (the multi-call path).
 func TestLimiterPenalties(t *testing.T) {
+	for name, s := range map[string]halt.Store{"PenaltyTaker": newMapStore(), "MultiCall": halttest.InOrder(newMapStore())} {
+		t.Run(name, func(t *testing.T) {
+			if _, ok := s.(halt.PenaltyTaker); ok != (name == "PenaltyTaker") {
+				t.Fatalf("%T: PenaltyTaker %v", s, ok)
+			}
+			testLimiterPenalties(t, s)
+		})
+	}
+}
+
+func testLimiterPenalties(t *testing.T, s halt.Store) {
 	ctx := context.Background()
 	clock := halttest.NewClock(halttest.Base)
 	sink := &notices{}
 	p := halt.Policy{Name: "plan", Limit: 10, Window: time.Minute}
-	l, err := halt.New(newMapStore(), p, halt.WithPenalties(demoPenalty, 1), halt.WithClock(clock), halt.WithTelemetry(sink))
+	l, err := halt.New(s, p, halt.WithPenalties(demoPenalty, 1), halt.WithClock(clock), halt.WithTelemetry(sink))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +94,9 @@ func TestLimiterPenalties(t *testing.T) {
 	if d.Allowed || d.Reason != halt.ReasonBanned || d.RetryAfter != time.Hour {
 		t.Fatalf("banned: %+v", d)
 	}
-	if _, body := l.Rejection(&d); !strings.HasPrefix(string(body), `{"error":"banned",`) || !strings.HasSuffix(string(body), `"retry_after":3600}`) {
-		t.Fatalf("banned body %s", body)
+	if status, body := l.Rejection(&d); status != http.StatusForbidden || !strings.HasPrefix(string(body), `{"error":"banned",`) ||
+		!strings.HasSuffix(string(body), `"retry_after":3600}`) {
+		t.Fatalf("banned: %d %s, want 403 and the banned body", status, body)
 	}
 	if _, err := l.Unban(ctx, r); err != nil {
 		t.Fatal(err)
@@ -145,5 +161,129 @@ func TestPenaltyDurationEscalates(t *testing.T) {
 	c.Escalation, c.MaxDuration = 0, 0
 	if got := c.PenaltyDuration(7); got != 10*time.Minute {
 		t.Errorf("no escalation: %v", got)
+	}
+}
+
+// A ban answers 403 Forbidden by default; WithRejectStatus answers it as
+// rate limiting instead.
+func TestBannedStatus(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		opts []halt.Option
+		want int
+	}{{nil, http.StatusForbidden}, {[]halt.Option{halt.WithRejectStatus(halt.ReasonBanned, http.StatusTooManyRequests)}, http.StatusTooManyRequests}} {
+		opts := append([]halt.Option{halt.WithPenalties(demoPenalty, 1), halt.WithClock(halttest.NewClock(halttest.Base))}, c.opts...)
+		l, err := halt.New(newMapStore(), halt.Policy{Name: "plan", Limit: 10, Window: time.Minute}, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := req("203.0.113.6:1")
+		if _, err := l.Ban(ctx, r, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		d, err := l.Check(ctx, r)
+		if status, _ := l.Rejection(&d); err != nil || d.Reason != halt.ReasonBanned || status != c.want || d.RetrySeconds() != 60 {
+			t.Fatalf("banned: %+v %v, status %d; want %d with Retry-After 60", d, err, status, c.want)
+		}
+	}
+}
+
+// countingStore counts a MapStore's top-level calls.
+type countingStore struct {
+	*halttest.MapStore
+	takePenalized, penalty, take, takeAll atomic.Int64
+}
+
+func (s *countingStore) TakePenalized(ctx context.Context, pt *halt.PenalizedTake) error {
+	s.takePenalized.Add(1)
+	return s.MapStore.TakePenalized(ctx, pt)
+}
+
+func (s *countingStore) Penalty(ctx context.Context, key []byte, op *halt.PenaltyOp) (halt.PenaltyState, int64, bool, error) {
+	s.penalty.Add(1)
+	return s.MapStore.Penalty(ctx, key, op)
+}
+
+func (s *countingStore) Take(ctx context.Context, key []byte, p *halt.Policy, now time.Time, cost int64) (halt.Result, error) {
+	s.take.Add(1)
+	return s.MapStore.Take(ctx, key, p, now, cost)
+}
+
+func (s *countingStore) TakeAll(ctx context.Context, keys [][]byte, ps []*halt.Policy, now time.Time, cost int64, out []halt.Result) error {
+	s.takeAll.Add(1)
+	return s.MapStore.TakeAll(ctx, keys, ps, now, cost, out)
+}
+
+// A check of a limiter with penalties on a PenaltyTaker is one store call,
+// admission or refusal, when every policy keys the limiter's client; with
+// a policy keyed otherwise it takes the multi-call path (the penalty read
+// with a call of its own, a refusal's violation with another).
+func TestPenaltyOneStoreCall(t *testing.T) {
+	ctx := context.Background()
+	p := halt.Policy{Name: "plan", Limit: 10, Window: time.Minute}
+	s := &countingStore{MapStore: newMapStore()}
+	l, err := halt.New(s, p, halt.WithPenalties(demoPenalty, 1), halt.WithClock(halttest.NewClock(halttest.Base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admitted := 0
+	for range 16 {
+		if d, err := l.Check(ctx, req("203.0.113.7:1")); err != nil {
+			t.Fatal(err)
+		} else if d.Allowed {
+			admitted++
+		}
+	}
+	if admitted != 10 || s.takePenalized.Load() != 16 || s.penalty.Load() != 0 || s.take.Load() != 0 || s.takeAll.Load() != 0 {
+		t.Fatalf("one client: admitted %d; calls TakePenalized %d, Penalty %d, Take %d, TakeAll %d; want 10 and 16 TakePenalized only",
+			admitted, s.takePenalized.Load(), s.penalty.Load(), s.take.Load(), s.takeAll.Load())
+	}
+	if pen, err := l.Penalty(ctx, req("203.0.113.7:1")); err != nil || !pen.Active {
+		t.Fatalf("the fifth refusal started no penalty: %+v %v", pen, err)
+	}
+
+	s = &countingStore{MapStore: newMapStore()}
+	tenant := halt.Policy{Name: "tenant", Limit: 100, Window: time.Minute, KeyStrategy: halt.KeyCustom,
+		KeyFunc: func(halt.Request) (string, bool) { return "tenant-1", true }}
+	l, err = halt.New(s, p, halt.WithPolicies(tenant), halt.WithPenalties(demoPenalty, 1), halt.WithClock(halttest.NewClock(halttest.Base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admitted = 0
+	for range 16 {
+		if d, err := l.Check(ctx, req("203.0.113.7:1")); err != nil {
+			t.Fatal(err)
+		} else if d.Allowed {
+			admitted++
+		}
+	}
+	// 16 reads, 6 violations recorded (the sixth refusal at the reduced limit too).
+	if admitted != 10 || s.takePenalized.Load() != 0 || s.penalty.Load() != 16+6 {
+		t.Fatalf("two clients: admitted %d; calls TakePenalized %d, Penalty %d; want 10, the multi-call path",
+			admitted, s.takePenalized.Load(), s.penalty.Load())
+	}
+	if pen, err := l.Penalty(ctx, req("203.0.113.7:1")); err != nil || !pen.Active {
+		t.Fatalf("the fifth refusal started no penalty: %+v %v", pen, err)
+	}
+}
+
+// A limiter whose only policy is a shadow one still refuses a banned
+// client (nothing else is decided, so the ban is read on its own).
+func TestBannedWithShadowPolicyOnly(t *testing.T) {
+	ctx := context.Background()
+	p := halt.Policy{Name: "trial", Limit: 1, Window: time.Minute, Shadow: true}
+	l, err := halt.New(newMapStore(), p, halt.WithPenalties(demoPenalty, 1), halt.WithClock(halttest.NewClock(halttest.Base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := req("203.0.113.8:1")
+	if d, err := l.Check(ctx, r); err != nil || !d.Allowed {
+		t.Fatalf("before the ban: %+v %v", d, err)
+	}
+	if _, err := l.Ban(ctx, r, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := l.Check(ctx, r); err != nil || d.Allowed || d.Reason != halt.ReasonBanned {
+		t.Fatalf("banned: %+v %v", d, err)
 	}
 }

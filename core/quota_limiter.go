@@ -170,6 +170,14 @@ func (l *Limiter) decideWithQuotas(ctx context.Context, store Store, enf, qt []p
 			return nil, err
 		}
 	}
+	l.addQuotaDecisions(ctx, m, qt, qres, amount, now, cost)
+	return m, nil
+}
+
+// addQuotaDecisions appends the quotas' answers qres to m as decisions and
+// reports the quotas an admission used up.
+func (l *Limiter) addQuotaDecisions(ctx context.Context, m *multi, qt []polTarget, qres []QuotaResult, amount int64,
+	now time.Time, cost int64) {
 	admitted := true
 	for i := range m.each {
 		admitted = admitted && m.each[i].Allowed
@@ -187,7 +195,6 @@ func (l *Limiter) decideWithQuotas(ctx context.Context, store Store, enf, qt []p
 			}
 		}
 	}
-	return m, nil
 }
 
 // decideOrEmpty is decideAll, or an empty admission without policies.

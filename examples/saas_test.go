@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 type saasLimits struct {
@@ -65,12 +68,49 @@ func saasLimitsOf(t *testing.T, base, key string) saasLimits {
 // trial-demo runs into its daily quota, free-demo into its rate limit
 // (spending no quota), then into a penalty that halves its limit.
 func TestSaaSExample(t *testing.T) {
+	driveSaaS(t, start(t, buildSaaS(t)))
+}
+
+// TestSaaSExampleOnRedis drives examples/saas the same way on Redis
+// (HALT_REDIS_URL set to the Makefile's server, database 9, emptied
+// first: the demo's API keys are fixed), where the rate limit, the quota
+// and the penalty of a check are one script.
+func TestSaaSExampleOnRedis(t *testing.T) {
+	addr := os.Getenv("HALT_REDIS_ADDR")
+	if addr == "" {
+		t.Skip("HALT_REDIS_ADDR is not set (make test sets it)")
+	}
+	url := "redis://" + addr + "/9"
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	if err := c.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatalf("FLUSHDB on %s: %v", url, err)
+	}
+	driveSaaS(t, start(t, buildSaaS(t), "HALT_REDIS_URL="+url))
+	// The penalty states are Redis's: trial-demo's (its quota refusal) and
+	// free-demo's (penalized).
+	keys, err := c.Keys(context.Background(), "halt:penalty:{key:*}:p").Result()
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("penalty keys in Redis: %v %v, want trial-demo's and free-demo's", keys, err)
+	}
+}
+
+func buildSaaS(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "saas")
 	if out, err := exec.Command("go", "build", "-o", bin, "./saas").CombinedOutput(); err != nil {
 		t.Fatalf("go build ./saas: %v\n%s", err, out)
 	}
-	base := start(t, bin)
+	return bin
+}
 
+// driveSaaS runs the scenarios against the SaaS example at base.
+func driveSaaS(t *testing.T, base string) {
+	t.Helper()
 	if r := saasCall(t, "GET", base+"/v1/echo", "", ""); r.status != 401 {
 		t.Fatalf("no key: %d %s", r.status, r.body)
 	}

@@ -511,6 +511,9 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
 	if _, ok := newStore(t).(halt.PenaltyStore); ok {
 		t.Run("Penalty", func(t *testing.T) { RunPenaltyTests(t, newStore) })
 	}
+	if _, ok := newStore(t).(halt.PenaltyTaker); ok {
+		t.Run("PenaltyTake", func(t *testing.T) { RunPenaltyTakeTests(t, newStore) })
+	}
 	if _, ok := newStore(t).(halt.QuotaStore); ok {
 		t.Run("Quota", func(t *testing.T) { RunQuotaTests(t, newStore) })
 	}

@@ -149,8 +149,11 @@ func (s *server) limits(w http.ResponseWriter, r *http.Request, l *halt.Limiter,
 	out := limitsJSON{Plan: p.name, Policies: []policyJSON{}}
 	for _, d := range ds {
 		if d.Policy == p.quota.Name {
+			// The period ends on a whole second; on Redis ResetAfter is
+			// counted from Redis's clock, which read the time a round trip
+			// after d.At, so ResetAt falls a little before the end.
 			out.Quota = quotaJSON{Limit: d.Limit, Used: d.Limit - d.Remaining, Remaining: d.Remaining,
-				ResetsAt: d.ResetAt().UTC().Format(time.RFC3339)}
+				ResetsAt: d.ResetAt().Round(time.Second).UTC().Format(time.RFC3339)}
 			continue
 		}
 		out.Policies = append(out.Policies, policyJSON{Name: d.Policy, Limit: d.Limit, Remaining: d.Remaining, Reset: d.ResetSeconds()})

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"time"
 
@@ -11,17 +12,23 @@ import (
 
 var _ halt.QuotaStore = (*Store)(nil)
 
-// ErrQuotaTableFull is returned by Quota (and Penalty) when the store holds MaxKeys
-// quota keys in their period: a quota is never evicted, since forgetting
-// one would grant its whole allowance again.
+// ErrQuotaTableFull is returned by Quota and TakeAllQuotas (and Penalty)
+// when the store holds MaxKeys quota keys in their period (MaxKeys penalty
+// states that matter): a live quota is never evicted, since
+// forgetting one would grant its whole allowance again, nor a running
+// penalty. What no longer matters is reclaimed first: a quota whose period
+// has passed, a penalty state with no score and no penalty running.
 var ErrQuotaTableFull = errors.New("memory: quota table full (Config.MaxKeys)")
 
 // quotaTable holds the quota keys, apart from the rate-limit entries:
-// their state is another shape, and they are never evicted.
+// their state is another shape, and they are never evicted while their
+// period runs.
 type quotaTable struct {
 	mu    sync.Mutex
 	m     map[string]*quotaEntry
-	sweep int // the size at which the next sweep runs
+	sweep int   // the size at which the next sweep runs
+	next  int64 // no entry's period ends before it (Unix seconds): a full table sweeps from then on
+	full  int64 // when a full table last swept (Unix microseconds)
 }
 
 type quotaEntry struct {
@@ -55,27 +62,41 @@ func (s *Store) Quota(_ context.Context, key []byte, op *halt.QuotaOp) (halt.Quo
 	if !changed {
 		return r, nil
 	}
-	if e == nil {
-		if !t.room(1, now, s.maxKeys) {
-			return halt.QuotaResult{}, ErrQuotaTableFull
-		}
-		e = &quotaEntry{}
-		t.m[string(key)] = e
+	if e == nil && !t.room(1, now, s.maxKeys) {
+		return halt.QuotaResult{}, ErrQuotaTableFull
 	}
-	e.st, e.end = st, r.End
+	t.put(key, st, r.End)
 	return r, nil
 }
 
-// room reports whether n more entries fit under max, sweeping first when
-// the table has grown enough. t.mu is held.
-func (t *quotaTable) room(n int, now int64, max int64) bool {
+// put stores st under key, its period ending at end (Unix seconds). t.mu
+// is held, and room was checked for a new key.
+func (t *quotaTable) put(key []byte, st halt.QuotaState, end int64) {
+	e := t.m[string(key)]
+	if e == nil {
+		e = &quotaEntry{}
+		t.m[string(key)] = e
+	}
+	e.st, e.end = st, end
+	t.next = min(t.next, end)
+}
+
+// room reports whether n more entries fit under limit, sweeping the
+// entries whose period is over first when the table has grown enough, or
+// when it is full and some period may have ended (at most once a second
+// while nothing could be reclaimed). t.mu is held.
+func (t *quotaTable) room(n int, now int64, limit int64) bool {
 	if t.m == nil {
 		t.m = make(map[string]*quotaEntry)
 	}
-	if len(t.m)+n > t.sweep {
+	full := int64(len(t.m)+n) > limit
+	if len(t.m)+n > t.sweep || (full && t.next*1e6 <= now && now-t.full >= 1e6) {
 		t.sweepExpired(now)
+		if int64(len(t.m)+n) > limit {
+			t.full = now
+		}
 	}
-	return int64(len(t.m)+n) <= max
+	return int64(len(t.m)+n) <= limit
 }
 
 var _ halt.QuotaMultiTaker = (*Store)(nil)
@@ -101,14 +122,7 @@ func (s *Store) TakeAllQuotas(ctx context.Context, keys [][]byte, ps []*halt.Pol
 		}
 		return halt.QuotaState{}
 	}
-	put := func(key []byte, st halt.QuotaState, end int64) {
-		e := t.m[string(key)]
-		if e == nil {
-			e = &quotaEntry{}
-			t.m[string(key)] = e
-		}
-		e.st, e.end = st, end
-	}
+	put := func(key []byte, st halt.QuotaState, end int64) { t.put(key, st, end) }
 	return halt.TakeAllQuotasWith(ctx, s, s, get, put, keys, ps, now, cost, out, qkeys, qops, qout)
 }
 
@@ -116,10 +130,13 @@ func (s *Store) TakeAllQuotas(ctx context.Context, keys [][]byte, ps []*halt.Pol
 // microseconds) and sets the next sweep at twice what is left, so sweeps
 // cost O(1) per insertion.
 func (t *quotaTable) sweepExpired(now int64) {
+	t.next = math.MaxInt64
 	for k, e := range t.m {
 		if e.end*1e6 <= now {
 			delete(t.m, k)
+			continue
 		}
+		t.next = min(t.next, e.end)
 	}
 	t.sweep = max(64, 2*len(t.m))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,67 +18,85 @@ var _ halt.PenaltyStore = (*Store)(nil)
 // penaltySuffix names a penalty state's Redis key: prefix + key + ":p".
 const penaltySuffix = ":p"
 
-// penaltySrc is core's PenaltyOp.Apply in Lua, on a hash with fields v (1),
+// The penalty state is core's PenaltyState on a hash with fields v (1),
 // s (score, %.17g), t (its stamp, µs), u (until, µs), k (strike), l (the
-// last penalty's start, µs) and b (banned, 0 or 1). The key expires when
-// the state no longer matters (Apply's keep), plus a second.
+// last penalty's start, µs) and b (banned, 0 or 1). Its operations are
+// core's PenaltyOp.Apply in Lua, written once as two snippets that the
+// penalty script and TakePenalized's script share:
 //
-// ARGV: kind ('0' read, '1' record, '2' ban, '3' unban), severity, ban_us,
-// now_us ('0': Redis TIME), threshold, duration_us, decay (points per
-// hour), escalation, memory_us, max_us. It returns {score, stamp, until,
-// strike, last, banned, started, now} as strings.
-const penaltySrc = `
-local now = tonumber(ARGV[4])
-if now == 0 then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+//   - penaltyReadSrc reads the hash at pkey into the locals psc, pts,
+//     pun, pstk, plast and pban;
+//   - penaltyApplySrc applies the op kind ('0' read, '1' record, '2' ban,
+//     '3' unban) at now with sev (severity), banus (ban µs), thr, dur
+//     (µs), decay (points per hour), esc, mem (µs) and maxd (the cap, µs),
+//     writes the state (unless kind is '0') with a TTL of Apply's keep
+//     plus a second, or deletes it when it no longer matters, and leaves
+//     the answer in preply: "score stamp until strike last banned started
+//     now".
+const penaltyReadSrc = `
+local psc, pts, pun, pstk, plast, pban = 0, 0, 0, 0, 0, 0
+local pv = redis.call('HMGET', pkey, 'v', 's', 't', 'u', 'k', 'l', 'b')
+if pv[1] == '1' then
+  psc, pts, pun = tonumber(pv[2]), tonumber(pv[3]), tonumber(pv[4])
+  pstk, plast, pban = tonumber(pv[5]), tonumber(pv[6]), tonumber(pv[7])
 end
-local kind = ARGV[1]
-local thr, dur, decay = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local esc, mem, maxd = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local s, t, u, k, l, b = 0, 0, 0, 0, 0, 0
-local v = redis.call('HMGET', KEYS[1], 'v', 's', 't', 'u', 'k', 'l', 'b')
-if v[1] == '1' then
-  s, t, u, k, l, b = tonumber(v[2]), tonumber(v[3]), tonumber(v[4]), tonumber(v[5]), tonumber(v[6]), tonumber(v[7])
-end
+`
+
+const penaltyApplySrc = `
 local function scoreAt()
-  if s <= 0 or decay == 0 or now <= t then return math.max(0, s) end
-  return math.max(0, s - decay * ((now - t) / 3.6e9))
+  if psc <= 0 or decay == 0 or now <= pts then return math.max(0, psc) end
+  return math.max(0, psc - decay * ((now - pts) / 3.6e9))
 end
 local started = 0
 if kind == '1' then
-  s, t = scoreAt() + math.max(0, tonumber(ARGV[2])), now
-  if u <= now and s >= thr then
-    if k > 0 and now - l <= mem then k = k + 1 else k = 1 end
+  psc, pts = scoreAt() + math.max(0, sev), now
+  if pun <= now and psc >= thr then
+    if pstk > 0 and now - plast <= mem then pstk = pstk + 1 else pstk = 1 end
     local d = dur
-    if esc > 1 and k > 1 then d = d * esc ^ (k - 1) end
+    if esc > 1 and pstk > 1 then d = d * esc ^ (pstk - 1) end
     d = math.floor(math.min(d, maxd))
-    u, l, b, s, started = now + d, now, 0, 0, 1
+    pun, plast, pban, psc, started = now + d, now, 0, 0, 1
   end
 elseif kind == '2' then
-  local d = tonumber(ARGV[3])
+  local d = banus
   if d <= 0 then d = 3153600000000000 end
-  u, b, started = now + d, 1, 1
+  pun, pban, started = now + d, 1, 1
 elseif kind == '3' then
-  u, b, s, t = 0, 0, 0, now
+  pun, pban, psc, pts = 0, 0, 0, now
 end
-local fmt = string.format
 if kind ~= '0' then
-  local e = math.max(u, l + mem)
-  if decay > 0 and s > 0 then
-    e = math.max(e, t + math.floor(s / decay * 3.6e9) + 1)
-  elseif s > 0 then
+  local e = math.max(pun, plast + mem)
+  if decay > 0 and psc > 0 then
+    e = math.max(e, pts + math.floor(psc / decay * 3.6e9) + 1)
+  elseif psc > 0 then
     e = math.max(e, now + 3153600000000000)
   end
   if e <= now then
-    redis.call('DEL', KEYS[1])
+    redis.call('DEL', pkey)
   else
-    redis.call('HSET', KEYS[1], 'v', '1', 's', fmt('%.17g', s), 't', fmt('%.0f', t), 'u', fmt('%.0f', u),
-      'k', fmt('%.0f', k), 'l', fmt('%.0f', l), 'b', b)
-    redis.call('PEXPIREAT', KEYS[1], math.floor(e / 1000) + 1000)
+    redis.call('HSET', pkey, 'v', '1', 's', string.format('%.17g', psc), 't', string.format('%.0f', pts),
+      'u', string.format('%.0f', pun), 'k', string.format('%.0f', pstk), 'l', string.format('%.0f', plast), 'b', pban)
+    redis.call('PEXPIREAT', pkey, math.floor(e / 1000) + 1000)
   end
 end
-return {fmt('%.17g', s), fmt('%.0f', t), fmt('%.0f', u), fmt('%.0f', k), fmt('%.0f', l), tostring(b), tostring(started), fmt('%.0f', now)}
+local preply = string.format('%.17g %.0f %.0f %.0f %.0f %d %d %.0f', psc, pts, pun, pstk, plast, pban, started, now)
+`
+
+// penaltySrc is one penalty operation on KEYS[1]. ARGV: kind, severity,
+// ban_us, now_us ('0': Redis TIME), threshold, duration_us, decay,
+// escalation, memory_us, max_us. It returns preply (see penaltyReadSrc).
+const penaltySrc = `
+local now = tonumber(ARGV[4])
+if now == 0 then
+  local tm = redis.call('TIME')
+  now = tonumber(tm[1]) * 1000000 + tonumber(tm[2])
+end
+local pkey = KEYS[1]
+local kind = ARGV[1]
+local sev, banus = tonumber(ARGV[2]), tonumber(ARGV[3])
+local thr, dur, decay = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local esc, mem, maxd = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+` + penaltyReadSrc + penaltyApplySrc + `return preply
 `
 
 var penaltyScript = redis.NewScript(penaltySrc)
@@ -120,26 +139,28 @@ func (s *Store) Penalty(ctx context.Context, key []byte, op *halt.PenaltyOp) (ha
 		return halt.PenaltyState{}, 0, false, fmt.Errorf("haltredis: penalty %q: %w", key, err)
 	}
 	s.replied(prk)
-	a, ok := v.([]any)
-	if !ok || len(a) != 8 {
+	str, ok := v.(string)
+	if !ok {
 		return halt.PenaltyState{}, 0, false, fmt.Errorf("haltredis: penalty script answered %v", v)
 	}
-	var f [8]string
-	for i := range a {
-		if f[i], ok = a[i].(string); !ok {
-			return halt.PenaltyState{}, 0, false, fmt.Errorf("haltredis: penalty script answered %v", v)
-		}
+	return parsePenaltyReply(str)
+}
+
+// parsePenaltyReply parses preply (see penaltyReadSrc).
+func parsePenaltyReply(str string) (halt.PenaltyState, int64, bool, error) {
+	f := strings.Fields(str)
+	if len(f) != 8 {
+		return halt.PenaltyState{}, 0, false, fmt.Errorf("haltredis: penalty script answered %q", str)
 	}
-	score, err1 := strconv.ParseFloat(f[0], 64)
+	score, err := strconv.ParseFloat(f[0], 64)
+	errs := []error{err}
 	var n [7]int64
-	var errs = []error{err1}
-	for i := 1; i < 8; i++ {
-		var e error
-		n[i-1], e = strconv.ParseInt(f[i], 10, 64)
-		errs = append(errs, e)
+	for i := range n {
+		n[i], err = strconv.ParseInt(f[i+1], 10, 64)
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return halt.PenaltyState{}, 0, false, fmt.Errorf("haltredis: penalty script answered %v: %w", v, err)
+		return halt.PenaltyState{}, 0, false, fmt.Errorf("haltredis: penalty script answered %q: %w", str, err)
 	}
 	st := halt.PenaltyState{Score: score, Stamp: n[0], Until: n[1], Strike: n[2], Last: n[3], Banned: n[4] == 1}
 	return st, n[6], n[5] == 1, nil

@@ -114,8 +114,37 @@ func (s *Store) TakeAllQuotas(ctx context.Context, keys [][]byte, ps []*halt.Pol
 	case n > MaxTakeAll || nq > MaxTakeAll:
 		return fmt.Errorf("haltredis: TakeAllQuotas: %d policies and %d quotas; one script decides at most %d of each", n, nq, MaxTakeAll)
 	}
-	rks := make([]string, 0, n+nq)
-	args := make([]any, 0, 2+6*(n+nq))
+	rks, args, err := s.takeAllQuotasArgs(keys, ps, now, cost, qkeys, qops, 0)
+	if err != nil || len(rks) == 0 {
+		return err
+	}
+	if err := s.refuse(rks[0]); err != nil {
+		return err
+	}
+	a, err := s.runMulti(ctx, takeAllQuotasScript, "take_all_quotas", rks, args, n+nq+1)
+	if err != nil {
+		return err
+	}
+	admitted, err := parseQuotaMulti(a, ps, out, qout)
+	if err != nil {
+		return err
+	}
+	if admitted && s.cache != nil {
+		for _, rk := range rks[:n] {
+			s.cache.drop(rk)
+		}
+	}
+	return nil
+}
+
+// takeAllQuotasArgs returns the Redis keys and the ARGV of takeAllQuotasSrc
+// for policies ps at keys and quota ops qops at qkeys, with room for extra
+// more of each; the keys must share one hash tag.
+func (s *Store) takeAllQuotasArgs(keys [][]byte, ps []*halt.Policy, now time.Time, cost int64, qkeys [][]byte,
+	qops []halt.QuotaOp, extra int) ([]string, []any, error) {
+	n, nq := len(keys), len(qkeys)
+	rks := make([]string, 0, n+nq+extra)
+	args := make([]any, 0, 2+6*(n+nq)+extra)
 	var at int64
 	if s.cfg.callerClock {
 		at = now.UnixMicro()
@@ -124,63 +153,82 @@ func (s *Store) TakeAllQuotas(ctx context.Context, keys [][]byte, ps []*halt.Pol
 	for i, p := range ps {
 		pa := s.policyArgs(p)
 		if pa.err != nil {
-			return pa.err
-		}
-		c := cost
-		if c <= 0 {
-			c = p.RequestCost()
+			return nil, nil, pa.err
 		}
 		rks = append(rks, string(s.appendKey(nil, keys[i], pa)))
-		args = append(append(args, c), pa.args[:pa.nargs]...)
-		for range takeAllArgs - 1 - pa.nargs {
-			args = append(args, "0")
-		}
+		args = appendPolicyArgs(args, p, pa, cost)
 	}
 	for i, op := range qops {
 		if op.Kind != halt.QuotaConsume {
-			return fmt.Errorf("haltredis: TakeAllQuotas: quota op %d is not a consume", i)
+			return nil, nil, fmt.Errorf("haltredis: TakeAllQuotas: quota op %d is not a consume", i)
 		}
 		rks = append(rks, s.quotaKey(qkeys[i]))
 		args = append(args, op.Limit, op.Amount, op.Bounds[0], op.Bounds[1], op.Bounds[2], op.Bounds[3])
 	}
 	args = append(args, nq)
-	if len(rks) == 0 {
-		return nil
-	}
-	for _, rk := range rks[1:] {
+	for _, rk := range rks {
 		if hashTag(rk) != hashTag(rks[0]) {
-			return fmt.Errorf("haltredis: TakeAllQuotas: keys %q and %q do not share a hash tag: one script decides "+
+			return nil, nil, fmt.Errorf("haltredis: TakeAllQuotas: keys %q and %q do not share a hash tag: one script decides "+
 				"them, which needs them in one Redis Cluster slot", rks[0], rk)
 		}
 	}
-	if err := s.refuse(rks[0]); err != nil {
-		return err
+	return rks, args, nil
+}
+
+// appendPolicyArgs appends a policy's six arguments in TakeAll's layout:
+// the cost (0: the policy's own), then its own, padded.
+func appendPolicyArgs(args []any, p *halt.Policy, pa *policyArgs, cost int64) []any {
+	if cost <= 0 {
+		cost = p.RequestCost()
 	}
+	args = append(append(args, cost), pa.args[:pa.nargs]...)
+	for range takeAllArgs - 1 - pa.nargs {
+		args = append(args, "0")
+	}
+	return args
+}
+
+// runMulti runs script on rks with args, within the store's timeout and
+// without pipelining, and returns its array reply, which must have want
+// elements (0: any number).
+func (s *Store) runMulti(ctx context.Context, script *redis.Script, what string, rks []string, args []any, want int) ([]any, error) {
 	began := s.clock()
 	tctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
-	v, err := takeAllQuotasScript.Run(tctx, s.client, rks, args...).Result()
+	v, err := script.Run(tctx, s.client, rks, args...).Result()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("%w (%v): %w", ErrTimeout, s.cfg.timeout, err)
 		}
 		s.failedOn(ctx, rks[0], began, err)
-		return fmt.Errorf("haltredis: take_all_quotas %q: %w", rks[0], err)
+		return nil, fmt.Errorf("haltredis: %s %q: %w", what, rks[0], err)
 	}
 	s.replied(rks[0])
 	a, ok := v.([]any)
-	if !ok || len(a) != n+nq+1 {
-		return fmt.Errorf("haltredis: TakeAllQuotas: script answered %v", v)
+	if !ok || (want > 0 && len(a) != want) {
+		return nil, fmt.Errorf("haltredis: %s: script answered %v", what, v)
+	}
+	return a, nil
+}
+
+// parseQuotaMulti parses takeAllQuotasSrc's reply a into out (the
+// policies ps) and qout, and reports whether everything admitted.
+func parseQuotaMulti(a []any, ps []*halt.Policy, out []halt.Result, qout []halt.QuotaResult) (bool, error) {
+	n := len(ps)
+	nq := len(a) - n - 1
+	bad := func() (bool, error) { return false, fmt.Errorf("haltredis: TakeAllQuotas: script answered %v", a) }
+	if nq < 0 || len(qout) < nq {
+		return bad()
 	}
 	nowUs, err := strconv.ParseInt(fmt.Sprint(a[n+nq]), 10, 64)
 	if err != nil {
-		return fmt.Errorf("haltredis: TakeAllQuotas: script answered %v", v)
+		return bad()
 	}
 	admitted := true
 	for i := range n {
 		var rp reply
 		if out[i], err = parseReply(a[i], ps[i].Algorithm, &rp); err != nil {
-			return err
+			return false, err
 		}
 		admitted = admitted && out[i].Allowed
 	}
@@ -189,20 +237,15 @@ func (s *Store) TakeAllQuotas(ctx context.Context, keys [][]byte, ps []*halt.Pol
 		var f [5]int64
 		fs := strings.Fields(str)
 		if len(fs) != 5 {
-			return fmt.Errorf("haltredis: TakeAllQuotas: script answered %v", v)
+			return bad()
 		}
 		for k := range f {
 			if f[k], err = strconv.ParseInt(fs[k], 10, 64); err != nil {
-				return fmt.Errorf("haltredis: TakeAllQuotas: script answered %v", v)
+				return bad()
 			}
 		}
 		qout[j] = halt.QuotaResult{Allowed: f[0] == 1, Used: f[1], Extra: f[2], Start: f[3], End: f[4], Now: nowUs}
 		admitted = admitted && qout[j].Allowed
 	}
-	if admitted && s.cache != nil {
-		for _, rk := range rks[:n] {
-			s.cache.drop(rk)
-		}
-	}
-	return nil
+	return admitted, nil
 }

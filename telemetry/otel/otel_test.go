@@ -380,3 +380,38 @@ func TestConcurrent(t *testing.T) {
 		requests("api", "exempt", 8*20),
 	)
 }
+
+// TestSaaSNotices: a limiter with a quota and penalties reports the quota's
+// exhaustion, the penalty's start, a ban and the penalty's end, counted in
+// halt.notices{kind}, whether the store applies the penalty inside the
+// decision (MapStore) or in calls of its own (InOrder).
+func TestSaaSNotices(t *testing.T) {
+	for name, store := range map[string]halt.Store{"PenaltyTaker": halttest.NewMapStore(), "MultiCall": halttest.InOrder(halttest.NewMapStore())} {
+		t.Run(name, func(t *testing.T) {
+			sink, reader := setup(t)
+			l := newLimiter(t, store, halt.Policy{Name: "plan", Limit: 3, Window: time.Hour, Algorithm: halt.FixedWindow},
+				halt.WithQuotas(halt.Quota{Name: "day", Limit: 3, Period: halt.Daily}),
+				halt.WithPenalties(halt.PenaltyConfig{Threshold: 2, Duration: time.Hour, Multiplier: 0.5}, 1),
+				halt.WithTelemetry(sink), halt.WithExemptPrivateIPs(false))
+			send(t, l, "/", "203.0.113.9", 3) // the third takes the quota's last unit
+			expect(t, reader,
+				want{"halt.notices", []string{"kind=quota_exhausted"}, 1},
+				want{"halt.notices", []string{"kind=penalty_start"}, -1},
+			)
+			send(t, l, "/", "203.0.113.9", 2) // two refusals: the second starts the penalty
+			r := &halttest.FakeRequest{URLPath: "/", Peer: "203.0.113.9:4321"}
+			if _, err := l.Ban(t.Context(), r, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.Unban(t.Context(), r); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, reader,
+				want{"halt.notices", []string{"kind=quota_exhausted"}, 1},
+				want{"halt.notices", []string{"kind=penalty_start"}, 1},
+				want{"halt.notices", []string{"kind=ban"}, 1},
+				want{"halt.notices", []string{"kind=penalty_end"}, 1},
+			)
+		})
+	}
+}
