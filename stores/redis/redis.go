@@ -599,8 +599,11 @@ func (s *Store) run(pipe redis.Pipeliner, batch []*call, cmds []*redis.Cmd) []*r
 	_, _ = pipe.Exec(ctx)
 
 	// The script cache is empty after a restart or failover: load the
-	// scripts (on every node of a cluster) and send those calls again.
-	// NOSCRIPT means the script did not run, so nothing is counted twice.
+	// scripts and send those calls again. NOSCRIPT means the script did
+	// not run, so nothing is counted twice. On a Cluster the calls go
+	// again as EVAL, which caches the script on the nodes that lack it
+	// (SCRIPT LOAD through the Cluster's client would wait for every
+	// master, a dead or hung one included).
 	var retry []int
 	var missing [len(scripts)]bool
 	for i, cmd := range cmds {
@@ -612,7 +615,7 @@ func (s *Store) run(pipe redis.Pipeliner, batch []*call, cmds []*redis.Cmd) []*r
 	if len(retry) > 0 {
 		var loaded [len(scripts)]bool
 		for o, m := range missing {
-			loaded[o] = m && scripts[o].Load(ctx, s.client).Err() == nil
+			loaded[o] = m && s.cc == nil && scripts[o].Load(ctx, s.client).Err() == nil
 		}
 		for _, i := range retry {
 			c := batch[i]
