@@ -70,6 +70,8 @@ type Store struct {
 	ndown    atomic.Int32
 	nsuspect atomic.Int32
 
+	nodeQueues sync.Map // master address -> chan *call (cluster.go)
+
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	closed   atomic.Bool
@@ -122,7 +124,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	s.bufs.New = func() any { b := make([]byte, 0, 256); return &b }
 	for range cfg.workers {
 		s.wg.Add(1)
-		go s.worker()
+		go s.worker(s.queue)
 	}
 	return s, nil
 }
@@ -444,7 +446,7 @@ func (s *Store) exec(ctx context.Context, c *call) error {
 	}
 
 	select {
-	case s.queue <- c:
+	case s.queueOf(ctx, c) <- c:
 	default: // the queue is full: Redis is far behind
 		s.recycle(c)
 		return errQueueFull
@@ -549,8 +551,8 @@ func (s *Store) policyArgs(p *halt.Policy) *policyArgs {
 	return pa
 }
 
-// worker sends the queued calls in pipelines, one command each.
-func (s *Store) worker() {
+// worker sends the calls of queue in pipelines, one command each.
+func (s *Store) worker(queue chan *call) {
 	defer s.wg.Done()
 	pipe := s.client.Pipeline()
 	batch := make([]*call, 0, s.cfg.maxBatch)
@@ -560,7 +562,7 @@ func (s *Store) worker() {
 		select {
 		case <-s.stop:
 			return
-		case c := <-s.queue:
+		case c := <-queue:
 			if c.state.CompareAndSwap(callQueued, callTaken) {
 				batch = append(batch, c)
 			}
@@ -568,7 +570,7 @@ func (s *Store) worker() {
 	fill:
 		for len(batch) < s.cfg.maxBatch {
 			select {
-			case c := <-s.queue:
+			case c := <-queue:
 				if c.state.CompareAndSwap(callQueued, callTaken) {
 					batch = append(batch, c)
 				}
