@@ -446,7 +446,7 @@ func (s *Store) exec(ctx context.Context, c *call) error {
 	}
 
 	select {
-	case s.queueOf(ctx, c) <- c:
+	case s.queueOf(c) <- c:
 	default: // the queue is full: Redis is far behind
 		s.recycle(c)
 		return errQueueFull
