@@ -2,7 +2,7 @@
 # Starts and stops the throwaway Redis the tests and benchmarks use: a
 # standalone redis-server and a local 3-node Redis Cluster, on loopback only.
 #
-#   scripts/redis.sh start   install redis-server/redis-tools if missing, start both, wait until ready
+#   scripts/redis.sh start   install redis-server/redis-tools/redis-sentinel if missing, start both, wait until ready
 #   scripts/redis.sh stop    stop both and remove their data
 #
 # Addresses come from HALT_REDIS_ADDR (default 127.0.0.1:6390) and
@@ -21,14 +21,16 @@ log() { echo "redis.sh: $*" >&2; }
 port_of() { echo "${1##*:}"; }
 host_of() { echo "${1%:*}"; }
 
+# install: redis-server, redis-cli and redis-sentinel (the Sentinel tests
+# start their own) from Debian's packages, when any is missing.
 install() {
-  if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+  if command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v redis-sentinel >/dev/null; then
     return
   fi
-  log "installing redis-server and redis-tools"
+  log "installing redis-server, redis-tools and redis-sentinel"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq redis-server redis-tools >/dev/null
+  apt-get install -y -qq redis-server redis-tools redis-sentinel >/dev/null
 }
 
 # stop_one ADDR: shut the server down (or kill it by its pid file).

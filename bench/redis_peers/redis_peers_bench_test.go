@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,11 +68,21 @@ func run(b *testing.B, callers int, fn decider) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	if callers == 1 {
+		// Each decision's latency, for percentiles (one caller: the
+		// latency is the whole story).
+		lat := make([]time.Duration, b.N)
+		b.ResetTimer()
 		for n := 0; n < b.N; n++ {
+			t0 := time.Now()
 			if ok, err := fn(ctx, keyNames[n%keys]); err != nil || !ok {
 				b.Fatalf("decision %d: allowed=%v err=%v", n, ok, err)
 			}
+			lat[n] = time.Since(t0)
 		}
+		b.StopTimer()
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	} else {
 		b.SetParallelism((callers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 		b.RunParallel(func(pb *testing.PB) {
@@ -105,6 +117,23 @@ func haltDecider(b *testing.B, c redis.UniversalClient) decider {
 	return func(ctx context.Context, key string) (bool, error) {
 		r, err := s.Take(ctx, keyBufs[idx[key]], &p, time.Now(), 1)
 		return r.Allowed, err
+	}
+}
+
+// rawDecider runs haltredis's decision script through go-redis directly,
+// as the store sends it (EVALSHA, Redis TIME, the same key and arguments),
+// with none of the store around it: what the client and Redis alone cost.
+func rawDecider(c *redis.Client) decider {
+	script := redis.NewScript(haltredis.ScriptSource())
+	keyStr := make(map[string]string, keys)
+	for _, k := range keyNames {
+		keyStr[k] = "bench:raw:halt:bench:{ip:" + k + "}"
+	}
+	return func(ctx context.Context, key string) (bool, error) {
+		// now (0: Redis TIME), cost, token bucket, capacity 2^40, rate
+		// 2^40 per hour, no cooldown, no wait.
+		v, err := script.Run(ctx, c, []string{keyStr[key]}, 0, 1, "0", int64(1)<<40, "305419896.88888889", 0, 0).Text()
+		return err == nil && strings.HasPrefix(v, "1 "), err
 	}
 }
 
@@ -145,6 +174,7 @@ func BenchmarkRedisPeers(b *testing.B) {
 		{"haltredis", haltDecider(b, client(b, true))},
 		{"redis_rate", redisRateDecider(client(b, false))},
 		{"ulule", ululeDecider(b, client(b, false))},
+		{"goredis_evalsha", rawDecider(client(b, true))},
 	}
 	for _, callers := range []int{1, 16, 64} {
 		for _, lib := range libs {

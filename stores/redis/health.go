@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -270,9 +271,18 @@ func (s *Store) probe(h *health) {
 	}
 }
 
-// ping checks that h's node answers and has the decision script.
+// ping checks that h's node answers, can decide (a Cluster master that
+// says its cluster is down answers CLUSTERDOWN to every script), and has
+// the decision script. On a Cluster, Store.one stands for the Cluster's
+// layout: down while the client cannot tell which master serves a key, and
+// back as soon as it can, whatever the state of each master (each has its
+// own health).
 func (s *Store) ping(ctx context.Context, h *health) error {
 	if h.addr == "" {
+		if s.cc != nil {
+			_, err := s.cc.MasterForKey(ctx, "halt")
+			return err
+		}
 		err := s.client.Ping(ctx).Err()
 		if err == nil {
 			err = decideScript.Load(ctx, s.client).Err()
@@ -287,7 +297,10 @@ func (s *Store) ping(ctx context.Context, h *health) error {
 			return nil
 		}
 		found.Store(true)
-		err := c.Ping(ctx).Err()
+		info, err := c.ClusterInfo(ctx).Result()
+		if err == nil && !strings.Contains(info, "cluster_state:ok") {
+			err = fmt.Errorf("node %s: cluster state not ok", h.addr)
+		}
 		if err == nil {
 			err = decideScript.Load(ctx, c).Err()
 		}

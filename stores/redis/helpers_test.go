@@ -108,6 +108,7 @@ type server struct {
 	t    testing.TB
 	addr string
 	dir  string
+	args []string // more redis-server arguments (cluster mode…)
 	cmd  *exec.Cmd
 }
 
@@ -122,13 +123,14 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startServer starts a throwaway redis-server on a free port, or skips.
-func startServer(t testing.TB) *server {
+// startServer starts a throwaway redis-server on a free port, or skips;
+// args are more redis-server arguments.
+func startServer(t testing.TB, args ...string) *server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		unavailable(t, "redis-server binary", err)
 	}
-	s := &server{t: t, addr: "127.0.0.1:" + strconv.Itoa(freePort(t)), dir: t.TempDir()}
+	s := &server{t: t, addr: "127.0.0.1:" + strconv.Itoa(freePort(t)), dir: t.TempDir(), args: args}
 	s.start()
 	t.Cleanup(s.kill)
 	return s
@@ -139,6 +141,7 @@ func (s *server) start() {
 	_, port, _ := net.SplitHostPort(s.addr)
 	s.cmd = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--save", "",
 		"--appendonly", "no", "--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
+	s.cmd.Args = append(s.cmd.Args, s.args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}

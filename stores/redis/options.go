@@ -129,7 +129,8 @@ func WithOverLimitCache(size int) Option {
 }
 
 // WithProbeInterval sets how often the store checks whether an unreachable
-// Redis (or Cluster master) is back, after a first check at once. The
+// Redis (or Cluster master) is back, after a first check at once. Each
+// Cluster master is probed on its own, and only its keys wait for it. The
 // default is 250ms.
 func WithProbeInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
@@ -143,8 +144,9 @@ func WithProbeInterval(d time.Duration) Option {
 
 // WithPipelining tunes how concurrent decisions share round trips: up to
 // workers pipelines are in flight at once, each carrying up to maxBatch
-// decisions (one EVALSHA each) that were waiting when it was sent. The
-// defaults are 4 workers and 128 decisions.
+// decisions (one EVALSHA each) that were waiting when it was sent. On a
+// Cluster each master has workers of its own, so a slow master never holds
+// up another's keys. The defaults are 4 workers and 128 decisions.
 func WithPipelining(workers, maxBatch int) Option {
 	return optionFunc(func(c *config) error {
 		if workers < 1 || maxBatch < 1 {

@@ -70,6 +70,8 @@ type Store struct {
 	ndown    atomic.Int32
 	nsuspect atomic.Int32
 
+	nodeQueues sync.Map // master address -> chan *call (cluster.go)
+
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	closed   atomic.Bool
@@ -122,7 +124,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	s.bufs.New = func() any { b := make([]byte, 0, 256); return &b }
 	for range cfg.workers {
 		s.wg.Add(1)
-		go s.worker()
+		go s.worker(s.queue)
 	}
 	return s, nil
 }
@@ -444,7 +446,7 @@ func (s *Store) exec(ctx context.Context, c *call) error {
 	}
 
 	select {
-	case s.queue <- c:
+	case s.queueOf(c) <- c:
 	default: // the queue is full: Redis is far behind
 		s.recycle(c)
 		return errQueueFull
@@ -549,8 +551,8 @@ func (s *Store) policyArgs(p *halt.Policy) *policyArgs {
 	return pa
 }
 
-// worker sends the queued calls in pipelines, one command each.
-func (s *Store) worker() {
+// worker sends the calls of queue in pipelines, one command each.
+func (s *Store) worker(queue chan *call) {
 	defer s.wg.Done()
 	pipe := s.client.Pipeline()
 	batch := make([]*call, 0, s.cfg.maxBatch)
@@ -560,7 +562,7 @@ func (s *Store) worker() {
 		select {
 		case <-s.stop:
 			return
-		case c := <-s.queue:
+		case c := <-queue:
 			if c.state.CompareAndSwap(callQueued, callTaken) {
 				batch = append(batch, c)
 			}
@@ -568,7 +570,7 @@ func (s *Store) worker() {
 	fill:
 		for len(batch) < s.cfg.maxBatch {
 			select {
-			case c := <-s.queue:
+			case c := <-queue:
 				if c.state.CompareAndSwap(callQueued, callTaken) {
 					batch = append(batch, c)
 				}
@@ -599,8 +601,11 @@ func (s *Store) run(pipe redis.Pipeliner, batch []*call, cmds []*redis.Cmd) []*r
 	_, _ = pipe.Exec(ctx)
 
 	// The script cache is empty after a restart or failover: load the
-	// scripts (on every node of a cluster) and send those calls again.
-	// NOSCRIPT means the script did not run, so nothing is counted twice.
+	// scripts and send those calls again. NOSCRIPT means the script did
+	// not run, so nothing is counted twice. On a Cluster the calls go
+	// again as EVAL, which caches the script on the nodes that lack it
+	// (SCRIPT LOAD through the Cluster's client would wait for every
+	// master, a dead or hung one included).
 	var retry []int
 	var missing [len(scripts)]bool
 	for i, cmd := range cmds {
@@ -612,7 +617,7 @@ func (s *Store) run(pipe redis.Pipeliner, batch []*call, cmds []*redis.Cmd) []*r
 	if len(retry) > 0 {
 		var loaded [len(scripts)]bool
 		for o, m := range missing {
-			loaded[o] = m && scripts[o].Load(ctx, s.client).Err() == nil
+			loaded[o] = m && s.cc == nil && scripts[o].Load(ctx, s.client).Err() == nil
 		}
 		for _, i := range retry {
 			c := batch[i]
