@@ -83,18 +83,38 @@ func TestCPUTime(t *testing.T) {
 		struct {
 			name string
 			op   func() func()
+		}{"TwoPolicies/impl=one-check", func() func() {
+			l := twoPolicyLimiter(t)
+			req := benchRequests[0]
+			return func() { d, _ := l.Check(ctx, req); sink = d.Allowed }
+		}},
+		struct {
+			name string
+			op   func() func()
+		}{"TwoPolicies/impl=two-checks", func() func() {
+			l1, l2 := onePolicyLimiters(t)
+			req := benchRequests[0]
+			return func() {
+				d1, _ := l1.Check(ctx, req)
+				d2, _ := l2.Check(ctx, req)
+				sink = d1.Allowed && d2.Allowed
+			}
+		}},
+		struct {
+			name string
+			op   func() func()
 		}{"Middleware/handler=bare", func() func() { return serveOnce(nil) }},
 		struct {
 			name string
 			op   func() func()
 		}{"Middleware/handler=halthttp", func() func() {
-			s := memory.New(nil)
-			t.Cleanup(func() { _ = s.Close() })
-			l, err := halt.New(s, halt.Policy{Name: "bench", Limit: 50, Window: time.Microsecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return serveOnce(halthttp.Middleware(l))
+			return serveOnce(halthttp.Middleware(middlewareLimiter(t)))
+		}},
+		struct {
+			name string
+			op   func() func()
+		}{"Middleware/handler=halthttp-prometheus", func() func() {
+			return serveOnce(halthttp.Middleware(middlewareLimiter(t, halt.WithTelemetry(promTelemetry()))))
 		}},
 	)
 	runtime.LockOSThread()
