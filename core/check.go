@@ -382,7 +382,7 @@ func (l *Limiter) check(ctx context.Context, req Request, cost int64, override *
 	start := l.started(now)
 	res, err := l.store.Take(ctx, t.key, &t.cp.Policy, now, cost)
 	if l.timer != nil {
-		l.timer.OnStoreDuration(ctx, l.storeName, time.Since(start))
+		l.timer.OnStoreDuration(ctx, l.storeName, l.since(start))
 	}
 	var d Decision
 	if err != nil {

@@ -254,7 +254,8 @@ func (s *Store) Take(_ context.Context, key []byte, p *halt.Policy, now time.Tim
 		clear(st.Slots)
 		st = halt.State{Slots: st.Slots}
 	}
-	r := p.Decide(&st, ns, cost)
+	var r halt.Result
+	p.DecideInto(&st, ns, cost, &r)
 	e.stamp, e.level, e.until = st.Stamp, st.Level, st.Until
 	switch {
 	case w != 0:
@@ -264,7 +265,7 @@ func (s *Store) Take(_ context.Context, key []byte, p *halt.Policy, now time.Tim
 		w = uint32(len(sh.windows))
 	}
 	e.tw = uint32(tag)<<winBits | w
-	e.exp = expiry(ns, p.TTL(&st, ns))
+	e.exp = expiry(ns, p.TTLAfter(&st, ns, &r))
 	return r, nil
 }
 
