@@ -311,12 +311,12 @@ func (l *Limiter) buildKey(buf []byte, cp *compiled, keyFunc func(Request) (stri
 	}
 	key = append(key, '{')
 	start := len(key)
-	key, ok := l.appendKey(key, &cp.Policy, keyFunc, req, c.addr, c.ok)
+	key, ok := l.appendKey(key, &cp.Policy, keyFunc, req, &c)
 	if !ok {
 		if l.missing != MissingKeyUseIP {
 			return key, start, false
 		}
-		key = l.appendIP(key[:start], c.addr, c.ok)
+		key = l.appendIP(key[:start], &c)
 	}
 	return append(key, '}'), start, true
 }

@@ -95,19 +95,28 @@ type client struct {
 	// is a proxy's own address, and the request cannot be told apart from
 	// the proxy's. Such requests are limited, never exempt as private.
 	proxy bool
+	// text is addr's canonical text when addr is the peer's IPv4 address
+	// as the peer string wrote it (a dotted quad is written one way only),
+	// so the key copies it instead of formatting addr; "" otherwise.
+	text string
 }
 
 // resolve finds req's client address.
 func (r *ipResolver) resolve(req Request) client {
-	peer, ok := parsePeer(req.RemoteAddr())
+	remote := req.RemoteAddr()
+	peer, text, ok := parsePeer4(remote)
+	if !ok {
+		text = ""
+		peer, ok = parsePeer(remote)
+	}
 	if !ok && !r.unix {
 		return client{} // a unix socket or junk, not declared trusted
 	}
-	if ok && !r.isTrusted(peer) {
-		return client{addr: peer, peer: peer, ok: true}
-	}
 	if ok && len(r.trusted) == 0 && !r.trustAll {
-		return client{addr: peer, peer: peer, ok: true}
+		return client{addr: peer, peer: peer, ok: true, text: text}
+	}
+	if ok && !r.isTrusted(peer) {
+		return client{addr: peer, peer: peer, ok: true, text: text}
 	}
 	// The peer is a trusted proxy (or a unix socket, declared trusted):
 	// believe its headers.
@@ -198,6 +207,48 @@ func (r *ipResolver) walk(lines []string, peer netip.Addr, extract func(string) 
 		}
 	}
 	return current, r.proxyOnly(found)
+}
+
+// parsePeer4 parses the RemoteAddr net/http reports for an IPv4 peer,
+// "a.b.c.d:port" (or "a.b.c.d"), as netip.ParseAddr would the address:
+// four decimal fields of 0 to 255 without leading zeros. It returns the
+// address and its text; ok is false for anything else (IPv6, junk, the
+// unspecified 0.0.0.0), which parsePeer then handles.
+func parsePeer4(s string) (a netip.Addr, text string, ok bool) {
+	var b [4]byte
+	field, digits, val := 0, 0, 0
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if digits > 0 && val == 0 { // a leading zero
+				return netip.Addr{}, "", false
+			}
+			val = val*10 + int(c-'0')
+			digits++
+			if val > 255 {
+				return netip.Addr{}, "", false
+			}
+			continue
+		case c == '.' && field < 3 && digits > 0:
+			b[field] = byte(val)
+			field, digits, val = field+1, 0, 0
+			continue
+		}
+		break
+	}
+	if field != 3 || digits == 0 {
+		return netip.Addr{}, "", false
+	}
+	b[3] = byte(val)
+	if i < len(s) && !isPort(s[i:]) {
+		return netip.Addr{}, "", false
+	}
+	if b == [4]byte{} {
+		return netip.Addr{}, "", false // unspecified: junk (parsePeer says so)
+	}
+	return netip.AddrFrom4(b), s[:i], true
 }
 
 // parsePeer parses a RemoteAddr: "ip:port", "[ip%zone]:port" or "ip".
