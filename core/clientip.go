@@ -216,32 +216,30 @@ func (r *ipResolver) walk(lines []string, peer netip.Addr, extract func(string) 
 // unspecified 0.0.0.0), which parsePeer then handles.
 func parsePeer4(s string) (a netip.Addr, text string, ok bool) {
 	var b [4]byte
-	field, digits, val := 0, 0, 0
 	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			if digits > 0 && val == 0 { // a leading zero
+	for f := range b {
+		if f > 0 {
+			if i >= len(s) || s[i] != '.' {
 				return netip.Addr{}, "", false
 			}
-			val = val*10 + int(c-'0')
-			digits++
-			if val > 255 {
-				return netip.Addr{}, "", false
-			}
-			continue
-		case c == '.' && field < 3 && digits > 0:
-			b[field] = byte(val)
-			field, digits, val = field+1, 0, 0
-			continue
+			i++
 		}
-		break
+		if i >= len(s) || s[i]-'0' > 9 {
+			return netip.Addr{}, "", false
+		}
+		v := uint(s[i] - '0')
+		i++
+		// Up to two more digits, unless the first is a zero (no leading
+		// zeros: "0" stands alone).
+		for n := 0; v != 0 && n < 2 && i < len(s) && s[i]-'0' <= 9; n++ {
+			v = v*10 + uint(s[i]-'0')
+			i++
+		}
+		if v > 255 {
+			return netip.Addr{}, "", false
+		}
+		b[f] = byte(v)
 	}
-	if field != 3 || digits == 0 {
-		return netip.Addr{}, "", false
-	}
-	b[3] = byte(val)
 	if i < len(s) && !isPort(s[i:]) {
 		return netip.Addr{}, "", false
 	}

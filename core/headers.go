@@ -126,7 +126,9 @@ func (s *trio) Write(h ResponseHeaders, d Decision) {
 	if s.epoch {
 		reset += d.At.Unix()
 	}
-	if moreRestrictive(h.Get(s.remaining), h.Get(s.reset), &d, reset) {
+	// A prior limiter's headers (read only when there are some: most
+	// requests pass one limiter).
+	if prior := h.Get(s.remaining); prior != "" && moreRestrictive(prior, h.Get(s.reset), &d, reset) {
 		return
 	}
 	h.Set(s.limit, d.limitString())
