@@ -95,9 +95,9 @@ type client struct {
 	// is a proxy's own address, and the request cannot be told apart from
 	// the proxy's. Such requests are limited, never exempt as private.
 	proxy bool
-	// text is addr's canonical text when addr is the peer's IPv4 address
-	// as the peer string wrote it (a dotted quad is written one way only),
-	// so the key copies it instead of formatting addr; "" otherwise.
+	// text is addr's canonical text when addr is an IPv4 address parsed
+	// from a dotted quad (which is written one way only), so the key copies
+	// it instead of formatting addr; "" otherwise.
 	text string
 }
 
@@ -133,10 +133,42 @@ func (r *ipResolver) resolve(req Request) client {
 	case SourceForwarded:
 		c.addr, c.proxy = r.walk(req.HeaderValues("Forwarded"), peer, forwardedFor)
 	default:
-		c.addr, c.proxy = r.walk(req.HeaderValues("X-Forwarded-For"), peer, identity)
+		c.addr, c.text, c.proxy = r.walkXFF(req.HeaderValues("X-Forwarded-For"), peer)
 	}
 	c.ok = c.addr.IsValid()
 	return c
+}
+
+// walkXFF is walk over X-Forwarded-For with a fast path for its usual
+// shape, a single line of one or two IPv4 addresses ("client" or "client,
+// proxy"), which it parses without trimming and returns with its text;
+// anything else goes to walk.
+func (r *ipResolver) walkXFF(lines []string, peer netip.Addr) (netip.Addr, string, bool) {
+	if len(lines) == 1 {
+		v := lines[0]
+		last, rest := v, ""
+		if i := strings.LastIndexByte(v, ','); i >= 0 {
+			last, rest = v[i+1:], v[:i]
+			if len(last) > 0 && last[0] == ' ' {
+				last = last[1:]
+			}
+		}
+		if a, text, ok := parsePeer4(last); ok && len(text) == len(last) {
+			if !r.isTrusted(a) {
+				return a, text, false
+			}
+			if rest == "" || strings.IndexByte(rest, ',') >= 0 {
+				// Fully trusted, or more entries: the general walk.
+				addr, proxy := r.walk(lines, peer, identity)
+				return addr, "", proxy
+			}
+			if b, text, ok := parsePeer4(strings.TrimLeft(rest, " ")); ok && len(text) == len(strings.TrimLeft(rest, " ")) && !r.isTrusted(b) {
+				return b, text, false
+			}
+		}
+	}
+	addr, proxy := r.walk(lines, peer, identity)
+	return addr, "", proxy
 }
 
 func identity(s string) string { return s }

@@ -68,7 +68,7 @@ func (l *Limiter) appendIP(dst []byte, c *client) []byte {
 	if !c.ok {
 		return append(dst, "unknown"...)
 	}
-	if c.text != "" && c.addr == c.peer {
+	if c.text != "" {
 		return append(dst, c.text...)
 	}
 	a := c.addr
