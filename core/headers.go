@@ -14,6 +14,27 @@ type ResponseHeaders interface {
 	Add(name, value string)
 }
 
+// IntHeaders is a ResponseHeaders that can set a header to the decimal
+// form of an integer itself, from storage of its own: numbers of 1024 and
+// over (which core does not keep ready-made) then cost no allocation.
+// Header styles use it when the headers they are given implement it.
+type IntHeaders interface {
+	SetInt(name string, v int64)
+}
+
+// setInt sets name to v's decimal form on h.
+func setInt(h ResponseHeaders, name string, v int64) {
+	if v >= 0 && v < int64(len(smallInts)) {
+		h.Set(name, smallInts[v])
+		return
+	}
+	if ih, ok := h.(IntHeaders); ok {
+		ih.SetInt(name, v)
+		return
+	}
+	h.Set(name, strconv.FormatInt(v, 10))
+}
+
 // HeaderStyle renders a Decision as rate-limit response headers. When
 // several limiters apply to one request, each renders in turn onto the same
 // headers; a style keeps whichever decision is the most restrictive (or, for
@@ -132,8 +153,8 @@ func (s *trio) Write(h ResponseHeaders, d Decision) {
 		return
 	}
 	h.Set(s.limit, d.limitString())
-	h.Set(s.remaining, itoa(d.Remaining))
-	h.Set(s.reset, itoa(reset))
+	setInt(h, s.remaining, d.Remaining)
+	setInt(h, s.reset, reset)
 }
 
 type draft7 struct{}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
@@ -82,13 +83,23 @@ func Request(c *fiber.Ctx) halt.Request { return &request{c: c} }
 // Set skips fasthttp's name normalization.
 type response fiber.Ctx
 
-var _ halt.ResponseHeaders = (*response)(nil)
+var (
+	_ halt.ResponseHeaders = (*response)(nil)
+	_ halt.IntHeaders      = (*response)(nil)
+)
 
 func (w *response) Get(name string) string { return (*fiber.Ctx)(w).GetRespHeader(name) }
 func (w *response) Set(name, value string) {
 	(*fiber.Ctx)(w).Response().Header.SetCanonical(utils.UnsafeBytes(name), utils.UnsafeBytes(value))
 }
 func (w *response) Add(name, value string) { (*fiber.Ctx)(w).Response().Header.Add(name, value) }
+
+// SetInt sets name to v's decimal form, formatted on the stack (fasthttp
+// copies it).
+func (w *response) SetInt(name string, v int64) {
+	var buf [20]byte
+	(*fiber.Ctx)(w).Response().Header.SetCanonical(utils.UnsafeBytes(name), strconv.AppendInt(buf[:0], v, 10))
+}
 
 // Option configures the middleware.
 type Option = adapter.Option[*fiber.Ctx]

@@ -11,6 +11,7 @@ package adapter
 import (
 	"net/http"
 	"strconv"
+	"unsafe"
 
 	halt "github.com/halt-go/halt/core"
 )
@@ -170,7 +171,13 @@ type HTTPHeaderWriter struct {
 	h    http.Header
 	vals [4]string
 	n    int
+	// digits holds the values SetInt formats: the strings set point into
+	// it, and nothing writes over a part once used.
+	digits [40]byte
+	used   int
 }
+
+var _ halt.IntHeaders = (*HTTPHeaderWriter)(nil)
 
 // Init points a new writer at h.
 func (s *HTTPHeaderWriter) Init(h http.Header) { *s = HTTPHeaderWriter{h: h} }
@@ -192,6 +199,19 @@ func (s *HTTPHeaderWriter) Set(name, value string) {
 		return
 	}
 	s.h[name] = []string{value}
+}
+
+// SetInt sets the response header name to v's decimal form, formatted
+// into the writer's own storage (no allocation for the first two values).
+func (s *HTTPHeaderWriter) SetInt(name string, v int64) {
+	const maxLen = 20 // digits and sign of any int64
+	if len(s.digits)-s.used < maxLen {
+		s.Set(name, strconv.FormatInt(v, 10))
+		return
+	}
+	b := strconv.AppendInt(s.digits[s.used:s.used:s.used+maxLen], v, 10)
+	s.used += len(b)
+	s.Set(name, unsafe.String(&b[0], len(b)))
 }
 
 // Add appends value to the response header name.
