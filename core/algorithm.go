@@ -286,6 +286,9 @@ func (p *Policy) untilFull(s *State, now int64) time.Duration {
 
 // tokenRate is the refill rate in tokens per second.
 func (p *Policy) tokenRate() float64 {
+	if p.Window == time.Second {
+		return float64(p.Limit) // x/1 is x: the same bits, without the division
+	}
 	return float64(p.Limit) / seconds(p.Window)
 }
 
