@@ -266,7 +266,10 @@ func (s *Store) Take(_ context.Context, key []byte, p *halt.Policy, now time.Tim
 	}
 	e.tw = uint32(tag)<<winBits | w
 	e.exp = expiry(ns, p.TTLAfter(&st, ns, &r))
-	return r, nil
+	// Field by field: "return r" copies r whole through memory first, and
+	// reading back whole what was just written field by field stalls.
+	return halt.Result{Allowed: r.Allowed, Remaining: r.Remaining, ResetAfter: r.ResetAfter,
+		RetryAfter: r.RetryAfter, Reason: r.Reason, Wait: r.Wait}, nil
 }
 
 // state returns e's state as p reads it at ns: a fresh state when e has
