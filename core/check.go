@@ -202,6 +202,15 @@ func (l *Limiter) CheckCost(ctx context.Context, req Request, cost int64) (Decis
 	return l.check(ctx, req, cost, nil)
 }
 
+// CheckCostInto is CheckCost writing the decision to *d (which it
+// overwrites) instead of returning it: the same check, for adapters that
+// keep the decision in a variable of their own and would otherwise copy
+// it from call to call.
+func (l *Limiter) CheckCostInto(ctx context.Context, req Request, cost int64, d *Decision) error {
+	*d = Decision{}
+	return l.checkInto(ctx, req, cost, nil, d)
+}
+
 // target is one request resolved: the policy it is decided under and its
 // key, or a decision made without the store.
 type target struct {

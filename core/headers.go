@@ -88,6 +88,16 @@ func ParseHeaderStyle(name string) (HeaderStyle, bool) {
 	return nil, false
 }
 
+// WriteHeaders renders d as the limiter's rate-limit headers onto h, as
+// HeaderStyle().Write(h, *d) does, without copying d for Halt's own styles.
+func (l *Limiter) WriteHeaders(h ResponseHeaders, d *Decision) {
+	if t, ok := l.style.(*trio); ok {
+		t.write(h, d)
+		return
+	}
+	l.style.Write(h, *d)
+}
+
 // ResetSeconds is the reset value headers show: whole seconds rounded up;
 // on a rejected decision that can succeed later it equals RetrySeconds.
 func (d *Decision) ResetSeconds() int64 {
@@ -142,14 +152,16 @@ func newTrio(prefix string, epoch bool) *trio {
 	return &trio{limit: prefix + "Limit", remaining: prefix + "Remaining", reset: prefix + "Reset", epoch: epoch}
 }
 
-func (s *trio) Write(h ResponseHeaders, d Decision) {
+func (s *trio) Write(h ResponseHeaders, d Decision) { s.write(h, &d) }
+
+func (s *trio) write(h ResponseHeaders, d *Decision) {
 	reset := d.ResetSeconds()
 	if s.epoch {
 		reset += d.At.Unix()
 	}
 	// A prior limiter's headers (read only when there are some: most
 	// requests pass one limiter).
-	if prior := h.Get(s.remaining); prior != "" && moreRestrictive(prior, h.Get(s.reset), &d, reset) {
+	if prior := h.Get(s.remaining); prior != "" && moreRestrictive(prior, h.Get(s.reset), d, reset) {
 		return
 	}
 	h.Set(s.limit, d.limitString())

@@ -160,7 +160,8 @@ func Middleware(l *halt.Limiter, opts ...Option) fiber.Handler {
 		if status, body, ok := m.Status(q, w); ok {
 			return w.write(status, body)
 		}
-		d, ok := m.Handle(c, q, w)
+		var d halt.Decision
+		ok := m.HandleInto(c, q, w, &d)
 		if !ok {
 			c.Locals(refusedKey{}, true)
 			return m.Reject(c, d, w.write)
