@@ -103,11 +103,20 @@ type client struct {
 
 // resolve finds req's client address.
 func (r *ipResolver) resolve(req Request) client {
-	remote := req.RemoteAddr()
-	peer, text, ok := parsePeer4(remote)
+	var peer netip.Addr
+	var text string
+	var ok bool
+	if pr, isPR := req.(PeerAddrRequest); isPR {
+		if peer, ok = pr.PeerAddr(); ok {
+			peer, ok = clean(peer)
+		}
+	}
 	if !ok {
-		text = ""
-		peer, ok = parsePeer(remote)
+		remote := req.RemoteAddr()
+		if peer, text, ok = parsePeer4(remote); !ok {
+			text = ""
+			peer, ok = parsePeer(remote)
+		}
 	}
 	if !ok && !r.unix {
 		return client{} // a unix socket or junk, not declared trusted

@@ -24,7 +24,7 @@ type request struct {
 	addr  [48]byte  // RemoteAddr of a TCP peer
 }
 
-var _ halt.Request = (*request)(nil)
+var _ halt.PeerAddrRequest = (*request)(nil)
 
 // Context returns fiber's user context (c.UserContext).
 func (q *request) Context() context.Context { return q.c.UserContext() }
@@ -69,6 +69,16 @@ func (q *request) RemoteAddr() string {
 		return utils.UnsafeString(ap.AppendTo(q.addr[:0]))
 	}
 	return addr.String()
+}
+
+// PeerAddr returns the TCP peer's address as fasthttp holds it, without
+// formatting it for RemoteAddr (see [halt.PeerAddrRequest]).
+func (q *request) PeerAddr() (netip.Addr, bool) {
+	if tcp, ok := q.c.Context().RemoteAddr().(*net.TCPAddr); ok {
+		a, ok := netip.AddrFromSlice(tcp.IP)
+		return a.Unmap(), ok
+	}
+	return netip.Addr{}, false
 }
 
 // Value reads c.Locals.
