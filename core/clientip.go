@@ -367,5 +367,11 @@ func clean(a netip.Addr) (netip.Addr, bool) {
 // addresses; not CGNAT (100.64.0.0/10), NAT64, 6to4 or Teredo, whose
 // addresses stand for many subscribers or for public hosts.
 func isPrivate(a netip.Addr) bool {
+	if a.Is4() {
+		// The same ranges as below, read from the address's four bytes.
+		b := a.As4()
+		return b[0] == 10 || b[0] == 127 || b[0] == 172 && b[1]&0xf0 == 16 ||
+			b[0] == 192 && b[1] == 168 || b[0] == 169 && b[1] == 254
+	}
 	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast()
 }

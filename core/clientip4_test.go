@@ -2,6 +2,7 @@ package halt
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"testing"
 )
 
@@ -41,5 +42,28 @@ func TestParsePeer4(t *testing.T) {
 		if _, _, ok := parsePeer4(s); !ok {
 			t.Errorf("parsePeer4(%q) refused", s)
 		}
+	}
+}
+
+// TestIsPrivate4 agrees with netip on every IPv4 address of a few /16s
+// around the private ranges' edges and 100,000 random ones.
+func TestIsPrivate4(t *testing.T) {
+	want := func(a netip.Addr) bool { return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() }
+	check := func(b [4]byte) {
+		a := netip.AddrFrom4(b)
+		if got := isPrivate(a); got != want(a) {
+			t.Fatalf("isPrivate(%v) = %v", a, got)
+		}
+	}
+	for _, hi := range [][2]byte{{9, 255}, {10, 0}, {11, 0}, {126, 255}, {127, 0}, {128, 0}, {172, 15}, {172, 16}, {172, 31}, {172, 32},
+		{192, 167}, {192, 168}, {192, 169}, {169, 253}, {169, 254}, {169, 255}} {
+		for i := range 1 << 16 {
+			check([4]byte{hi[0], hi[1], byte(i >> 8), byte(i)})
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 100_000 {
+		v := rng.Uint32()
+		check([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 	}
 }
