@@ -195,7 +195,8 @@ type HTTPHeaderWriter struct {
 
 var _ halt.IntHeaders = (*HTTPHeaderWriter)(nil)
 
-// Init points a new writer at h.
+// Init points a new writer at h. Init a writer once: the values SetInt
+// wrote live in the writer and would be overwritten.
 func (s *HTTPHeaderWriter) Init(h http.Header) { *s = HTTPHeaderWriter{h: h} }
 
 // Get returns the first value of the response header name.

@@ -23,6 +23,9 @@ const (
 	stackSlots  = 16 // per shard: up to 2,048 requests in flight are tracked
 )
 
+// The slots' bit masks are uint16: this fails to compile with more slots.
+const _ = uint16(1<<stackSlots - 1)
+
 // stackShard holds up to stackSlots entered requests: slot j is in use
 // when bit j of used is set, holds the identity's hash in hs[j] (so a
 // lookup reads two cache lines, not every identity) and the identity in
