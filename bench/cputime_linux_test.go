@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,8 +25,9 @@ import (
 // per operation over many short rounds: a measure that a busy shared
 // machine disturbs far less than wall-clock benchmarks (time the thread
 // spends descheduled is not counted, and the least round is the one least
-// disturbed). It runs only with HALT_BENCH_CPUTIME=1 (run.sh's cputime
-// section).
+// disturbed). The parallel decision rows report the process's CPU time
+// per operation instead, over GOMAXPROCS goroutines. It runs only with
+// HALT_BENCH_CPUTIME=1 (run.sh's cputime section).
 func TestCPUTime(t *testing.T) {
 	if os.Getenv("HALT_BENCH_CPUTIME") != "1" {
 		t.Skip("set HALT_BENCH_CPUTIME=1 (run.sh cputime)")
@@ -83,18 +85,38 @@ func TestCPUTime(t *testing.T) {
 		struct {
 			name string
 			op   func() func()
+		}{"TwoPolicies/impl=one-check", func() func() {
+			l := twoPolicyLimiter(t)
+			req := benchRequests[0]
+			return func() { d, _ := l.Check(ctx, req); sink = d.Allowed }
+		}},
+		struct {
+			name string
+			op   func() func()
+		}{"TwoPolicies/impl=two-checks", func() func() {
+			l1, l2 := onePolicyLimiters(t)
+			req := benchRequests[0]
+			return func() {
+				d1, _ := l1.Check(ctx, req)
+				d2, _ := l2.Check(ctx, req)
+				sink = d1.Allowed && d2.Allowed
+			}
+		}},
+		struct {
+			name string
+			op   func() func()
 		}{"Middleware/handler=bare", func() func() { return serveOnce(nil) }},
 		struct {
 			name string
 			op   func() func()
 		}{"Middleware/handler=halthttp", func() func() {
-			s := memory.New(nil)
-			t.Cleanup(func() { _ = s.Close() })
-			l, err := halt.New(s, halt.Policy{Name: "bench", Limit: 50, Window: time.Microsecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return serveOnce(halthttp.Middleware(l))
+			return serveOnce(halthttp.Middleware(middlewareLimiter(t)))
+		}},
+		struct {
+			name string
+			op   func() func()
+		}{"Middleware/handler=halthttp-prometheus", func() func() {
+			return serveOnce(halthttp.Middleware(middlewareLimiter(t, halt.WithTelemetry(promTelemetry()))))
 		}},
 	)
 	runtime.LockOSThread()
@@ -107,7 +129,59 @@ func TestCPUTime(t *testing.T) {
 		}
 		fmt.Printf("%-45s %6.1f\n", r.name, leastCPUTime(ops, rounds, op))
 	}
+	// The parallel decisions: GOMAXPROCS goroutines share one store, as in
+	// BenchmarkTake's parallel mode; the time is the process's CPU time
+	// per operation (contention included, descheduling not).
+	for _, keys := range []int{1, numKeys} {
+		for _, lib := range keyedLibraries() {
+			if lib.name != "halt-memory" && lib.name != "golimiter-memory" {
+				continue
+			}
+			take := lib.make(t)
+			for i := range keys {
+				take(i)
+			}
+			name := fmt.Sprintf("Take/keys=%d/impl=%s/parallel", keys, lib.name)
+			fmt.Printf("%-45s %6.1f\n", name, leastParallelCPUTime(ops, rounds, keys, take))
+		}
+	}
 	_ = sink
+}
+
+// leastParallelCPUTime runs take from GOMAXPROCS goroutines, ops in all
+// per round, each goroutine cycling through the keys from its own offset,
+// and returns the least process CPU time per op over rounds.
+func leastParallelCPUTime(ops, rounds, keys int, take taker) float64 {
+	g := runtime.GOMAXPROCS(0)
+	res := make([]float64, rounds)
+	for r := range res {
+		var wg sync.WaitGroup
+		t0 := processCPUTime()
+		for w := range g {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				i := (w * 7919) % keys
+				for range ops / g {
+					take(i)
+					if i++; i == keys {
+						i = 0
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		res[r] = float64(processCPUTime()-t0) / float64(ops/g*g)
+	}
+	return slices.Min(res)
+}
+
+// processCPUTime is CLOCK_PROCESS_CPUTIME_ID in nanoseconds.
+func processCPUTime() int64 {
+	const clockProcessCPUTimeID = 2
+	var ts syscall.Timespec
+	_, _, _ = syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockProcessCPUTimeID, uintptr(unsafe.Pointer(&ts)), 0)
+	return ts.Nano()
 }
 
 // serveOnce returns one request through mw (nil: the bare handler), as

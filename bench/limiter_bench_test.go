@@ -80,20 +80,10 @@ func BenchmarkCheck(b *testing.B) {
 // checked in turn, on the memory store: what "2 per second and 20 per
 // hour" costs either way.
 func BenchmarkTwoPolicies(b *testing.B) {
-	second := *benchPolicy()
-	second.Name = "second"
-	hour := *benchPolicy()
-	hour.Name = "hour"
-	hour.Window *= 60
 	ctx := context.Background()
 	req := benchRequests[0]
 	b.Run("impl=one-check", func(b *testing.B) {
-		s := memory.New(nil)
-		b.Cleanup(func() { _ = s.Close() })
-		l, err := halt.New(s, second, halt.WithPolicies(hour))
-		if err != nil {
-			b.Fatal(err)
-		}
+		l := twoPolicyLimiter(b)
 		b.ReportAllocs()
 		for b.Loop() {
 			if d, _ := l.Check(ctx, req); !d.Allowed {
@@ -102,16 +92,7 @@ func BenchmarkTwoPolicies(b *testing.B) {
 		}
 	})
 	b.Run("impl=two-checks", func(b *testing.B) {
-		s := memory.New(nil)
-		b.Cleanup(func() { _ = s.Close() })
-		l1, err := halt.New(s, second)
-		if err != nil {
-			b.Fatal(err)
-		}
-		l2, err := halt.New(s, hour)
-		if err != nil {
-			b.Fatal(err)
-		}
+		l1, l2 := onePolicyLimiters(b)
 		b.ReportAllocs()
 		for b.Loop() {
 			d1, _ := l1.Check(ctx, req)
@@ -121,4 +102,45 @@ func BenchmarkTwoPolicies(b *testing.B) {
 			}
 		}
 	})
+}
+
+// twoPolicies are BenchmarkTwoPolicies' policies: "per second" and "per
+// hour", neither ever reached.
+func twoPolicies() (second, hour halt.Policy) {
+	second = *benchPolicy()
+	second.Name = "second"
+	hour = *benchPolicy()
+	hour.Name = "hour"
+	hour.Window *= 60
+	return second, hour
+}
+
+// twoPolicyLimiter decides both policies in one check on the memory store.
+func twoPolicyLimiter(tb testing.TB) *halt.Limiter {
+	tb.Helper()
+	second, hour := twoPolicies()
+	s := memory.New(nil)
+	tb.Cleanup(func() { _ = s.Close() })
+	l, err := halt.New(s, second, halt.WithPolicies(hour))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l
+}
+
+// onePolicyLimiters are one limiter per policy on one memory store.
+func onePolicyLimiters(tb testing.TB) (*halt.Limiter, *halt.Limiter) {
+	tb.Helper()
+	second, hour := twoPolicies()
+	s := memory.New(nil)
+	tb.Cleanup(func() { _ = s.Close() })
+	l1, err := halt.New(s, second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	l2, err := halt.New(s, hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l1, l2
 }

@@ -9,6 +9,8 @@ import (
 	halthttp "github.com/halt-go/halt/adapters/nethttp"
 	halt "github.com/halt-go/halt/core"
 	"github.com/halt-go/halt/stores/memory"
+	haltprom "github.com/halt-go/halt/telemetry/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // discard is a reusable http.ResponseWriter: the benchmark measures the
@@ -56,12 +58,32 @@ func BenchmarkMiddleware(b *testing.B) {
 		// request is allowed and the headers carry two-digit numbers, as a
 		// real limit's do (strconv formats numbers below 100 without
 		// allocating).
-		s := memory.New(nil)
-		b.Cleanup(func() { _ = s.Close() })
-		l, err := halt.New(s, halt.Policy{Name: "bench", Limit: 50, Window: time.Microsecond})
-		if err != nil {
-			b.Fatal(err)
-		}
-		run(b, halthttp.Middleware(l)(ok))
+		run(b, halthttp.Middleware(middlewareLimiter(b))(ok))
 	})
+	b.Run("handler=halthttp-prometheus", func(b *testing.B) {
+		// The same with the Prometheus sink registered: what reporting
+		// every decision to Prometheus adds to the quiet default.
+		run(b, halthttp.Middleware(middlewareLimiter(b, halt.WithTelemetry(promTelemetry())))(ok))
+	})
+}
+
+// middlewareLimiter is the middleware benchmarks' limiter: the memory
+// store, a limit of 50 that refills faster than any loop asks.
+func middlewareLimiter(tb testing.TB, opts ...halt.Option) *halt.Limiter {
+	tb.Helper()
+	s := memory.New(nil)
+	tb.Cleanup(func() { _ = s.Close() })
+	l, err := halt.New(s, halt.Policy{Name: "bench", Limit: 50, Window: time.Microsecond}, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l
+}
+
+// promTelemetry is the Prometheus sink as an application wires it:
+// registered with a registry.
+func promTelemetry() *haltprom.Telemetry {
+	sink := haltprom.New()
+	prometheus.NewRegistry().MustRegister(sink)
+	return sink
 }

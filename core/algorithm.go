@@ -117,27 +117,39 @@ type Result struct {
 // no locks, no allocation once s.Slots exists. A cost of 0 means the policy's
 // cost. The policy must be valid ([Policy.Validate]).
 func (p *Policy) Decide(s *State, now int64, cost int64) Result {
+	var r Result
+	p.DecideInto(s, now, cost, &r)
+	return r
+}
+
+// DecideInto is [Policy.Decide] writing the result to *r, which it
+// overwrites: the same decision, for a store's hot path. (A Result is
+// returned through memory, and reading it back whole right after it was
+// written field by field costs a stall that a pointer avoids.)
+func (p *Policy) DecideInto(s *State, now int64, cost int64, r *Result) {
 	if cost <= 0 {
 		cost = p.RequestCost()
 	}
 	if cost > p.Capacity() {
-		return Result{Reason: ReasonCostExceedsCapacity, ResetAfter: p.untilFull(s, now)}
+		*r = Result{Reason: ReasonCostExceedsCapacity, ResetAfter: p.untilFull(s, now)}
+		return
 	}
 	if s.Until > now {
 		wait := time.Duration(s.Until - now)
-		return Result{Reason: ReasonCooldown, RetryAfter: wait, ResetAfter: max(wait, p.untilFull(s, now))}
+		*r = Result{Reason: ReasonCooldown, RetryAfter: wait, ResetAfter: max(wait, p.untilFull(s, now))}
+		return
 	}
-	var r Result
 	switch p.Algorithm {
 	case InFlight:
 		// Decided by leases (Leaser), not by State.
-		return Result{Reason: ReasonLimited, RetryAfter: inFlightRetry, ResetAfter: inFlightRetry}
+		*r = Result{Reason: ReasonLimited, RetryAfter: inFlightRetry, ResetAfter: inFlightRetry}
+		return
 	case FixedWindow:
-		r = p.fixedWindow(s, now, cost)
+		*r = p.fixedWindow(s, now, cost)
 	case SlidingWindow:
-		r = p.slidingWindow(s, now, cost)
+		*r = p.slidingWindow(s, now, cost)
 	default:
-		r = p.tokenBucket(s, now, cost)
+		p.tokenBucket(s, now, cost, r)
 	}
 	if !r.Allowed && p.BlockDuration > 0 {
 		s.Until = now + int64(p.BlockDuration)
@@ -145,7 +157,6 @@ func (p *Policy) Decide(s *State, now int64, cost int64) Result {
 		r.ResetAfter = max(r.ResetAfter, r.RetryAfter)
 		r.Reason = ReasonCooldown
 	}
-	return r
 }
 
 // Peek is s's standing at now for requests of cost (0: the policy's
@@ -229,6 +240,19 @@ func (p *Policy) TTL(s *State, now int64) time.Duration {
 	return d + time.Second
 }
 
+// TTLAfter is [Policy.TTL] of s right after Decide(s, now, cost) returned
+// r: the same duration, without computing again what r already says (for a
+// token bucket, the time until it is full is r.ResetAfter). Stores call it
+// on their hot path; given any other r it is unspecified.
+func (p *Policy) TTLAfter(s *State, now int64, r *Result) time.Duration {
+	if p.Algorithm != TokenBucket || s.Stamp > now {
+		return p.TTL(s, now)
+	}
+	// After a decision at now, r.ResetAfter is untilFull(s, now), or a
+	// cooldown's end when later: what TTL takes the maximum of.
+	return max(r.ResetAfter, time.Duration(s.Until-now)) + time.Second
+}
+
 // untilFull is the time from now until s is back to full capacity.
 func (p *Policy) untilFull(s *State, now int64) time.Duration {
 	switch p.Algorithm {
@@ -262,6 +286,9 @@ func (p *Policy) untilFull(s *State, now int64) time.Duration {
 
 // tokenRate is the refill rate in tokens per second.
 func (p *Policy) tokenRate() float64 {
+	if p.Window == time.Second {
+		return float64(p.Limit) // x/1 is x: the same bits, without the division
+	}
 	return float64(p.Limit) / seconds(p.Window)
 }
 
@@ -307,7 +334,7 @@ func (p *Policy) tokensAt(s *State, now int64, rate float64) float64 {
 	return tokens
 }
 
-func (p *Policy) tokenBucket(s *State, now int64, cost int64) Result {
+func (p *Policy) tokenBucket(s *State, now int64, cost int64, r *Result) {
 	rate := p.tokenRate()
 	filled := p.tokensAt(s, now, rate)
 	left := filled - float64(cost)
@@ -316,17 +343,19 @@ func (p *Policy) tokenBucket(s *State, now int64, cost int64) Result {
 			// A reservation: the token is taken now, into debt, and the
 			// request waits until it is due.
 			s.Stamp, s.Level = now, left
-			return Result{
+			*r = Result{
 				Allowed:    true,
 				Wait:       wait,
 				ResetAfter: durationFromTokens(float64(p.Capacity())-left, rate),
 			}
+			return
 		}
-		return Result{
+		*r = Result{
 			Reason:     ReasonLimited,
 			RetryAfter: wait - p.MaxWait,
 			ResetAfter: durationFromTokens(float64(p.Capacity())-filled, rate),
 		}
+		return
 	}
 	s.Stamp, s.Level = now, left
 	perCost := left
@@ -344,7 +373,7 @@ func (p *Policy) tokenBucket(s *State, now int64, cost int64) Result {
 		durationFromTokens(deficit, rate) == 0 {
 		remaining++
 	}
-	return Result{
+	*r = Result{
 		Allowed:    true,
 		Remaining:  remaining,
 		ResetAfter: durationFromTokens(float64(p.Capacity())-left, rate),

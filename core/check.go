@@ -205,6 +205,15 @@ func (l *Limiter) CheckCost(ctx context.Context, req Request, cost int64) (Decis
 	return l.check(ctx, req, cost, nil)
 }
 
+// CheckCostInto is CheckCost writing the decision to *d (which it
+// overwrites) instead of returning it: the same check, for adapters that
+// keep the decision in a variable of their own and would otherwise copy
+// it from call to call.
+func (l *Limiter) CheckCostInto(ctx context.Context, req Request, cost int64, d *Decision) error {
+	*d = Decision{}
+	return l.checkInto(ctx, req, cost, nil, d)
+}
+
 // target is one request resolved: the policy it is decided under and its
 // key, or a decision made without the store.
 type target struct {
@@ -314,12 +323,12 @@ func (l *Limiter) buildKey(buf []byte, cp *compiled, keyFunc func(Request) (stri
 	}
 	key = append(key, '{')
 	start := len(key)
-	key, ok := l.appendKey(key, &cp.Policy, keyFunc, req, c.addr, c.ok)
+	key, ok := l.appendKey(key, &cp.Policy, keyFunc, req, &c)
 	if !ok {
 		if l.missing != MissingKeyUseIP {
 			return key, start, false
 		}
-		key = l.appendIP(key[:start], c.addr, c.ok)
+		key = l.appendIP(key[:start], &c)
 	}
 	return append(key, '}'), start, true
 }
@@ -354,64 +363,86 @@ func (t *target) decide(d Decision) {
 }
 
 func (l *Limiter) check(ctx context.Context, req Request, cost int64, override *Policy) (Decision, error) {
+	var d Decision
+	err := l.checkInto(ctx, req, cost, override, &d)
+	return d, err
+}
+
+// checkInto is check writing the decision to *d (zero on entry): the
+// decision is built in place instead of copied from call to call.
+func (l *Limiter) checkInto(ctx context.Context, req Request, cost int64, override *Policy, d *Decision) error {
 	if isNil(req) {
-		return Decision{Reason: ReasonSkipped, Policy: l.policy.Name}, ErrNilRequest
+		*d = Decision{Reason: ReasonSkipped, Policy: l.policy.Name}
+		return ErrNilRequest
 	}
 	if ctx == nil {
 		ctx = req.Context()
 	}
 	now := l.clock.Now()
 	if l.multi {
-		return l.checkMulti(ctx, req, cost, override, now)
+		var err error
+		*d, err = l.checkMulti(ctx, req, cost, override, now)
+		return err
 	}
 	bp := l.keyPool.Get().(*[]byte)
 	var t target
 	l.resolve(ctx, req, override, now, (*bp)[:0], &t)
 	if t.early {
-		d := t.d
-		l.report(ctx, &t, &d)
+		*d = t.d
+		l.report(ctx, &t, d)
 		l.keyPool.Put(bp)
-		return d, t.err
+		return t.err
 	}
 	*bp = t.key
+	var err error
 	if t.cp.Algorithm == InFlight {
-		d, err := l.acquire(ctx, &t, now)
+		*d, err = l.acquire(ctx, &t, now)
 		l.keyPool.Put(bp)
 		if err == nil {
 			err = t.err
 		}
-		return d, err
+		return err
 	}
 	start := l.started(now)
 	res, err := l.store.Take(ctx, t.key, &t.cp.Policy, now, cost)
 	if l.timer != nil {
-		l.timer.OnStoreDuration(ctx, l.storeName, time.Since(start))
+		l.timer.OnStoreDuration(ctx, l.storeName, l.since(start))
 	}
-	var d Decision
 	if err != nil {
-		d, err = l.failed(ctx, &t, now, cost, err)
+		*d, err = l.failed(ctx, &t, now, cost, err)
 	} else {
-		d = l.decision(t.cp, &res, now)
+		l.decisionInto(t.cp, &res, now, d)
 		d.cost = cost
 		if d.Allowed {
 			d.taken, d.sum = takenStore, keySum(t.key)
 			d.finish = t.cp.Count != nil
 			if res.Wait > 0 {
-				d, err = l.await(ctx, &t, d, l.store, res.Wait, now, cost)
+				*d, err = l.await(ctx, &t, *d, l.store, res.Wait, now, cost)
 				l.keyPool.Put(bp)
 				if err == nil {
 					err = t.err
 				}
-				return d, err
+				return err
 			}
 		}
-		l.report(ctx, &t, &d)
+		l.report(ctx, &t, d)
 	}
 	l.keyPool.Put(bp)
 	if err == nil {
 		err = t.err
 	}
-	return d, err
+	return err
+}
+
+// decisionInto is decision writing to *d.
+func (l *Limiter) decisionInto(cp *compiled, r *Result, now time.Time, d *Decision) {
+	d.Allowed, d.Reason = r.Allowed, r.Reason
+	d.Policy, d.Limit, d.Window = cp.Name, cp.Limit, cp.Window
+	d.Remaining, d.ResetAfter, d.RetryAfter = max(0, r.Remaining), r.ResetAfter, r.RetryAfter
+	d.At, d.cp = now, cp
+	if d.Reason == ReasonCostExceedsCapacity {
+		d.RetryAfter = 0
+	}
 }
 
 // decision turns a store's result into a Decision under cp.

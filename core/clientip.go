@@ -95,19 +95,37 @@ type client struct {
 	// is a proxy's own address, and the request cannot be told apart from
 	// the proxy's. Such requests are limited, never exempt as private.
 	proxy bool
+	// text is addr's canonical text when addr is an IPv4 address parsed
+	// from a dotted quad (which is written one way only), so the key copies
+	// it instead of formatting addr; "" otherwise.
+	text string
 }
 
 // resolve finds req's client address.
 func (r *ipResolver) resolve(req Request) client {
-	peer, ok := parsePeer(req.RemoteAddr())
+	var peer netip.Addr
+	var text string
+	var ok bool
+	if pr, isPR := req.(PeerAddrRequest); isPR {
+		if peer, ok = pr.PeerAddr(); ok {
+			peer, ok = clean(peer)
+		}
+	}
+	if !ok {
+		remote := req.RemoteAddr()
+		if peer, text, ok = parsePeer4(remote); !ok {
+			text = ""
+			peer, ok = parsePeer(remote)
+		}
+	}
 	if !ok && !r.unix {
 		return client{} // a unix socket or junk, not declared trusted
 	}
-	if ok && !r.isTrusted(peer) {
-		return client{addr: peer, peer: peer, ok: true}
-	}
 	if ok && len(r.trusted) == 0 && !r.trustAll {
-		return client{addr: peer, peer: peer, ok: true}
+		return client{addr: peer, peer: peer, ok: true, text: text}
+	}
+	if ok && !r.isTrusted(peer) {
+		return client{addr: peer, peer: peer, ok: true, text: text}
 	}
 	// The peer is a trusted proxy (or a unix socket, declared trusted):
 	// believe its headers.
@@ -124,10 +142,42 @@ func (r *ipResolver) resolve(req Request) client {
 	case SourceForwarded:
 		c.addr, c.proxy = r.walk(req.HeaderValues("Forwarded"), peer, forwardedFor)
 	default:
-		c.addr, c.proxy = r.walk(req.HeaderValues("X-Forwarded-For"), peer, identity)
+		c.addr, c.text, c.proxy = r.walkXFF(req.HeaderValues("X-Forwarded-For"), peer)
 	}
 	c.ok = c.addr.IsValid()
 	return c
+}
+
+// walkXFF is walk over X-Forwarded-For with a fast path for its usual
+// shape, a single line of one or two IPv4 addresses ("client" or "client,
+// proxy"), which it parses without trimming and returns with its text;
+// anything else goes to walk.
+func (r *ipResolver) walkXFF(lines []string, peer netip.Addr) (netip.Addr, string, bool) {
+	if len(lines) == 1 {
+		v := lines[0]
+		last, rest := v, ""
+		if i := strings.LastIndexByte(v, ','); i >= 0 {
+			last, rest = v[i+1:], v[:i]
+			if len(last) > 0 && last[0] == ' ' {
+				last = last[1:]
+			}
+		}
+		if a, text, ok := parsePeer4(last); ok && len(text) == len(last) {
+			if !r.isTrusted(a) {
+				return a, text, false
+			}
+			if rest == "" || strings.IndexByte(rest, ',') >= 0 {
+				// Fully trusted, or more entries: the general walk.
+				addr, proxy := r.walk(lines, peer, identity)
+				return addr, "", proxy
+			}
+			if b, text, ok := parsePeer4(strings.TrimLeft(rest, " ")); ok && len(text) == len(strings.TrimLeft(rest, " ")) && !r.isTrusted(b) {
+				return b, text, false
+			}
+		}
+	}
+	addr, proxy := r.walk(lines, peer, identity)
+	return addr, "", proxy
 }
 
 func identity(s string) string { return s }
@@ -198,6 +248,46 @@ func (r *ipResolver) walk(lines []string, peer netip.Addr, extract func(string) 
 		}
 	}
 	return current, r.proxyOnly(found)
+}
+
+// parsePeer4 parses the RemoteAddr net/http reports for an IPv4 peer,
+// "a.b.c.d:port" (or "a.b.c.d"), as netip.ParseAddr would the address:
+// four decimal fields of 0 to 255 without leading zeros. It returns the
+// address and its text; ok is false for anything else (IPv6, junk, the
+// unspecified 0.0.0.0), which parsePeer then handles.
+func parsePeer4(s string) (a netip.Addr, text string, ok bool) {
+	var b [4]byte
+	i := 0
+	for f := range b {
+		if f > 0 {
+			if i >= len(s) || s[i] != '.' {
+				return netip.Addr{}, "", false
+			}
+			i++
+		}
+		if i >= len(s) || s[i]-'0' > 9 {
+			return netip.Addr{}, "", false
+		}
+		v := uint(s[i] - '0')
+		i++
+		// Up to two more digits, unless the first is a zero (no leading
+		// zeros: "0" stands alone).
+		for n := 0; v != 0 && n < 2 && i < len(s) && s[i]-'0' <= 9; n++ {
+			v = v*10 + uint(s[i]-'0')
+			i++
+		}
+		if v > 255 {
+			return netip.Addr{}, "", false
+		}
+		b[f] = byte(v)
+	}
+	if i < len(s) && !isPort(s[i:]) {
+		return netip.Addr{}, "", false
+	}
+	if b == [4]byte{} {
+		return netip.Addr{}, "", false // unspecified: junk (parsePeer says so)
+	}
+	return netip.AddrFrom4(b), s[:i], true
 }
 
 // parsePeer parses a RemoteAddr: "ip:port", "[ip%zone]:port" or "ip".
@@ -277,5 +367,11 @@ func clean(a netip.Addr) (netip.Addr, bool) {
 // addresses; not CGNAT (100.64.0.0/10), NAT64, 6to4 or Teredo, whose
 // addresses stand for many subscribers or for public hosts.
 func isPrivate(a netip.Addr) bool {
+	if a.Is4() {
+		// The same ranges as below, read from the address's four bytes.
+		b := a.As4()
+		return b[0] == 10 || b[0] == 127 || b[0] == 172 && b[1]&0xf0 == 16 ||
+			b[0] == 192 && b[1] == 168 || b[0] == 169 && b[1] == 254
+	}
 	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast()
 }

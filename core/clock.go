@@ -12,18 +12,64 @@ type systemClock struct{}
 // read again.
 const anchorEvery = time.Second
 
-// clockAnchor is the last full reading of time.Now (with its monotonic
-// part): time.Since reads only the monotonic clock, and the anchor plus the
-// time since it is the wall time, without a second clock read.
-var clockAnchor atomic.Pointer[time.Time]
+// maxDrift is how far behind the last reading a new anchor may find the
+// wall clock and still be taken as drift between the two clocks, which the
+// clock absorbs (it never runs back); a larger step back is the wall
+// clock being set, which it follows.
+const maxDrift = time.Millisecond
 
+// anchor is a full reading of time.Now: mono keeps its monotonic part, and
+// sec and nsec are its wall time (Unix seconds and nanoseconds).
+// time.Since(mono) reads only the monotonic clock; the anchor's wall time
+// plus that is the wall time now, without a second clock read.
+type anchor struct {
+	mono      time.Time
+	sec, nsec int64
+}
+
+var clockAnchor atomic.Pointer[anchor]
+
+// Now returns the wall time without a monotonic reading: a time.Time that
+// carries one costs about as much to build as the clock read itself, and
+// nothing in Halt compares two of them (the stores take Unix nanoseconds).
+// Between anchors it advances with the monotonic clock.
 func (systemClock) Now() time.Time {
-	if a := clockAnchor.Load(); a != nil {
-		if d := time.Since(*a); d >= 0 && d < anchorEvery {
-			return a.Add(d)
+	a := clockAnchor.Load()
+	if a != nil {
+		if d := time.Since(a.mono); d >= 0 && d < anchorEvery {
+			sec, nsec := a.sec, a.nsec+int64(d)
+			if nsec >= 1e9 {
+				sec, nsec = sec+1, nsec-1e9
+			}
+			return time.Unix(sec, nsec)
 		}
 	}
+	return reanchor(a)
+}
+
+// reanchor reads time.Now into a new anchor after prev (nil for none) and
+// returns its wall time.
+func reanchor(prev *anchor) time.Time {
 	now := time.Now()
-	clockAnchor.Store(&now)
-	return now
+	wall := now.UnixNano()
+	if prev != nil {
+		// Where the previous anchor has got to: a new anchor slightly
+		// behind it is drift, and starts from there instead.
+		if last := prev.sec*1e9 + prev.nsec + int64(time.Since(prev.mono)); last > wall && last-wall < int64(maxDrift) {
+			wall = last
+		}
+	}
+	clockAnchor.Store(&anchor{mono: now, sec: wall / 1e9, nsec: wall % 1e9})
+	return time.Unix(0, wall)
+}
+
+// since is how long ago start was by the limiter's clock, for timing
+// store calls: SystemClock's own instants are compared on its own clock
+// (cheaper than time.Since, which reads the wall clock again for a time
+// without a monotonic reading), others' on the system clock.
+func (l *Limiter) since(start time.Time) time.Duration {
+	if _, ok := l.clock.(systemClock); ok {
+		return max(0, SystemClock.Now().Sub(start))
+	}
+	return time.Since(start)
 }

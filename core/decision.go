@@ -38,13 +38,18 @@ type Decision struct {
 	// admitted (Policy.MaxWait); zero for requests admitted at once.
 	Wait time.Duration
 
+	// The unexported fields keep the size a multiple of 16 bytes (144): a
+	// Decision is copied in 16-byte moves, and with an odd 8 bytes the
+	// last move overlaps the one before, which a copy of a copy made just
+	// before cannot read without a store-forwarding stall.
+
 	cp     *compiled // rendering data of the policy that decided
 	cost   int64     // the cost asked for (0: the policy's)
 	taken  taker     // which store recorded the admission, if any
+	finish bool      // Finish has something to do (NeedsFinish)
 	sum    uint64    // a hash of the key it was recorded under, for Undo
 	multi  *multi    // the decision of every policy, for limiters with several
 	lease  *lease    // the in-flight slot held, released by Finish
-	finish bool      // Finish has something to do (NeedsFinish)
 }
 
 // Counted reports whether the decision was recorded in a store: the

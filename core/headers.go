@@ -14,6 +14,27 @@ type ResponseHeaders interface {
 	Add(name, value string)
 }
 
+// IntHeaders is a ResponseHeaders that can set a header to the decimal
+// form of an integer itself, from storage of its own: numbers of 1024 and
+// over (which core does not keep ready-made) then cost no allocation.
+// Header styles use it when the headers they are given implement it.
+type IntHeaders interface {
+	SetInt(name string, v int64)
+}
+
+// setInt sets name to v's decimal form on h.
+func setInt(h ResponseHeaders, name string, v int64) {
+	if v >= 0 && v < int64(len(smallInts)) {
+		h.Set(name, smallInts[v])
+		return
+	}
+	if ih, ok := h.(IntHeaders); ok {
+		ih.SetInt(name, v)
+		return
+	}
+	h.Set(name, strconv.FormatInt(v, 10))
+}
+
 // HeaderStyle renders a Decision as rate-limit response headers. When
 // several limiters apply to one request, each renders in turn onto the same
 // headers; a style keeps whichever decision is the most restrictive (or, for
@@ -65,6 +86,16 @@ func ParseHeaderStyle(name string) (HeaderStyle, bool) {
 		return NoHeaders, true
 	}
 	return nil, false
+}
+
+// WriteHeaders renders d as the limiter's rate-limit headers onto h, as
+// HeaderStyle().Write(h, *d) does, without copying d for Halt's own styles.
+func (l *Limiter) WriteHeaders(h ResponseHeaders, d *Decision) {
+	if t, ok := l.style.(*trio); ok {
+		t.write(h, d)
+		return
+	}
+	l.style.Write(h, *d)
 }
 
 // ResetSeconds is the reset value headers show: whole seconds rounded up;
@@ -121,17 +152,21 @@ func newTrio(prefix string, epoch bool) *trio {
 	return &trio{limit: prefix + "Limit", remaining: prefix + "Remaining", reset: prefix + "Reset", epoch: epoch}
 }
 
-func (s *trio) Write(h ResponseHeaders, d Decision) {
+func (s *trio) Write(h ResponseHeaders, d Decision) { s.write(h, &d) }
+
+func (s *trio) write(h ResponseHeaders, d *Decision) {
 	reset := d.ResetSeconds()
 	if s.epoch {
 		reset += d.At.Unix()
 	}
-	if moreRestrictive(h.Get(s.remaining), h.Get(s.reset), &d, reset) {
+	// A prior limiter's headers (read only when there are some: most
+	// requests pass one limiter).
+	if prior := h.Get(s.remaining); prior != "" && moreRestrictive(prior, h.Get(s.reset), d, reset) {
 		return
 	}
 	h.Set(s.limit, d.limitString())
-	h.Set(s.remaining, itoa(d.Remaining))
-	h.Set(s.reset, itoa(reset))
+	setInt(h, s.remaining, d.Remaining)
+	setInt(h, s.reset, reset)
 }
 
 type draft7 struct{}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -36,7 +35,7 @@ const (
 // part between the braces of "halt:<policy>:{<client>}"). ok is false when
 // the request has no key under the strategy. keyFunc is the KeyFunc of the
 // policy as resolved for this request.
-func (l *Limiter) appendKey(dst []byte, p *Policy, keyFunc func(Request) (string, bool), req Request, client netip.Addr, haveIP bool) ([]byte, bool) {
+func (l *Limiter) appendKey(dst []byte, p *Policy, keyFunc func(Request) (string, bool), req Request, c *client) ([]byte, bool) {
 	switch p.KeyStrategy {
 	case KeyUser:
 		return l.appendUser(dst, req)
@@ -51,7 +50,7 @@ func (l *Limiter) appendKey(dst []byte, p *Policy, keyFunc func(Request) (string
 		if !ok {
 			return dst, false
 		}
-		return l.appendIP(append(out, '|'), client, haveIP), true
+		return l.appendIP(append(out, '|'), c), true
 	case KeyCustom:
 		v, ok := keyFunc(req)
 		if !ok || v == "" {
@@ -59,16 +58,20 @@ func (l *Limiter) appendKey(dst []byte, p *Policy, keyFunc func(Request) (string
 		}
 		return appendPart(append(dst, "custom:"...), v), true
 	default:
-		return l.appendIP(dst, client, haveIP), true
+		return l.appendIP(dst, c), true
 	}
 }
 
 // appendIP appends "ip:<addr>" for IPv4 and "ip:<prefix>" for IPv6.
-func (l *Limiter) appendIP(dst []byte, a netip.Addr, ok bool) []byte {
+func (l *Limiter) appendIP(dst []byte, c *client) []byte {
 	dst = append(dst, "ip:"...)
-	if !ok {
+	if !c.ok {
 		return append(dst, "unknown"...)
 	}
+	if c.text != "" {
+		return append(dst, c.text...)
+	}
+	a := c.addr
 	if a.Is6() && l.ipv6Bits < 128 {
 		pfx, _ := a.Prefix(l.ipv6Bits)
 		return pfx.AppendTo(dst)

@@ -192,7 +192,7 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 			m, merr = l.decideWithQuotas(ctx, l.store, enf, qt, now, cost)
 		}
 		if l.timer != nil {
-			l.timer.OnStoreDuration(ctx, l.storeName, time.Since(start))
+			l.timer.OnStoreDuration(ctx, l.storeName, l.since(start))
 		}
 		if bd != nil {
 			l.report(ctx, &t, bd)

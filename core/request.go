@@ -1,6 +1,9 @@
 package halt
 
-import "context"
+import (
+	"context"
+	"net/netip"
+)
 
 // Request is the framework-neutral view of an HTTP request that the limiter
 // reads. Adapters implement it over their native context without copying.
@@ -29,4 +32,14 @@ type Request interface {
 	// Value returns a per-request value (gin and echo c.Get, fiber c.Locals,
 	// net/http the context), or nil.
 	Value(key any) any
+}
+
+// PeerAddrRequest is a Request whose framework holds the peer's address
+// parsed already (fiber's is a *net.TCPAddr): the limiter takes it from
+// PeerAddr instead of parsing RemoteAddr, which would format it only to
+// have it parsed back. PeerAddr reports false when the peer has no IP
+// address; the limiter then reads RemoteAddr.
+type PeerAddrRequest interface {
+	Request
+	PeerAddr() (netip.Addr, bool)
 }

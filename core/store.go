@@ -111,7 +111,9 @@ type Clock interface {
 // the cost of [time.Now] on Linux, and derives the wall time from an anchor
 // that is read again every second: a step of the system's wall clock
 // reaches it within a second, and between anchors it agrees with time.Now
-// to within the clocks' drift (microseconds).
+// to within the clocks' drift (microseconds), which it absorbs rather than
+// run back. The times it returns carry no monotonic clock reading (see
+// package time): compare them as wall times.
 var SystemClock Clock = systemClock{}
 
 // ClockFunc adapts a function to a Clock.

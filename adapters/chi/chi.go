@@ -126,7 +126,8 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 				_ = write(w)(status, body)
 				return
 			}
-			d, ok := m.Handle(exchange{w: w, r: r}, q, s)
+			var d halt.Decision
+			ok := m.HandleInto(exchange{w: w, r: r}, q, s, &d)
 			if !ok {
 				adapter.Refuse(adapter.Identity(w))
 				_ = m.Reject(exchange{w: w, r: r}, d, write(w))

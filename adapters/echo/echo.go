@@ -103,7 +103,8 @@ func Middleware(l *halt.Limiter, opts ...Option) echo.MiddlewareFunc {
 			if status, body, ok := m.Status(x, x); ok {
 				return c.JSONBlob(status, body)
 			}
-			d, ok := m.Handle(c, x, x)
+			var d halt.Decision
+			ok := m.HandleInto(c, x, x, &d)
 			if !ok {
 				c.Set(refusedKey, true)
 				return m.Reject(c, d, x.write)

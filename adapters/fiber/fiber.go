@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
@@ -23,7 +24,7 @@ type request struct {
 	addr  [48]byte  // RemoteAddr of a TCP peer
 }
 
-var _ halt.Request = (*request)(nil)
+var _ halt.PeerAddrRequest = (*request)(nil)
 
 // Context returns fiber's user context (c.UserContext).
 func (q *request) Context() context.Context { return q.c.UserContext() }
@@ -70,6 +71,16 @@ func (q *request) RemoteAddr() string {
 	return addr.String()
 }
 
+// PeerAddr returns the TCP peer's address as fasthttp holds it, without
+// formatting it for RemoteAddr (see [halt.PeerAddrRequest]).
+func (q *request) PeerAddr() (netip.Addr, bool) {
+	if tcp, ok := q.c.Context().RemoteAddr().(*net.TCPAddr); ok {
+		a, ok := netip.AddrFromSlice(tcp.IP)
+		return a.Unmap(), ok
+	}
+	return netip.Addr{}, false
+}
+
 // Value reads c.Locals.
 func (q *request) Value(key any) any { return q.c.Locals(key) }
 
@@ -82,13 +93,23 @@ func Request(c *fiber.Ctx) halt.Request { return &request{c: c} }
 // Set skips fasthttp's name normalization.
 type response fiber.Ctx
 
-var _ halt.ResponseHeaders = (*response)(nil)
+var (
+	_ halt.ResponseHeaders = (*response)(nil)
+	_ halt.IntHeaders      = (*response)(nil)
+)
 
 func (w *response) Get(name string) string { return (*fiber.Ctx)(w).GetRespHeader(name) }
 func (w *response) Set(name, value string) {
 	(*fiber.Ctx)(w).Response().Header.SetCanonical(utils.UnsafeBytes(name), utils.UnsafeBytes(value))
 }
 func (w *response) Add(name, value string) { (*fiber.Ctx)(w).Response().Header.Add(name, value) }
+
+// SetInt sets name to v's decimal form, formatted on the stack (fasthttp
+// copies it).
+func (w *response) SetInt(name string, v int64) {
+	var buf [20]byte
+	(*fiber.Ctx)(w).Response().Header.SetCanonical(utils.UnsafeBytes(name), strconv.AppendInt(buf[:0], v, 10))
+}
 
 // Option configures the middleware.
 type Option = adapter.Option[*fiber.Ctx]
@@ -149,7 +170,8 @@ func Middleware(l *halt.Limiter, opts ...Option) fiber.Handler {
 		if status, body, ok := m.Status(q, w); ok {
 			return w.write(status, body)
 		}
-		d, ok := m.Handle(c, q, w)
+		var d halt.Decision
+		ok := m.HandleInto(c, q, w, &d)
 		if !ok {
 			c.Locals(refusedKey{}, true)
 			return m.Reject(c, d, w.write)

@@ -88,7 +88,8 @@ func Middleware(l *halt.Limiter, opts ...Option) gin.HandlerFunc {
 			c.Data(status, "application/json", body)
 			return
 		}
-		d, ok := m.Handle(c, q, h)
+		var d halt.Decision
+		ok := m.HandleInto(c, q, h, &d)
 		if !ok {
 			refuse(c)
 			c.Abort()

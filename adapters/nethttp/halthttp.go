@@ -168,7 +168,8 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 				_ = write(w)(status, body)
 				return
 			}
-			d, ok := m.Handle(x, x, x)
+			var d halt.Decision
+			ok := m.HandleInto(x, x, x, &d)
 			if !ok {
 				adapter.Refuse(adapter.Identity(w))
 				_ = m.Reject(x, d, write(w))

@@ -11,6 +11,7 @@ package adapter
 import (
 	"net/http"
 	"strconv"
+	"unsafe"
 
 	halt "github.com/halt-go/halt/core"
 )
@@ -107,14 +108,23 @@ func (m *Middleware[C]) Limiter() *halt.Limiter { return m.l }
 // must call Reject. Exempt, skipped and failed-open requests proceed
 // without headers.
 func (m *Middleware[C]) Handle(c C, req halt.Request, h halt.ResponseHeaders) (halt.Decision, bool) {
+	var d halt.Decision
+	ok := m.HandleInto(c, req, h, &d)
+	return d, ok
+}
+
+// HandleInto is Handle writing the decision to *d (which it overwrites):
+// the middleware's hot path, without copying the decision on its way out.
+func (m *Middleware[C]) HandleInto(c C, req halt.Request, h halt.ResponseHeaders, d *halt.Decision) bool {
 	if m.skip != nil && m.skip(c) {
-		return halt.Decision{Allowed: true, Reason: halt.ReasonSkipped}, true
+		*d = halt.Decision{Allowed: true, Reason: halt.ReasonSkipped}
+		return true
 	}
 	var cost int64
 	if m.cost != nil {
 		cost = m.cost(c)
 	}
-	return Decide(m.l, req, h, cost)
+	return DecideInto(m.l, req, h, cost, d)
 }
 
 // Reject writes the rejection of d: the custom deny handler if one is set,
@@ -133,18 +143,25 @@ func (m *Middleware[C]) Reject(c C, d halt.Decision, write func(status int, body
 // ([Reject]). It is the middleware's check, for handlers that know the
 // cost only once they run. Store errors went to the limiter's telemetry.
 func Decide(l *halt.Limiter, req halt.Request, h halt.ResponseHeaders, cost int64) (halt.Decision, bool) {
-	d, _ := l.CheckCost(req.Context(), req, cost)
+	var d halt.Decision
+	ok := DecideInto(l, req, h, cost, &d)
+	return d, ok
+}
+
+// DecideInto is Decide writing the decision to *d (which it overwrites).
+func DecideInto(l *halt.Limiter, req halt.Request, h halt.ResponseHeaders, cost int64, d *halt.Decision) bool {
+	_ = l.CheckCostInto(req.Context(), req, cost, d)
 	if d.HasHeaders() {
-		l.HeaderStyle().Write(h, d)
+		l.WriteHeaders(h, d)
 	}
 	if d.Allowed {
-		return d, true
+		return true
 	}
 	if s := d.RetrySeconds(); s > 0 {
 		h.Set("Retry-After", strconv.FormatInt(s, 10))
 	}
 	h.Set("Cache-Control", "no-store")
-	return d, false
+	return false
 }
 
 // Reject writes the default rejection of d through write: the status and
@@ -169,10 +186,17 @@ func HTTPHeaders(h http.Header) halt.ResponseHeaders {
 type HTTPHeaderWriter struct {
 	h    http.Header
 	vals [4]string
-	n    int
+	// digits holds the values SetInt formats (two of ten digits fit): the
+	// strings set point into it, and nothing writes over a part once used.
+	digits [24]byte
+	n      uint8 // vals used
+	used   uint8 // digits used
 }
 
-// Init points a new writer at h.
+var _ halt.IntHeaders = (*HTTPHeaderWriter)(nil)
+
+// Init points a new writer at h. Init a writer once: the values SetInt
+// wrote live in the writer and would be overwritten.
 func (s *HTTPHeaderWriter) Init(h http.Header) { *s = HTTPHeaderWriter{h: h} }
 
 // Get returns the first value of the response header name.
@@ -185,13 +209,27 @@ func (s *HTTPHeaderWriter) Get(name string) string {
 
 // Set replaces the response header name with value.
 func (s *HTTPHeaderWriter) Set(name, value string) {
-	if s.n < len(s.vals) {
-		s.vals[s.n] = value
-		s.h[name] = s.vals[s.n : s.n+1 : s.n+1]
+	if n := int(s.n); n < len(s.vals) {
+		s.vals[n] = value
+		s.h[name] = s.vals[n : n+1 : n+1]
 		s.n++
 		return
 	}
 	s.h[name] = []string{value}
+}
+
+// SetInt sets the response header name to v's decimal form, formatted
+// into the writer's own storage (no allocation for the first two values).
+func (s *HTTPHeaderWriter) SetInt(name string, v int64) {
+	var buf [20]byte // digits and sign of any int64
+	b := strconv.AppendInt(buf[:0], v, 10)
+	if len(s.digits)-int(s.used) < len(b) {
+		s.Set(name, string(b))
+		return
+	}
+	at := int(s.used)
+	s.used += uint8(copy(s.digits[at:], b))
+	s.Set(name, unsafe.String(&s.digits[at], len(b)))
 }
 
 // Add appends value to the response header name.

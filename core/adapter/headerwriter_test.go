@@ -2,6 +2,7 @@ package adapter_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -56,4 +57,32 @@ func TestNewNilLimiter(t *testing.T) {
 	}()
 	adapter.New[*http.Request](nil)
 	t.Fatal("New(nil) returned")
+}
+
+// TestHTTPHeaderWriterSetInt: SetInt writes the decimal form of each
+// value, from the writer's storage for the first two and allocated after.
+func TestHTTPHeaderWriterSetInt(t *testing.T) {
+	h := make(http.Header)
+	var w adapter.HTTPHeaderWriter
+	w.Init(h)
+	vals := []int64{1_000_000_000, -9223372036854775808, 9223372036854775807, 1024}
+	names := []string{"A", "B", "C", "D"}
+	for i, v := range vals {
+		w.SetInt(names[i], v)
+	}
+	for i, v := range vals {
+		if got := h.Get(names[i]); got != strconv.FormatInt(v, 10) {
+			t.Errorf("%s = %q, want %d", names[i], got, v)
+		}
+	}
+	// The writer itself is one allocation (the values live in it); the
+	// values add none.
+	if n := testing.AllocsPerRun(100, func() {
+		w := new(adapter.HTTPHeaderWriter)
+		w.Init(h)
+		w.SetInt("A", 1_000_000_000)
+		w.SetInt("B", 1_800_000_000)
+	}); n != 1 {
+		t.Errorf("a writer and two SetInt calls allocate %v times, want 1", n)
+	}
 }

@@ -2,6 +2,7 @@ package adapter
 
 import (
 	"hash/maphash"
+	"math/bits"
 	"reflect"
 	"sync"
 )
@@ -22,21 +23,38 @@ const (
 	stackSlots  = 16 // per shard: up to 2,048 requests in flight are tracked
 )
 
-type stackSlot struct {
-	h       uint64 // the identity's hash, never 0; 0 marks a free slot
-	id      any
-	refused bool
+// The slots' bit masks are uint16: this fails to compile with more slots.
+const _ = uint16(1<<stackSlots - 1)
+
+// stackShard holds up to stackSlots entered requests: slot j is in use
+// when bit j of used is set, holds the identity's hash in hs[j] (so a
+// lookup reads two cache lines, not every identity) and the identity in
+// ids[j], and bit j of refused marks it refused.
+type stackShard struct {
+	mu      sync.Mutex
+	used    uint16
+	refused uint16
+	hs      [stackSlots]uint64
+	ids     [stackSlots]any
+	_       [48]byte // 448 bytes: shards on separate cache lines
 }
 
-type stackShard struct {
-	mu    sync.Mutex
-	slots [stackSlots]stackSlot
-	_     [40]byte // keep shards on separate cache lines
+// find returns the slot holding id (of hash h), or -1. It requires sh.mu
+// held.
+func (sh *stackShard) find(h uint64, id any) int {
+	for m := sh.used; m != 0; m &= m - 1 {
+		j := bits.TrailingZeros16(m)
+		if sh.hs[j] == h && sh.ids[j] == id {
+			return j
+		}
+	}
+	return -1
 }
 
 var (
-	stacks    [stackShards]stackShard
-	stackSeed = maphash.MakeSeed()
+	stacks      [stackShards]stackShard
+	stackSeed   = maphash.MakeSeed()
+	pointerSeed = maphash.Comparable(stackSeed, 0)
 )
 
 // Entry is one middleware's place in a request's stack (see [Enter]).
@@ -49,10 +67,21 @@ type Entry struct {
 // locate returns id's shard and hash, or nil when id cannot serve as an
 // identity (its type is not comparable).
 func locate(id any) (*stackShard, uint64) {
-	if id == nil || !reflect.TypeOf(id).Comparable() {
+	if id == nil {
 		return nil, 0
 	}
-	h := maphash.Comparable(stackSeed, id) | 1
+	var h uint64
+	if v := reflect.ValueOf(id); v.Kind() == reflect.Pointer {
+		// The usual identity, a pointer: mixed with the seed by a
+		// multiplication, far cheaper than hashing the interface.
+		h = (uint64(v.Pointer()) ^ pointerSeed) * 0x9e3779b97f4a7c15
+		h ^= h >> 29
+	} else if v.Type().Comparable() {
+		h = maphash.Comparable(stackSeed, id)
+	} else {
+		return nil, 0
+	}
+	h |= 1
 	return &stacks[(h>>1)%stackShards], h
 }
 
@@ -67,21 +96,17 @@ func Enter(id any) Entry {
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	free := -1
-	for j := range sh.slots {
-		s := &sh.slots[j]
-		if s.h == h && s.id == id {
-			return Entry{sh: sh, i: j}
-		}
-		if s.h == 0 && free < 0 {
-			free = j
-		}
+	if j := sh.find(h, id); j >= 0 {
+		return Entry{sh: sh, i: j}
 	}
-	if free < 0 {
-		return Entry{i: -1}
+	if sh.used == 1<<stackSlots-1 {
+		return Entry{i: -1} // full
 	}
-	sh.slots[free] = stackSlot{h: h, id: id}
-	return Entry{sh: sh, i: free, owner: true}
+	j := bits.TrailingZeros16(^sh.used)
+	sh.used |= 1 << j
+	sh.refused &^= 1 << j
+	sh.hs[j], sh.ids[j] = h, id
+	return Entry{sh: sh, i: j, owner: true}
 }
 
 // Refuse marks the request identified by id refused, if it was entered.
@@ -92,11 +117,8 @@ func Refuse(id any) {
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	for j := range sh.slots {
-		if s := &sh.slots[j]; s.h == h && s.id == id {
-			s.refused = true
-			return
-		}
+	if j := sh.find(h, id); j >= 0 {
+		sh.refused |= 1 << j
 	}
 }
 
@@ -108,10 +130,11 @@ func (e Entry) Leave() (refused bool) {
 	}
 	e.sh.mu.Lock()
 	defer e.sh.mu.Unlock()
-	s := &e.sh.slots[e.i]
-	refused = s.refused
+	refused = e.sh.refused&(1<<e.i) != 0
 	if e.owner {
-		*s = stackSlot{}
+		e.sh.used &^= 1 << e.i
+		e.sh.refused &^= 1 << e.i
+		e.sh.hs[e.i], e.sh.ids[e.i] = 0, nil
 	}
 	return refused
 }

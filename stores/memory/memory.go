@@ -254,7 +254,8 @@ func (s *Store) Take(_ context.Context, key []byte, p *halt.Policy, now time.Tim
 		clear(st.Slots)
 		st = halt.State{Slots: st.Slots}
 	}
-	r := p.Decide(&st, ns, cost)
+	var r halt.Result
+	p.DecideInto(&st, ns, cost, &r)
 	e.stamp, e.level, e.until = st.Stamp, st.Level, st.Until
 	switch {
 	case w != 0:
@@ -264,8 +265,11 @@ func (s *Store) Take(_ context.Context, key []byte, p *halt.Policy, now time.Tim
 		w = uint32(len(sh.windows))
 	}
 	e.tw = uint32(tag)<<winBits | w
-	e.exp = expiry(ns, p.TTL(&st, ns))
-	return r, nil
+	e.exp = expiry(ns, p.TTLAfter(&st, ns, &r))
+	// Field by field: "return r" copies r whole through memory first, and
+	// reading back whole what was just written field by field stalls.
+	return halt.Result{Allowed: r.Allowed, Remaining: r.Remaining, ResetAfter: r.ResetAfter,
+		RetryAfter: r.RetryAfter, Reason: r.Reason, Wait: r.Wait}, nil
 }
 
 // state returns e's state as p reads it at ns: a fresh state when e has
