@@ -57,9 +57,10 @@ type Limiter struct {
 	telemetry Telemetry
 	logger    *slog.Logger
 	style     HeaderStyle
-	quiet     bool       // telemetry wants no per-request events
-	timer     StoreTimer // telemetry that times store decisions, or nil
-	waiting   waiters    // requests waiting for their token (flow.go)
+	quiet     bool         // telemetry wants no per-request events
+	timer     StoreTimer   // telemetry that times store decisions, or nil
+	dsink     DecisionSink // telemetry that hears of a request in one call, or nil
+	waiting   waiters      // requests waiting for their token (flow.go)
 
 	storeName, fallbackName string // Event.Store
 
@@ -134,6 +135,7 @@ func New(store Store, p Policy, opts ...Option) (*Limiter, error) {
 	}
 	l.quiet = quietSink(l.telemetry)
 	l.timer, _ = l.telemetry.(StoreTimer)
+	l.dsink, _ = l.telemetry.(DecisionSink)
 	l.storeName = storeName(store)
 	if l.fallback != nil {
 		l.fallbackName = storeName(l.fallback)
@@ -465,21 +467,25 @@ func (l *Limiter) decision(cp *compiled, r *Result, now time.Time) Decision {
 	return d
 }
 
-// report sends a decision to telemetry: OnCheck for every request, then
-// OnAllowed or OnBlocked for those the store (or a missing key) decided.
+// report sends a decision to telemetry: OnDecision when the sink
+// implements DecisionSink, else OnCheck for every request, then OnAllowed
+// or OnBlocked for those the store (or a missing key) decided.
 func (l *Limiter) report(ctx context.Context, t *target, d *Decision) {
 	if l.quiet {
 		return
 	}
 	e := Event{Policy: d.Policy, Store: l.storeOf(d), Decision: *d, key: t.clientBytes()}
-	l.telemetry.OnCheck(ctx, e)
-	switch {
-	case d.Reason == ReasonExempt || d.Reason == ReasonSkipped:
-	case d.Allowed:
-		l.telemetry.OnAllowed(ctx, e)
-	default:
-		l.telemetry.OnBlocked(ctx, e)
+	l.decided(ctx, &e)
+}
+
+// decided reports e, a request's outcome, to telemetry (see decide),
+// without a type assertion when the sink is a DecisionSink.
+func (l *Limiter) decided(ctx context.Context, e *Event) {
+	if l.dsink != nil {
+		l.dsink.OnDecision(ctx, *e)
+		return
 	}
+	decide(ctx, l.telemetry, e)
 }
 
 // failed answers a store error: with the fallback store if there is one
@@ -516,7 +522,7 @@ func (l *Limiter) failed(ctx context.Context, t *target, now time.Time, cost int
 	e := Event{Policy: cp.Name, Store: l.storeName, Decision: d, key: t.clientBytes()}
 	l.telemetry.OnError(ctx, e, err)
 	if !l.quiet {
-		l.telemetry.OnCheck(ctx, e)
+		l.decided(ctx, &e)
 	}
 	return d, err
 }

@@ -203,6 +203,42 @@ type StoreTimer interface {
 	OnStoreDuration(ctx context.Context, store string, d time.Duration)
 }
 
+// DecisionSink is what a telemetry sink implements, beside Telemetry, to
+// hear of each request in one call: the limiter then calls OnDecision
+// where it would call OnCheck, instead of OnCheck followed by OnAllowed or
+// OnBlocked, which saves a call and a copy of the Event per request. (The
+// Event is passed by value: a pointer passed to an interface method makes
+// the Event escape, an allocation per request.)
+//
+// The outcome is in e.Decision: Reason ReasonExempt or ReasonSkipped for
+// requests no store decided, ReasonStoreError when the store failed and
+// the failure mode decided (OnError has reported the error), otherwise
+// Allowed says whether the store (or the fallback store, or a missing
+// key) admitted the request. Store errors still go to OnError, and a
+// shadow policy's would-be rejections to OnBlocked (e.Shadow).
+type DecisionSink interface {
+	OnDecision(ctx context.Context, e Event)
+}
+
+// decide reports e, a request's outcome, to t: to OnDecision when t
+// implements DecisionSink, else to OnCheck and then to OnAllowed or
+// OnBlocked for those the store (or a missing key) decided.
+func decide(ctx context.Context, t Telemetry, e *Event) {
+	if ds, ok := t.(DecisionSink); ok {
+		ds.OnDecision(ctx, *e)
+		return
+	}
+	t.OnCheck(ctx, *e)
+	switch {
+	case e.Decision.Reason == ReasonExempt || e.Decision.Reason == ReasonSkipped ||
+		e.Decision.Reason == ReasonStoreError:
+	case e.Decision.Allowed:
+		t.OnAllowed(ctx, *e)
+	default:
+		t.OnBlocked(ctx, *e)
+	}
+}
+
 // fanout reports to several sinks in turn.
 type fanout struct {
 	sinks  []Telemetry
@@ -235,6 +271,14 @@ func Telemetries(sinks ...Telemetry) Telemetry {
 func (f *fanout) OnCheck(ctx context.Context, e Event) {
 	for _, t := range f.sinks {
 		t.OnCheck(ctx, e)
+	}
+}
+
+// OnDecision reports to each sink as the limiter would: to OnDecision
+// where a sink implements it, else to OnCheck and OnAllowed or OnBlocked.
+func (f *fanout) OnDecision(ctx context.Context, e Event) {
+	for _, t := range f.sinks {
+		decide(ctx, t, &e)
 	}
 }
 

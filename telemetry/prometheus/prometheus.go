@@ -77,6 +77,7 @@ type storeSeries struct {
 var (
 	_ halt.Telemetry       = (*Telemetry)(nil)
 	_ halt.StoreTimer      = (*Telemetry)(nil)
+	_ halt.DecisionSink    = (*Telemetry)(nil)
 	_ prometheus.Collector = (*Telemetry)(nil)
 )
 
@@ -132,6 +133,28 @@ func (t *Telemetry) Collect(ch chan<- prometheus.Metric) {
 	t.storeErrs.Collect(ch)
 	t.storeUp.Collect(ch)
 	t.notices.Collect(ch)
+}
+
+// OnDecision counts a request by its outcome, in one call: the limiter
+// calls it instead of OnCheck and OnAllowed or OnBlocked. A request the
+// failure mode decided is counted by OnError.
+func (t *Telemetry) OnDecision(_ context.Context, e halt.Event) {
+	var o outcome
+	switch {
+	case e.Decision.Reason == halt.ReasonExempt:
+		o = exempt
+	case e.Decision.Reason == halt.ReasonSkipped:
+		o = skipped
+	case e.Decision.Reason == halt.ReasonStoreError:
+		return
+	case e.Decision.Allowed:
+		o = allowed
+	case e.Shadow:
+		o = shadowBlocked
+	default:
+		o = blocked
+	}
+	t.policy(e.Policy)[o].Inc()
 }
 
 // OnCheck counts exempt and skipped requests; the other outcomes are
