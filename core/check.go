@@ -474,8 +474,13 @@ func (l *Limiter) report(ctx context.Context, t *target, d *Decision) {
 	if l.quiet {
 		return
 	}
+	if l.dsink != nil {
+		// Built in the call's argument: one copy of the decision.
+		l.dsink.OnDecision(ctx, Event{Policy: d.Policy, Store: l.storeOf(d), Decision: *d, key: t.clientBytes()})
+		return
+	}
 	e := Event{Policy: d.Policy, Store: l.storeOf(d), Decision: *d, key: t.clientBytes()}
-	l.decided(ctx, &e)
+	decide(ctx, l.telemetry, &e)
 }
 
 // decided reports e, a request's outcome, to telemetry (see decide),
