@@ -80,8 +80,9 @@ type storeSeries struct {
 }
 
 var (
-	_ halt.Telemetry  = (*Telemetry)(nil)
-	_ halt.StoreTimer = (*Telemetry)(nil)
+	_ halt.Telemetry    = (*Telemetry)(nil)
+	_ halt.StoreTimer   = (*Telemetry)(nil)
+	_ halt.DecisionSink = (*Telemetry)(nil)
 )
 
 // New returns a Telemetry whose instruments come from the configured
@@ -129,6 +130,28 @@ func (t *Telemetry) OnCheck(ctx context.Context, e halt.Event) {
 	case halt.ReasonSkipped:
 		t.count(ctx, e.Policy, skipped)
 	}
+}
+
+// OnDecision counts a request by its outcome, in one call: the limiter
+// calls it instead of OnCheck and OnAllowed or OnBlocked. A request the
+// failure mode decided is counted by OnError.
+func (t *Telemetry) OnDecision(ctx context.Context, e halt.Event) {
+	var o outcome
+	switch {
+	case e.Decision.Reason == halt.ReasonExempt:
+		o = exempt
+	case e.Decision.Reason == halt.ReasonSkipped:
+		o = skipped
+	case e.Decision.Reason == halt.ReasonStoreError:
+		return
+	case e.Decision.Allowed:
+		o = allowed
+	case e.Shadow:
+		o = shadowBlocked
+	default:
+		o = blocked
+	}
+	t.count(ctx, e.Policy, o)
 }
 
 // OnAllowed counts an allowed request.
