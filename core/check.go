@@ -57,10 +57,10 @@ type Limiter struct {
 	telemetry Telemetry
 	logger    *slog.Logger
 	style     HeaderStyle
-	quiet     bool         // telemetry wants no per-request events
-	timer     StoreTimer   // telemetry that times store decisions, or nil
-	dsink     DecisionSink // telemetry that hears of a request in one call, or nil
-	waiting   waiters      // requests waiting for their token (flow.go)
+	quiet     bool           // telemetry wants no per-request events
+	timer     StoreTimer     // telemetry that times store decisions, or nil
+	counter   RequestCounter // telemetry that counts requests without Events, or nil
+	waiting   waiters        // requests waiting for their token (flow.go)
 
 	storeName, fallbackName string // Event.Store
 
@@ -135,7 +135,7 @@ func New(store Store, p Policy, opts ...Option) (*Limiter, error) {
 	}
 	l.quiet = quietSink(l.telemetry)
 	l.timer, _ = l.telemetry.(StoreTimer)
-	l.dsink, _ = l.telemetry.(DecisionSink)
+	l.counter, _ = l.telemetry.(RequestCounter)
 	l.storeName = storeName(store)
 	if l.fallback != nil {
 		l.fallbackName = storeName(l.fallback)
@@ -467,30 +467,20 @@ func (l *Limiter) decision(cp *compiled, r *Result, now time.Time) Decision {
 	return d
 }
 
-// report sends a decision to telemetry: OnDecision when the sink
-// implements DecisionSink, else OnCheck for every request, then OnAllowed
-// or OnBlocked for those the store (or a missing key) decided.
+// report sends a decision to telemetry: OnRequest when the sink
+// implements RequestCounter (no Event is built), else OnCheck for every
+// request, then OnAllowed or OnBlocked for those the store (or a missing
+// key) decided.
 func (l *Limiter) report(ctx context.Context, t *target, d *Decision) {
 	if l.quiet {
 		return
 	}
-	if l.dsink != nil {
-		// Built in the call's argument: one copy of the decision.
-		l.dsink.OnDecision(ctx, Event{Policy: d.Policy, Store: l.storeOf(d), Decision: *d, key: t.clientBytes()})
+	if l.counter != nil {
+		l.counter.OnRequest(ctx, d.Policy, outcomeOf(d))
 		return
 	}
 	e := Event{Policy: d.Policy, Store: l.storeOf(d), Decision: *d, key: t.clientBytes()}
 	decide(ctx, l.telemetry, &e)
-}
-
-// decided reports e, a request's outcome, to telemetry (see decide),
-// without a type assertion when the sink is a DecisionSink.
-func (l *Limiter) decided(ctx context.Context, e *Event) {
-	if l.dsink != nil {
-		l.dsink.OnDecision(ctx, *e)
-		return
-	}
-	decide(ctx, l.telemetry, e)
 }
 
 // failed answers a store error: with the fallback store if there is one
@@ -527,7 +517,7 @@ func (l *Limiter) failed(ctx context.Context, t *target, now time.Time, cost int
 	e := Event{Policy: cp.Name, Store: l.storeName, Decision: d, key: t.clientBytes()}
 	l.telemetry.OnError(ctx, e, err)
 	if !l.quiet {
-		l.decided(ctx, &e)
+		decide(ctx, l.telemetry, &e)
 	}
 	return d, err
 }

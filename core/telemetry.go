@@ -203,38 +203,81 @@ type StoreTimer interface {
 	OnStoreDuration(ctx context.Context, store string, d time.Duration)
 }
 
-// DecisionSink is what a telemetry sink implements, beside Telemetry, to
-// hear of each request in one call: the limiter then calls OnDecision
-// where it would call OnCheck, instead of OnCheck followed by OnAllowed or
-// OnBlocked, which saves a call and a copy of the Event per request. (The
-// Event is passed by value: a pointer passed to an interface method makes
-// the Event escape, an allocation per request.)
-//
-// The outcome is in e.Decision: Reason ReasonExempt or ReasonSkipped for
-// requests no store decided, ReasonStoreError when the store failed and
-// the failure mode decided (OnError has reported the error), otherwise
-// Allowed says whether the store (or the fallback store, or a missing
-// key) admitted the request. Store errors still go to OnError, and a
-// shadow policy's would-be rejections to OnBlocked (e.Shadow).
-type DecisionSink interface {
-	OnDecision(ctx context.Context, e Event)
+// Outcome is what became of a request, as a [RequestCounter] hears it.
+type Outcome uint8
+
+// Outcomes of a request.
+const (
+	// OutcomeAllowed: the store (or the fallback store, or a missing-key
+	// rule) admitted the request.
+	OutcomeAllowed Outcome = iota
+	// OutcomeBlocked: the request was rejected.
+	OutcomeBlocked
+	// OutcomeExempt: the request was exempt (Decision.Reason ReasonExempt).
+	OutcomeExempt
+	// OutcomeSkipped: no key, or a skip option (ReasonSkipped).
+	OutcomeSkipped
+	// OutcomeFailed: the store failed and the failure mode decided
+	// (ReasonStoreError); OnError has reported the error.
+	OutcomeFailed
+)
+
+var outcomeNames = [...]string{"allowed", "blocked", "exempt", "skipped", "error"}
+
+// String returns "allowed", "blocked", "exempt", "skipped" or "error".
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
 }
 
-// decide reports e, a request's outcome, to t: to OnDecision when t
-// implements DecisionSink, else to OnCheck and then to OnAllowed or
-// OnBlocked for those the store (or a missing key) decided.
+// outcomeOf is the Outcome of a request's decision d.
+func outcomeOf(d *Decision) Outcome {
+	switch {
+	case d.Reason == ReasonExempt:
+		return OutcomeExempt
+	case d.Reason == ReasonSkipped:
+		return OutcomeSkipped
+	case d.Reason == ReasonStoreError:
+		return OutcomeFailed
+	case d.Allowed:
+		return OutcomeAllowed
+	}
+	return OutcomeBlocked
+}
+
+// RequestCounter is what a metrics sink implements, beside Telemetry, to
+// count requests without receiving their Events: the limiter then calls
+// OnRequest once per request, with its policy's name and its outcome,
+// where it would call OnCheck followed by OnAllowed or OnBlocked. No Event
+// is built for it, so counting a request costs one call. Store errors
+// still go to OnError, and a shadow policy's would-be rejections to
+// OnBlocked (e.Shadow).
+type RequestCounter interface {
+	OnRequest(ctx context.Context, policy string, o Outcome)
+}
+
+// decide reports e, a request's outcome, to t: to OnRequest when t
+// implements RequestCounter, else to OnCheck and then to OnAllowed or
+// OnBlocked for those the store (or a missing key) decided; a fan-out
+// does so for each of its sinks.
 func decide(ctx context.Context, t Telemetry, e *Event) {
-	if ds, ok := t.(DecisionSink); ok {
-		ds.OnDecision(ctx, *e)
+	switch t := t.(type) {
+	case RequestCounter:
+		t.OnRequest(ctx, e.Policy, outcomeOf(&e.Decision))
+		return
+	case *fanout:
+		for _, s := range t.sinks {
+			decide(ctx, s, e)
+		}
 		return
 	}
 	t.OnCheck(ctx, *e)
-	switch {
-	case e.Decision.Reason == ReasonExempt || e.Decision.Reason == ReasonSkipped ||
-		e.Decision.Reason == ReasonStoreError:
-	case e.Decision.Allowed:
+	switch outcomeOf(&e.Decision) {
+	case OutcomeAllowed:
 		t.OnAllowed(ctx, *e)
-	default:
+	case OutcomeBlocked:
 		t.OnBlocked(ctx, *e)
 	}
 }
@@ -271,14 +314,6 @@ func Telemetries(sinks ...Telemetry) Telemetry {
 func (f *fanout) OnCheck(ctx context.Context, e Event) {
 	for _, t := range f.sinks {
 		t.OnCheck(ctx, e)
-	}
-}
-
-// OnDecision reports to each sink as the limiter would: to OnDecision
-// where a sink implements it, else to OnCheck and OnAllowed or OnBlocked.
-func (f *fanout) OnDecision(ctx context.Context, e Event) {
-	for _, t := range f.sinks {
-		decide(ctx, t, &e)
 	}
 }
 

@@ -55,6 +55,15 @@ var outcomeNames = [numOutcomes]string{
 	failed:        OutcomeError,
 }
 
+// fromCore maps the outcomes OnRequest counts; the failure mode's
+// decisions (halt.OutcomeFailed) are counted by OnError.
+var fromCore = [...]outcome{
+	halt.OutcomeAllowed: allowed,
+	halt.OutcomeBlocked: blocked,
+	halt.OutcomeExempt:  exempt,
+	halt.OutcomeSkipped: skipped,
+}
+
 // Telemetry is a [halt.Telemetry] and [halt.StoreTimer] that records what
 // the limiters report with OpenTelemetry instruments (see the package
 // documentation). Create it with [New]. It is safe for concurrent use.
@@ -80,9 +89,9 @@ type storeSeries struct {
 }
 
 var (
-	_ halt.Telemetry    = (*Telemetry)(nil)
-	_ halt.StoreTimer   = (*Telemetry)(nil)
-	_ halt.DecisionSink = (*Telemetry)(nil)
+	_ halt.Telemetry      = (*Telemetry)(nil)
+	_ halt.StoreTimer     = (*Telemetry)(nil)
+	_ halt.RequestCounter = (*Telemetry)(nil)
 )
 
 // New returns a Telemetry whose instruments come from the configured
@@ -132,26 +141,13 @@ func (t *Telemetry) OnCheck(ctx context.Context, e halt.Event) {
 	}
 }
 
-// OnDecision counts a request by its outcome, in one call: the limiter
+// OnRequest counts a request by its outcome, in one call: the limiter
 // calls it instead of OnCheck and OnAllowed or OnBlocked. A request the
 // failure mode decided is counted by OnError.
-func (t *Telemetry) OnDecision(ctx context.Context, e halt.Event) {
-	var o outcome
-	switch {
-	case e.Decision.Reason == halt.ReasonExempt:
-		o = exempt
-	case e.Decision.Reason == halt.ReasonSkipped:
-		o = skipped
-	case e.Decision.Reason == halt.ReasonStoreError:
-		return
-	case e.Decision.Allowed:
-		o = allowed
-	case e.Shadow:
-		o = shadowBlocked
-	default:
-		o = blocked
+func (t *Telemetry) OnRequest(ctx context.Context, policy string, o halt.Outcome) {
+	if o != halt.OutcomeFailed && int(o) < len(fromCore) {
+		t.count(ctx, policy, fromCore[o])
 	}
-	t.count(ctx, e.Policy, o)
 }
 
 // OnAllowed counts an allowed request.

@@ -100,6 +100,6 @@ func BenchmarkReport(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		sink.OnStoreDuration(ctx, "memory", 700*time.Nanosecond)
-		sink.OnDecision(ctx, e)
+		sink.OnRequest(ctx, e.Policy, halt.OutcomeAllowed)
 	}
 }

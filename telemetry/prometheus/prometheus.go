@@ -46,6 +46,15 @@ var outcomeNames = [numOutcomes]string{
 	failed:        OutcomeError,
 }
 
+// fromCore maps the outcomes OnRequest counts; the failure mode's
+// decisions (halt.OutcomeFailed) are counted by OnError.
+var fromCore = [...]outcome{
+	halt.OutcomeAllowed: allowed,
+	halt.OutcomeBlocked: blocked,
+	halt.OutcomeExempt:  exempt,
+	halt.OutcomeSkipped: skipped,
+}
+
 // Telemetry is a [halt.Telemetry] and [halt.StoreTimer] that counts what
 // the limiters report, and a [prometheus.Collector] that exports it (see
 // the package documentation for the metrics). Create it with [New] and
@@ -77,7 +86,7 @@ type storeSeries struct {
 var (
 	_ halt.Telemetry       = (*Telemetry)(nil)
 	_ halt.StoreTimer      = (*Telemetry)(nil)
-	_ halt.DecisionSink    = (*Telemetry)(nil)
+	_ halt.RequestCounter  = (*Telemetry)(nil)
 	_ prometheus.Collector = (*Telemetry)(nil)
 )
 
@@ -135,26 +144,13 @@ func (t *Telemetry) Collect(ch chan<- prometheus.Metric) {
 	t.notices.Collect(ch)
 }
 
-// OnDecision counts a request by its outcome, in one call: the limiter
+// OnRequest counts a request by its outcome, in one call: the limiter
 // calls it instead of OnCheck and OnAllowed or OnBlocked. A request the
 // failure mode decided is counted by OnError.
-func (t *Telemetry) OnDecision(_ context.Context, e halt.Event) {
-	var o outcome
-	switch {
-	case e.Decision.Reason == halt.ReasonExempt:
-		o = exempt
-	case e.Decision.Reason == halt.ReasonSkipped:
-		o = skipped
-	case e.Decision.Reason == halt.ReasonStoreError:
-		return
-	case e.Decision.Allowed:
-		o = allowed
-	case e.Shadow:
-		o = shadowBlocked
-	default:
-		o = blocked
+func (t *Telemetry) OnRequest(_ context.Context, policy string, o halt.Outcome) {
+	if o != halt.OutcomeFailed && int(o) < len(fromCore) {
+		t.policy(policy)[fromCore[o]].Inc()
 	}
-	t.policy(e.Policy)[o].Inc()
 }
 
 // OnCheck counts exempt and skipped requests; the other outcomes are

@@ -10,7 +10,7 @@ import (
 	"github.com/halt-go/halt/core/halttest"
 )
 
-// decisions is a DecisionSink that tallies outcomes, and fails the test
+// decisions is a RequestCounter that tallies outcomes, and fails the test
 // if the limiter also calls OnCheck, OnAllowed or OnBlocked for a request.
 type decisions struct {
 	halt.NopTelemetry
@@ -19,17 +19,20 @@ type decisions struct {
 	legacy                                  int
 }
 
-func (s *decisions) OnDecision(_ context.Context, e halt.Event) {
+func (s *decisions) OnRequest(_ context.Context, policy string, o halt.Outcome) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case e.Decision.Reason == halt.ReasonExempt:
+	if policy == "" {
+		s.other += 100
+	}
+	switch o {
+	case halt.OutcomeExempt:
 		s.exempt++
-	case e.Decision.Reason == halt.ReasonStoreError:
+	case halt.OutcomeFailed:
 		s.failed++
-	case e.Decision.Reason == halt.ReasonSkipped:
+	case halt.OutcomeSkipped:
 		s.other++
-	case e.Decision.Allowed:
+	case halt.OutcomeAllowed:
 		s.allowed++
 	default:
 		s.blocked++
@@ -40,10 +43,10 @@ func (s *decisions) OnCheck(context.Context, halt.Event)   { s.mu.Lock(); s.lega
 func (s *decisions) OnAllowed(context.Context, halt.Event) { s.mu.Lock(); s.legacy++; s.mu.Unlock() }
 func (s *decisions) OnBlocked(context.Context, halt.Event) { s.mu.Lock(); s.legacy++; s.mu.Unlock() }
 
-// A DecisionSink hears each request once, through OnDecision, alone or
+// A RequestCounter hears each request once, through OnRequest, alone or
 // beside a sink that implements only Telemetry (which still hears OnCheck
 // and OnAllowed or OnBlocked); neither path allocates.
-func TestDecisionSink(t *testing.T) {
+func TestRequestCounter(t *testing.T) {
 	ds, rec := &decisions{}, &recorder{}
 	l, err := halt.New(newMapStore(), halt.Policy{Name: "d", Limit: 1, Window: time.Hour},
 		halt.WithTelemetry(ds, rec), halt.WithClock(halttest.NewClock(halttest.Base)))
@@ -55,7 +58,7 @@ func TestDecisionSink(t *testing.T) {
 		_, _ = l.Check(ctx, req(peer))
 	}
 	if ds.allowed != 1 || ds.blocked != 1 || ds.exempt != 1 || ds.legacy != 0 {
-		t.Fatalf("decision sink heard %+v", ds)
+		t.Fatalf("request counter heard %+v", ds)
 	}
 	if rec.checks != 3 || rec.allowed != 1 || rec.blocked != 1 {
 		t.Fatalf("Telemetry sink heard %+v", rec)
@@ -70,10 +73,10 @@ func TestDecisionSink(t *testing.T) {
 	r := req("203.0.113.1:1")
 	_, _ = l.Check(ctx, r)
 	if allocs := testing.AllocsPerRun(100, func() { _, _ = l.Check(ctx, r) }); allocs > 0 {
-		t.Fatalf("a check reported to a DecisionSink allocates %.1f times", allocs)
+		t.Fatalf("a check reported to a RequestCounter allocates %.1f times", allocs)
 	}
 	if alone.allowed != 102 || alone.legacy != 0 {
-		t.Fatalf("decision sink heard %+v", alone)
+		t.Fatalf("request counter heard %+v", alone)
 	}
 
 	for _, mode := range []halt.FailureMode{halt.FailOpen, halt.FailClosed} {
@@ -85,7 +88,16 @@ func TestDecisionSink(t *testing.T) {
 		}
 		_, _ = l.Check(ctx, req("203.0.113.1:1"))
 		if failing.failed != 1 || failing.allowed+failing.blocked != 0 || failing.legacy != 0 {
-			t.Fatalf("%v: decision sink heard %+v", mode, failing)
+			t.Fatalf("%v: request counter heard %+v", mode, failing)
+		}
+	}
+}
+
+func TestOutcomeString(t *testing.T) {
+	for o, want := range map[halt.Outcome]string{halt.OutcomeAllowed: "allowed", halt.OutcomeBlocked: "blocked",
+		halt.OutcomeExempt: "exempt", halt.OutcomeSkipped: "skipped", halt.OutcomeFailed: "error", 99: "unknown"} {
+		if o.String() != want {
+			t.Errorf("%d: %q, want %q", o, o.String(), want)
 		}
 	}
 }
