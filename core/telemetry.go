@@ -82,6 +82,8 @@ type Telemetry interface {
 	// OnCheck is called for every request the limiter saw: decided,
 	// exempt (Decision.Reason ReasonExempt) and skipped (ReasonSkipped,
 	// by a skip option or MissingKeySkip) alike, and for store failures.
+	// A sink that implements RequestCounter hears OnRequest instead (and
+	// no OnAllowed or OnBlocked for the request).
 	OnCheck(ctx context.Context, e Event)
 	// OnAllowed is called when a request was admitted by the store (or by
 	// the fallback store).

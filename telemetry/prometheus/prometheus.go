@@ -55,9 +55,10 @@ var fromCore = [...]outcome{
 	halt.OutcomeSkipped: skipped,
 }
 
-// Telemetry is a [halt.Telemetry] and [halt.StoreTimer] that counts what
-// the limiters report, and a [prometheus.Collector] that exports it (see
-// the package documentation for the metrics). Create it with [New] and
+// Telemetry is a [halt.Telemetry], [halt.RequestCounter] and
+// [halt.StoreTimer] that counts what the limiters report, and a
+// [prometheus.Collector] that exports it (see the package documentation
+// for the metrics). Create it with [New] and
 // register it on one registry. It is safe for concurrent use, and
 // reporting a request allocates nothing once its policy and store have
 // been seen.
