@@ -57,9 +57,10 @@ type Limiter struct {
 	telemetry Telemetry
 	logger    *slog.Logger
 	style     HeaderStyle
-	quiet     bool       // telemetry wants no per-request events
-	timer     StoreTimer // telemetry that times store decisions, or nil
-	waiting   waiters    // requests waiting for their token (flow.go)
+	quiet     bool           // telemetry wants no per-request events
+	timer     StoreTimer     // telemetry that times store decisions, or nil
+	counter   RequestCounter // telemetry that counts requests without Events, or nil
+	waiting   waiters        // requests waiting for their token (flow.go)
 
 	storeName, fallbackName string // Event.Store
 
@@ -134,6 +135,7 @@ func New(store Store, p Policy, opts ...Option) (*Limiter, error) {
 	}
 	l.quiet = quietSink(l.telemetry)
 	l.timer, _ = l.telemetry.(StoreTimer)
+	l.counter, _ = l.telemetry.(RequestCounter)
 	l.storeName = storeName(store)
 	if l.fallback != nil {
 		l.fallbackName = storeName(l.fallback)
@@ -465,21 +467,20 @@ func (l *Limiter) decision(cp *compiled, r *Result, now time.Time) Decision {
 	return d
 }
 
-// report sends a decision to telemetry: OnCheck for every request, then
-// OnAllowed or OnBlocked for those the store (or a missing key) decided.
+// report sends a decision to telemetry: OnRequest when the sink
+// implements RequestCounter (no Event is built), else OnCheck for every
+// request, then OnAllowed or OnBlocked for those the store (or a missing
+// key) decided.
 func (l *Limiter) report(ctx context.Context, t *target, d *Decision) {
 	if l.quiet {
 		return
 	}
-	e := Event{Policy: d.Policy, Store: l.storeOf(d), Decision: *d, key: t.clientBytes()}
-	l.telemetry.OnCheck(ctx, e)
-	switch {
-	case d.Reason == ReasonExempt || d.Reason == ReasonSkipped:
-	case d.Allowed:
-		l.telemetry.OnAllowed(ctx, e)
-	default:
-		l.telemetry.OnBlocked(ctx, e)
+	if l.counter != nil {
+		l.counter.OnRequest(ctx, d.Policy, outcomeOf(d))
+		return
 	}
+	e := Event{Policy: d.Policy, Store: l.storeOf(d), Decision: *d, key: t.clientBytes()}
+	decide(ctx, l.telemetry, &e)
 }
 
 // failed answers a store error: with the fallback store if there is one
@@ -516,7 +517,7 @@ func (l *Limiter) failed(ctx context.Context, t *target, now time.Time, cost int
 	e := Event{Policy: cp.Name, Store: l.storeName, Decision: d, key: t.clientBytes()}
 	l.telemetry.OnError(ctx, e, err)
 	if !l.quiet {
-		l.telemetry.OnCheck(ctx, e)
+		decide(ctx, l.telemetry, &e)
 	}
 	return d, err
 }

@@ -25,6 +25,7 @@ const maxDrift = time.Millisecond
 type anchor struct {
 	mono      time.Time
 	sec, nsec int64
+	wall      int64 // sec and nsec as Unix nanoseconds
 }
 
 var clockAnchor atomic.Pointer[anchor]
@@ -59,17 +60,30 @@ func reanchor(prev *anchor) time.Time {
 			wall = last
 		}
 	}
-	clockAnchor.Store(&anchor{mono: now, sec: wall / 1e9, nsec: wall % 1e9})
+	clockAnchor.Store(&anchor{mono: now, sec: wall / 1e9, nsec: wall % 1e9, wall: wall})
 	return time.Unix(0, wall)
+}
+
+// systemNanos is SystemClock.Now as Unix nanoseconds, without building a
+// time.Time.
+func systemNanos() int64 {
+	a := clockAnchor.Load()
+	if a != nil {
+		if d := time.Since(a.mono); d >= 0 && d < anchorEvery {
+			return a.wall + int64(d)
+		}
+	}
+	return reanchor(a).UnixNano()
 }
 
 // since is how long ago start was by the limiter's clock, for timing
 // store calls: SystemClock's own instants are compared on its own clock
 // (cheaper than time.Since, which reads the wall clock again for a time
-// without a monotonic reading), others' on the system clock.
+// without a monotonic reading), in Unix nanoseconds rather than through
+// time.Time arithmetic; others' on the system clock.
 func (l *Limiter) since(start time.Time) time.Duration {
 	if _, ok := l.clock.(systemClock); ok {
-		return max(0, SystemClock.Now().Sub(start))
+		return time.Duration(max(0, systemNanos()-start.UnixNano()))
 	}
 	return time.Since(start)
 }

@@ -392,7 +392,7 @@ func (l *Limiter) acquire(ctx context.Context, t *target, now time.Time) (Decisi
 	e := Event{Policy: cp.Name, Store: l.storeName, Decision: d, key: t.clientBytes()}
 	l.telemetry.OnError(ctx, e, err)
 	if !l.quiet {
-		l.telemetry.OnCheck(ctx, e)
+		decide(ctx, l.telemetry, &e)
 	}
 	return d, err
 }

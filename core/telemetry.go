@@ -82,6 +82,8 @@ type Telemetry interface {
 	// OnCheck is called for every request the limiter saw: decided,
 	// exempt (Decision.Reason ReasonExempt) and skipped (ReasonSkipped,
 	// by a skip option or MissingKeySkip) alike, and for store failures.
+	// A sink that implements RequestCounter hears OnRequest instead (and
+	// no OnAllowed or OnBlocked for the request).
 	OnCheck(ctx context.Context, e Event)
 	// OnAllowed is called when a request was admitted by the store (or by
 	// the fallback store).
@@ -201,6 +203,85 @@ func (t *defaultTelemetry) OnNotice(ctx context.Context, n Notice) { t.log.OnNot
 // some sink implements it. store is as Event.Store.
 type StoreTimer interface {
 	OnStoreDuration(ctx context.Context, store string, d time.Duration)
+}
+
+// Outcome is what became of a request, as a [RequestCounter] hears it.
+type Outcome uint8
+
+// Outcomes of a request.
+const (
+	// OutcomeAllowed: the store (or the fallback store, or a missing-key
+	// rule) admitted the request.
+	OutcomeAllowed Outcome = iota
+	// OutcomeBlocked: the request was rejected.
+	OutcomeBlocked
+	// OutcomeExempt: the request was exempt (Decision.Reason ReasonExempt).
+	OutcomeExempt
+	// OutcomeSkipped: no key, or a skip option (ReasonSkipped).
+	OutcomeSkipped
+	// OutcomeFailed: the store failed and the failure mode decided
+	// (ReasonStoreError); OnError has reported the error.
+	OutcomeFailed
+)
+
+var outcomeNames = [...]string{"allowed", "blocked", "exempt", "skipped", "error"}
+
+// String returns "allowed", "blocked", "exempt", "skipped" or "error".
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// outcomeOf is the Outcome of a request's decision d.
+func outcomeOf(d *Decision) Outcome {
+	switch {
+	case d.Reason == ReasonExempt:
+		return OutcomeExempt
+	case d.Reason == ReasonSkipped:
+		return OutcomeSkipped
+	case d.Reason == ReasonStoreError:
+		return OutcomeFailed
+	case d.Allowed:
+		return OutcomeAllowed
+	}
+	return OutcomeBlocked
+}
+
+// RequestCounter is what a metrics sink implements, beside Telemetry, to
+// count requests without receiving their Events: the limiter then calls
+// OnRequest once per request, with its policy's name and its outcome,
+// where it would call OnCheck followed by OnAllowed or OnBlocked. No Event
+// is built for it, so counting a request costs one call. Store errors
+// still go to OnError, and a shadow policy's would-be rejections to
+// OnBlocked (e.Shadow).
+type RequestCounter interface {
+	OnRequest(ctx context.Context, policy string, o Outcome)
+}
+
+// decide reports e, a request's outcome, to t: to OnRequest when t
+// implements RequestCounter, else to OnCheck and then to OnAllowed or
+// OnBlocked for those the store (or a missing key) decided; a fan-out
+// does so for each of its sinks.
+func decide(ctx context.Context, t Telemetry, e *Event) {
+	switch t := t.(type) {
+	case RequestCounter:
+		t.OnRequest(ctx, e.Policy, outcomeOf(&e.Decision))
+		return
+	case *fanout:
+		for _, s := range t.sinks {
+			decide(ctx, s, e)
+		}
+		return
+	}
+	t.OnCheck(ctx, *e)
+	switch outcomeOf(&e.Decision) {
+	case OutcomeAllowed:
+		t.OnAllowed(ctx, *e)
+	case OutcomeBlocked:
+		t.OnBlocked(ctx, *e)
+	}
 }
 
 // fanout reports to several sinks in turn.

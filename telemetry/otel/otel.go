@@ -55,9 +55,18 @@ var outcomeNames = [numOutcomes]string{
 	failed:        OutcomeError,
 }
 
-// Telemetry is a [halt.Telemetry] and [halt.StoreTimer] that records what
-// the limiters report with OpenTelemetry instruments (see the package
-// documentation). Create it with [New]. It is safe for concurrent use.
+// fromCore maps the outcomes OnRequest counts; the failure mode's
+// decisions (halt.OutcomeFailed) are counted by OnError.
+var fromCore = [...]outcome{
+	halt.OutcomeAllowed: allowed,
+	halt.OutcomeBlocked: blocked,
+	halt.OutcomeExempt:  exempt,
+	halt.OutcomeSkipped: skipped,
+}
+
+// Telemetry is a [halt.Telemetry], [halt.RequestCounter] and
+// [halt.StoreTimer] that records what the limiters report with
+// OpenTelemetry instruments (see the package documentation). Create it with [New]. It is safe for concurrent use.
 // The attribute sets of each policy and store are built once, the first
 // time it is seen, so reporting a request builds none.
 type Telemetry struct {
@@ -80,8 +89,9 @@ type storeSeries struct {
 }
 
 var (
-	_ halt.Telemetry  = (*Telemetry)(nil)
-	_ halt.StoreTimer = (*Telemetry)(nil)
+	_ halt.Telemetry      = (*Telemetry)(nil)
+	_ halt.StoreTimer     = (*Telemetry)(nil)
+	_ halt.RequestCounter = (*Telemetry)(nil)
 )
 
 // New returns a Telemetry whose instruments come from the configured
@@ -128,6 +138,15 @@ func (t *Telemetry) OnCheck(ctx context.Context, e halt.Event) {
 		t.count(ctx, e.Policy, exempt)
 	case halt.ReasonSkipped:
 		t.count(ctx, e.Policy, skipped)
+	}
+}
+
+// OnRequest counts a request by its outcome, in one call: the limiter
+// calls it instead of OnCheck and OnAllowed or OnBlocked. A request the
+// failure mode decided is counted by OnError.
+func (t *Telemetry) OnRequest(ctx context.Context, policy string, o halt.Outcome) {
+	if o != halt.OutcomeFailed && int(o) < len(fromCore) {
+		t.count(ctx, policy, fromCore[o])
 	}
 }
 

@@ -100,7 +100,6 @@ func BenchmarkReport(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		sink.OnStoreDuration(ctx, "memory", 700*time.Nanosecond)
-		sink.OnCheck(ctx, e)
-		sink.OnAllowed(ctx, e)
+		sink.OnRequest(ctx, e.Policy, halt.OutcomeAllowed)
 	}
 }

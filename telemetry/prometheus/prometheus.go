@@ -46,9 +46,19 @@ var outcomeNames = [numOutcomes]string{
 	failed:        OutcomeError,
 }
 
-// Telemetry is a [halt.Telemetry] and [halt.StoreTimer] that counts what
-// the limiters report, and a [prometheus.Collector] that exports it (see
-// the package documentation for the metrics). Create it with [New] and
+// fromCore maps the outcomes OnRequest counts; the failure mode's
+// decisions (halt.OutcomeFailed) are counted by OnError.
+var fromCore = [...]outcome{
+	halt.OutcomeAllowed: allowed,
+	halt.OutcomeBlocked: blocked,
+	halt.OutcomeExempt:  exempt,
+	halt.OutcomeSkipped: skipped,
+}
+
+// Telemetry is a [halt.Telemetry], [halt.RequestCounter] and
+// [halt.StoreTimer] that counts what the limiters report, and a
+// [prometheus.Collector] that exports it (see the package documentation
+// for the metrics). Create it with [New] and
 // register it on one registry. It is safe for concurrent use, and
 // reporting a request allocates nothing once its policy and store have
 // been seen.
@@ -77,6 +87,7 @@ type storeSeries struct {
 var (
 	_ halt.Telemetry       = (*Telemetry)(nil)
 	_ halt.StoreTimer      = (*Telemetry)(nil)
+	_ halt.RequestCounter  = (*Telemetry)(nil)
 	_ prometheus.Collector = (*Telemetry)(nil)
 )
 
@@ -132,6 +143,15 @@ func (t *Telemetry) Collect(ch chan<- prometheus.Metric) {
 	t.storeErrs.Collect(ch)
 	t.storeUp.Collect(ch)
 	t.notices.Collect(ch)
+}
+
+// OnRequest counts a request by its outcome, in one call: the limiter
+// calls it instead of OnCheck and OnAllowed or OnBlocked. A request the
+// failure mode decided is counted by OnError.
+func (t *Telemetry) OnRequest(_ context.Context, policy string, o halt.Outcome) {
+	if o != halt.OutcomeFailed && int(o) < len(fromCore) {
+		t.policy(policy)[fromCore[o]].Inc()
+	}
 }
 
 // OnCheck counts exempt and skipped requests; the other outcomes are
