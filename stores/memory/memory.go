@@ -353,10 +353,19 @@ func (s *Store) TakeAll(_ context.Context, keys [][]byte, ps []*halt.Policy, now
 	all := true
 	for i, h := range hashes[:n] {
 		sh := &s.shards[h>>s.shift]
-		st := &states[i]
-		*st = sh.state(sh.at(pos[i]), ps[i], ns)
-		if st.Slots != nil {
-			st.Slots = slices.Clone(st.Slots) // decided on a copy: the shard's stay as they are
+		e, st := sh.at(pos[i]), &states[i]
+		// The state as Take reads it (state), decided on a copy: the
+		// entry, and a sliding window's counters, stay as they are.
+		if expired(e.exp, ns) || uint8(e.tw>>winBits) != tagOf(ps[i]) {
+			st.Stamp, st.Level, st.Until = 0, 0, 0
+			if w := e.tw & winMask; w != 0 {
+				st.Slots = make([]int64, len(sh.windows[w-1].slots))
+			}
+		} else {
+			st.Stamp, st.Level, st.Until = e.stamp, e.level, e.until
+			if w := e.tw & winMask; w != 0 {
+				st.Slots = slices.Clone(sh.windows[w-1].slots)
+			}
 		}
 		ps[i].DecideInto(st, ns, cost, &out[i])
 		all = all && out[i].Allowed
@@ -389,14 +398,16 @@ func (s *Store) TakeAll(_ context.Context, keys [][]byte, ps []*halt.Policy, now
 
 // addShard adds shard i to the ascending, duplicate-free list locked.
 func addShard(locked []uint8, i uint8) []uint8 {
-	j := 0
-	for j < len(locked) && locked[j] < i {
-		j++
+	for _, j := range locked {
+		if j == i {
+			return locked
+		}
 	}
-	if j < len(locked) && locked[j] == i {
-		return locked
+	locked = append(locked, i)
+	for j := len(locked) - 1; j > 0 && locked[j-1] > i; j-- {
+		locked[j-1], locked[j] = i, locked[j-1]
 	}
-	return slices.Insert(locked, j, i)
+	return locked
 }
 
 // unlockShards unlocks the shards TakeAll locked.
