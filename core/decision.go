@@ -153,10 +153,23 @@ func (d *Decision) pairRecord() Decision {
 
 // setPair records o, the decision of the other policy of a check that
 // decided two, in d; first says o's policy was configured before d's.
+// (Field by field: a struct with pointers written whole through a
+// pointer is a call.)
 func (d *Decision) setPair(o *Decision, first bool) {
-	d.pair = pair{cp: o.cp, remaining: o.Remaining, resetAfter: o.ResetAfter, retryAfter: o.RetryAfter,
-		sum: o.sum, cost: o.cost}
+	p := &d.pair
+	p.cp, p.remaining, p.resetAfter, p.retryAfter, p.sum, p.cost = o.cp, o.Remaining, o.ResetAfter, o.RetryAfter, o.sum, o.cost
 	d.pairAllowed, d.pairReason, d.pairTaken, d.pairFirst = o.Allowed, o.Reason, o.taken, first
+}
+
+// setPairResult is setPair for the decision a store's result r is under
+// cp (decisionInto), with the key's sum, the cost and what took it.
+func (d *Decision) setPairResult(cp *compiled, r *Result, sum uint64, cost int64, taken taker, first bool) {
+	p := &d.pair
+	p.cp, p.remaining, p.resetAfter, p.retryAfter, p.sum, p.cost = cp, max(0, r.Remaining), r.ResetAfter, r.RetryAfter, sum, cost
+	if r.Reason == ReasonCostExceedsCapacity {
+		p.retryAfter = 0
+	}
+	d.pairAllowed, d.pairReason, d.pairTaken, d.pairFirst = r.Allowed, r.Reason, taken, first
 }
 
 // spill moves d's records to a multi of their own (a shadow admission

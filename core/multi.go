@@ -197,6 +197,46 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 	var err error
 	if n := len(enf) + len(qt); n == 0 {
 		*d = Decision{Allowed: true, Reason: ReasonAllowed, Policy: t.cp.Name, At: now}
+	} else if n <= 2 && len(qt) == 0 && !atomicPen {
+		// One or two rate policies: decided from the store's results
+		// straight into d, the other policy's as d's pair.
+		start := l.started(now)
+		res, merr := l.takeAll(ctx, l.store, sc, enf, now, cost)
+		if l.timer != nil {
+			l.timer.OnStoreDuration(ctx, l.storeName, l.since(start))
+		}
+		taken := takenStore
+		if merr != nil {
+			err = fmt.Errorf("%w: %w", ErrStoreUnavailable, merr)
+			taken = takenNone
+			if l.fallback != nil && ctx.Err() == nil {
+				var ferr error
+				if res, ferr = l.takeAll(ctx, l.fallback, sc, enf, now, cost); ferr == nil {
+					taken = takenFallback
+				}
+			}
+		}
+		if taken == takenNone {
+			*d, err = l.failed(ctx, &target{cp: enf[0].cp, key: enf[0].key, client: enf[0].client}, now, cost, err)
+			return err
+		}
+		i := 0
+		if n == 2 && resultRank(&res[1]).above(resultRank(&res[0])) {
+			i = 1
+		}
+		l.decisionInto(enf[i].cp, &res[i], now, d)
+		d.sum = keySum(enf[i].key)
+		if d.Allowed {
+			d.taken = taken
+		}
+		d.cost = cost
+		if n == 2 {
+			j := 1 - i
+			d.setPairResult(enf[j].cp, &res[j], keySum(enf[j].key), cost, d.taken, j == 0)
+		}
+		if err != nil {
+			l.telemetry.OnError(ctx, Event{Policy: d.Policy, Store: l.storeName, Decision: *d, key: t.clientBytes()}, err)
+		}
 	} else {
 		// The decisions, in order: up to two rate policies on the stack
 		// (two), more or quotas on the heap (heap, which multi keeps).
@@ -274,10 +314,25 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 }
 
 // decideAll decides the enforcing policies through store, writing their
-// decisions to out (as long as enf): in one atomic call when they key the
-// same client and store is a MultiTaker, otherwise in order, giving back
-// what earlier ones took when a later one rejects.
+// decisions to out (as long as enf): see takeAll.
 func (l *Limiter) decideAll(ctx context.Context, store Store, sc *scratch, enf []polTarget, now time.Time, cost int64, out []Decision) error {
+	res, err := l.takeAll(ctx, store, sc, enf, now, cost)
+	if err != nil {
+		return err
+	}
+	for i := range enf {
+		o := &out[i]
+		l.decisionInto(enf[i].cp, &res[i], now, o)
+		o.cost, o.sum, o.taken = cost, keySum(enf[i].key), takenNone
+	}
+	return nil
+}
+
+// takeAll decides the enforcing policies through store and returns the
+// store's results (in sc, or allocated past maxInline): in one atomic call
+// when they key the same client and store is a MultiTaker, otherwise in
+// order, giving back what earlier ones took when a later one rejects.
+func (l *Limiter) takeAll(ctx context.Context, store Store, sc *scratch, enf []polTarget, now time.Time, cost int64) ([]Result, error) {
 	n := len(enf)
 	res := sc.res[:]
 	if n > len(res) {
@@ -292,7 +347,7 @@ func (l *Limiter) decideAll(ctx context.Context, store Store, sc *scratch, enf [
 	case n == 1:
 		r, err := store.Take(ctx, enf[0].key, &enf[0].cp.Policy, now, cost)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		res[0] = r
 	case mt != nil && sameClient(enf):
@@ -304,22 +359,15 @@ func (l *Limiter) decideAll(ctx context.Context, store Store, sc *scratch, enf [
 		for i := range enf {
 			keys[i], ps[i] = enf[i].key, &enf[i].cp.Policy
 		}
-		err := mt.TakeAll(ctx, keys, ps, now, cost, res)
-		clear(ps) // the pool keeps no policy
-		if err != nil {
-			return err
+		if err := mt.TakeAll(ctx, keys, ps, now, cost, res); err != nil {
+			return nil, err
 		}
 	default:
 		if err := l.takeInOrder(ctx, store, enf, now, cost, res); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	for i := range enf {
-		o := &out[i]
-		l.decisionInto(enf[i].cp, &res[i], now, o)
-		o.cost, o.sum, o.taken = cost, keySum(enf[i].key), takenNone
-	}
-	return nil
+	return res, nil
 }
 
 // takeInOrder takes each policy in turn; on a rejection (or an error) it
@@ -381,29 +429,50 @@ func sameClient(ts []polTarget) bool {
 func mostRestrictive(ds []Decision) int {
 	best := 0
 	for i := 1; i < len(ds); i++ {
-		a, b := &ds[i], &ds[best]
-		switch {
-		case a.Allowed != b.Allowed:
-			if !a.Allowed {
-				best = i
-			}
-		case !a.Allowed:
-			if (a.Reason == ReasonCostExceedsCapacity) != (b.Reason == ReasonCostExceedsCapacity) {
-				if a.Reason == ReasonCostExceedsCapacity {
-					best = i
-				}
-			} else if a.RetryAfter > b.RetryAfter {
-				best = i
-			}
-		case a.Remaining != b.Remaining:
-			if a.Remaining < b.Remaining {
-				best = i
-			}
-		case a.ResetAfter > b.ResetAfter:
+		if rankOf(&ds[i]).above(rankOf(&ds[best])) {
 			best = i
 		}
 	}
 	return best
+}
+
+// rank is what mostRestrictive compares of a decision.
+type rank struct {
+	allowed, costly bool
+	retry           time.Duration
+	remaining       int64
+	reset           time.Duration
+}
+
+func rankOf(d *Decision) rank {
+	return rank{allowed: d.Allowed, costly: d.Reason == ReasonCostExceedsCapacity, retry: d.RetryAfter,
+		remaining: d.Remaining, reset: d.ResetAfter}
+}
+
+// resultRank is the rank of the decision r becomes (decisionInto).
+func resultRank(r *Result) rank {
+	k := rank{allowed: r.Allowed, costly: r.Reason == ReasonCostExceedsCapacity, retry: r.RetryAfter,
+		remaining: max(0, r.Remaining), reset: r.ResetAfter}
+	if k.costly {
+		k.retry = 0
+	}
+	return k
+}
+
+// above reports whether a is more restrictive than b.
+func (a rank) above(b rank) bool {
+	switch {
+	case a.allowed != b.allowed:
+		return !a.allowed
+	case !a.allowed:
+		if a.costly != b.costly {
+			return a.costly
+		}
+		return a.retry > b.retry
+	case a.remaining != b.remaining:
+		return a.remaining < b.remaining
+	}
+	return a.reset > b.reset
 }
 
 // decideShadows decides the shadow policies of an admitted request d:
