@@ -221,7 +221,7 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 			return err
 		}
 		i := 0
-		if n == 2 && resultRank(&res[1]).above(resultRank(&res[0])) {
+		if n == 2 && resultAbove(&res[1], &res[0]) {
 			i = 1
 		}
 		l.decisionInto(enf[i].cp, &res[i], now, d)
@@ -429,50 +429,49 @@ func sameClient(ts []polTarget) bool {
 func mostRestrictive(ds []Decision) int {
 	best := 0
 	for i := 1; i < len(ds); i++ {
-		if rankOf(&ds[i]).above(rankOf(&ds[best])) {
+		a, b := &ds[i], &ds[best]
+		switch {
+		case a.Allowed != b.Allowed:
+			if !a.Allowed {
+				best = i
+			}
+		case !a.Allowed:
+			if (a.Reason == ReasonCostExceedsCapacity) != (b.Reason == ReasonCostExceedsCapacity) {
+				if a.Reason == ReasonCostExceedsCapacity {
+					best = i
+				}
+			} else if a.RetryAfter > b.RetryAfter {
+				best = i
+			}
+		case a.Remaining != b.Remaining:
+			if a.Remaining < b.Remaining {
+				best = i
+			}
+		case a.ResetAfter > b.ResetAfter:
 			best = i
 		}
 	}
 	return best
 }
 
-// rank is what mostRestrictive compares of a decision.
-type rank struct {
-	allowed, costly bool
-	retry           time.Duration
-	remaining       int64
-	reset           time.Duration
-}
-
-func rankOf(d *Decision) rank {
-	return rank{allowed: d.Allowed, costly: d.Reason == ReasonCostExceedsCapacity, retry: d.RetryAfter,
-		remaining: d.Remaining, reset: d.ResetAfter}
-}
-
-// resultRank is the rank of the decision r becomes (decisionInto).
-func resultRank(r *Result) rank {
-	k := rank{allowed: r.Allowed, costly: r.Reason == ReasonCostExceedsCapacity, retry: r.RetryAfter,
-		remaining: max(0, r.Remaining), reset: r.ResetAfter}
-	if k.costly {
-		k.retry = 0
-	}
-	return k
-}
-
-// above reports whether a is more restrictive than b.
-func (a rank) above(b rank) bool {
+// resultAbove reports whether the decision a store's result a becomes
+// (decisionInto) comes before b's in mostRestrictive's order, reading the
+// results in place.
+func resultAbove(a, b *Result) bool {
 	switch {
-	case a.allowed != b.allowed:
-		return !a.allowed
-	case !a.allowed:
-		if a.costly != b.costly {
-			return a.costly
+	case a.Allowed != b.Allowed:
+		return !a.Allowed
+	case !a.Allowed:
+		ac, bc := a.Reason == ReasonCostExceedsCapacity, b.Reason == ReasonCostExceedsCapacity
+		if ac || bc {
+			return ac && !bc // a cost no wait fixes; two of them wait alike (RetryAfter 0)
 		}
-		return a.retry > b.retry
-	case a.remaining != b.remaining:
-		return a.remaining < b.remaining
+		return a.RetryAfter > b.RetryAfter
 	}
-	return a.reset > b.reset
+	if ar, br := max(0, a.Remaining), max(0, b.Remaining); ar != br {
+		return ar < br
+	}
+	return a.ResetAfter > b.ResetAfter
 }
 
 // decideShadows decides the shadow policies of an admitted request d:
