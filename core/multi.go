@@ -135,6 +135,19 @@ func (sc *scratch) release(enf, sh, qt int) {
 	scratchPool.Put(sc)
 }
 
+// addTarget appends a target to ts, written field by field in place (a
+// struct literal is built on the stack and copied: a stall, reading back
+// whole what was just written in parts).
+func addTarget(ts []polTarget, cp *compiled, key []byte, client int) []polTarget {
+	if len(ts) == cap(ts) {
+		return append(ts, polTarget{cp: cp, key: key, client: client})
+	}
+	ts = ts[:len(ts)+1]
+	pt := &ts[len(ts)-1]
+	pt.cp, pt.key, pt.client = cp, key, client
+	return ts
+}
+
 // checkMulti is checkInto for limiters with several policies or a shadow
 // one. A check that decides at most two enforcing policies and admits
 // under no shadow policy allocates nothing: the other policy's decision
@@ -151,9 +164,9 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 		return t.err
 	}
 	if t.cp.Shadow {
-		sh = append(sh, polTarget{cp: t.cp, key: t.key, client: t.client})
+		sh = addTarget(sh, t.cp, t.key, t.client)
 	} else {
-		enf = append(enf, polTarget{cp: t.cp, key: t.key, client: t.client})
+		enf = addTarget(enf, t.cp, t.key, t.client)
 	}
 	buf := t.key[len(t.key):]
 	path := req.Path()
@@ -171,9 +184,9 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 			continue
 		}
 		if cp.Shadow {
-			sh = append(sh, polTarget{cp: cp, key: key, client: start})
+			sh = addTarget(sh, cp, key, start)
 		} else {
-			enf = append(enf, polTarget{cp: cp, key: key, client: start})
+			enf = addTarget(enf, cp, key, start)
 		}
 		buf = key[len(key):]
 	}

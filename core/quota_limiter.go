@@ -112,7 +112,7 @@ func (l *Limiter) quotaTargets(buf []byte, req Request, c client, now time.Time,
 			}
 			continue
 		}
-		qt = append(qt, polTarget{cp: cp, key: key, client: start})
+		qt = addTarget(qt, cp, key, start)
 		buf = key[len(key):]
 	}
 	return qt, nil
