@@ -103,7 +103,7 @@ type multi struct {
 // the order they were configured (the limiter's own first): one element
 // for a limiter with one policy, none for an exempt or skipped request.
 // The Decision itself is the most restrictive of them: the one that
-// blocked, or the one closest to exhaustion. The slice is the caller's.
+// blocked, or the one closest to exhaustion.
 func (d *Decision) Policies() []Decision {
 	if d.multi != nil {
 		return d.multi.each
