@@ -382,9 +382,7 @@ func (l *Limiter) checkInto(ctx context.Context, req Request, cost int64, overri
 	}
 	now := l.clock.Now()
 	if l.multi {
-		var err error
-		*d, err = l.checkMulti(ctx, req, cost, override, now)
-		return err
+		return l.checkMulti(ctx, req, cost, override, now, d)
 	}
 	bp := l.keyPool.Get().(*[]byte)
 	var t target

@@ -38,7 +38,7 @@ type Decision struct {
 	// admitted (Policy.MaxWait); zero for requests admitted at once.
 	Wait time.Duration
 
-	// The unexported fields keep the size a multiple of 16 bytes (144): a
+	// The unexported fields keep the size a multiple of 16 bytes (192): a
 	// Decision is copied in 16-byte moves, and with an odd 8 bytes the
 	// last move overlaps the one before, which a copy of a copy made just
 	// before cannot read without a store-forwarding stall.
@@ -47,9 +47,28 @@ type Decision struct {
 	cost   int64     // the cost asked for (0: the policy's)
 	taken  taker     // which store recorded the admission, if any
 	finish bool      // Finish has something to do (NeedsFinish)
-	sum    uint64    // a hash of the key it was recorded under, for Undo
-	multi  *multi    // the decision of every policy, for limiters with several
-	lease  *lease    // the in-flight slot held, released by Finish
+	// The other policy of a check that decided two (pair), in the padding.
+	pairAllowed bool
+	pairReason  Reason
+	pairTaken   taker
+	pairFirst   bool   // the other policy comes first in Policies
+	sum         uint64 // a hash of the key it was recorded under, for Undo
+	multi       *multi // the decision of every policy, for checks of more than two
+	lease       *lease // the in-flight slot held, released by Finish
+	pair        pair   // the other policy of a check that decided two
+}
+
+// pair is the record of the other policy of a check that decided two
+// (multi.go): a Decision holds it inline, so such a check allocates
+// nothing. Its Allowed, Reason and taken are the Decision's pair* fields;
+// its Policy, Limit and Window are its compiled policy's, its At the
+// Decision's.
+type pair struct {
+	cp                     *compiled // nil: none
+	remaining              int64
+	resetAfter, retryAfter time.Duration
+	sum                    uint64
+	cost                   int64
 }
 
 // Counted reports whether the decision was recorded in a store: the
@@ -72,11 +91,12 @@ const (
 	takenFallback
 )
 
-// multi is the decision of each policy of a limiter with several.
+// multi is the decision of each policy of a check that decided more than
+// two, or that admitted under a shadow policy (up to two enforcing
+// policies and no shadow admission fit in the Decision: pair).
 type multi struct {
 	each   []Decision // the enforcing policies, in order
 	shadow []Decision // the shadow policies decided (admitted requests only)
-	buf    [2]Decision
 }
 
 // Policies returns the decision of each policy the limiter enforces, in
@@ -88,10 +108,84 @@ func (d *Decision) Policies() []Decision {
 	if d.multi != nil {
 		return d.multi.each
 	}
-	if d.cp == nil {
+	var buf [2]Decision
+	if rs := d.records(&buf); len(rs) > 0 {
+		return append([]Decision(nil), rs...)
+	}
+	return nil
+}
+
+// records is the decision of each enforcing policy d records, in order:
+// d.multi's, or built in buf from d and its pair, or d alone.
+func (d *Decision) records(buf *[2]Decision) []Decision {
+	switch {
+	case d.multi != nil:
+		return d.multi.each
+	case d.pair.cp != nil:
+		if d.pairFirst {
+			buf[0], buf[1] = d.pairRecord(), d.mainRecord()
+		} else {
+			buf[0], buf[1] = d.mainRecord(), d.pairRecord()
+		}
+		return buf[:]
+	case d.cp == nil:
 		return nil
 	}
-	return []Decision{*d}
+	buf[0] = *d
+	return buf[:1]
+}
+
+// mainRecord is d as the record of its own policy, without its pair.
+func (d *Decision) mainRecord() Decision {
+	r := *d
+	r.pair, r.pairAllowed, r.pairReason, r.pairTaken, r.pairFirst = pair{}, false, 0, takenNone, false
+	r.finish = false
+	return r
+}
+
+// pairRecord is the Decision of d's pair.
+func (d *Decision) pairRecord() Decision {
+	p := &d.pair
+	return Decision{Allowed: d.pairAllowed, Reason: d.pairReason, Policy: p.cp.Name, Limit: p.cp.Limit,
+		Window: p.cp.Window, Remaining: p.remaining, ResetAfter: p.resetAfter, RetryAfter: p.retryAfter, At: d.At,
+		cp: p.cp, cost: p.cost, taken: d.pairTaken, sum: p.sum}
+}
+
+// setPair records o, the decision of the other policy of a check that
+// decided two, in d; first says o's policy was configured before d's.
+// (Field by field: a struct with pointers written whole through a
+// pointer is a call.)
+func (d *Decision) setPair(o *Decision, first bool) {
+	p := &d.pair
+	p.cp, p.remaining, p.resetAfter, p.retryAfter, p.sum, p.cost = o.cp, o.Remaining, o.ResetAfter, o.RetryAfter, o.sum, o.cost
+	d.pairAllowed, d.pairReason, d.pairTaken, d.pairFirst = o.Allowed, o.Reason, o.taken, first
+}
+
+// setPairResult is setPair for the decision a store's result r is under
+// cp (decisionInto), with the key's sum, the cost and what took it.
+func (d *Decision) setPairResult(cp *compiled, r *Result, sum uint64, cost int64, taken taker, first bool) {
+	p := &d.pair
+	p.cp, p.remaining, p.resetAfter, p.retryAfter, p.sum, p.cost = cp, max(0, r.Remaining), r.ResetAfter, r.RetryAfter, sum, cost
+	if r.Reason == ReasonCostExceedsCapacity {
+		p.retryAfter = 0
+	}
+	d.pairAllowed, d.pairReason, d.pairTaken, d.pairFirst = r.Allowed, r.Reason, taken, first
+}
+
+// spill moves d's records to a multi of their own (a shadow admission
+// needs one).
+func (d *Decision) spill() *multi {
+	if d.multi != nil {
+		return d.multi
+	}
+	var buf [2]Decision
+	m := &multi{each: append([]Decision(nil), d.records(&buf)...)}
+	if len(m.each) == 1 {
+		m.each[0] = d.mainRecord()
+	}
+	d.pair, d.pairAllowed, d.pairReason, d.pairTaken, d.pairFirst = pair{}, false, 0, takenNone, false
+	d.multi = m
+	return m
 }
 
 // Exempt reports whether the request was exempt or skipped: it consumed

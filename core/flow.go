@@ -179,7 +179,7 @@ func (l *Limiter) finishes(d *Decision) bool {
 		return false
 	}
 	if d.multi == nil {
-		return d.cp != nil && d.cp.Count != nil
+		return (d.cp != nil && d.cp.Count != nil) || (d.pair.cp != nil && d.pair.cp.Count != nil)
 	}
 	for i := range d.multi.each {
 		if cp := d.multi.each[i].cp; cp != nil && cp.Count != nil {
@@ -261,13 +261,20 @@ func (l *Limiter) Settle(ctx context.Context, req Request, d *Decision, actual i
 	if ctx == nil {
 		ctx = req.Context()
 	}
-	one := [1]*Decision{d}
-	list := one[:]
-	if d.multi != nil {
+	// The record of each policy, by pointer: for a pair, built here and
+	// their costs written back below.
+	var pairBuf [2]Decision
+	ptrs := [2]*Decision{d}
+	list := ptrs[:1]
+	switch {
+	case d.multi != nil:
 		list = list[:0]
 		for i := range d.multi.each {
 			list = append(list, &d.multi.each[i])
 		}
+	case d.pair.cp != nil:
+		d.records(&pairBuf)
+		list = append(list[:0], &pairBuf[0], &pairBuf[1])
 	}
 	c := l.ip.resolve(req)
 	now := l.clock.Now()
@@ -322,8 +329,15 @@ func (l *Limiter) Settle(ctx context.Context, req Request, d *Decision, actual i
 			s.cost = -1 // took nothing; 0 would mean the policy's cost
 		}
 	}
-	if d.multi != nil && len(d.multi.each) > 0 {
+	switch {
+	case d.multi != nil && len(d.multi.each) > 0:
 		d.cost = d.multi.each[0].cost
+	case d.pair.cp != nil:
+		own, other := &pairBuf[0], &pairBuf[1]
+		if d.pairFirst {
+			own, other = other, own
+		}
+		d.cost, d.pair.cost = own.cost, other.cost
 	}
 	return errors.Join(errs...)
 }

@@ -205,11 +205,14 @@ func dictMember(dict, key string) string {
 type ietf struct{}
 
 func (s ietf) Write(h ResponseHeaders, d Decision) {
-	if d.multi != nil && len(d.multi.each) > 1 {
-		for _, e := range d.multi.each {
-			s.item(h, &e)
+	if d.multi != nil || d.pair.cp != nil {
+		var buf [2]Decision
+		if each := d.records(&buf); len(each) > 1 {
+			for i := range each {
+				s.item(h, &each[i])
+			}
+			return
 		}
-		return
 	}
 	s.item(h, &d)
 }

@@ -109,41 +109,65 @@ type polTarget struct {
 	client int // where the client part starts in key
 }
 
-// maxInline is how many policies a check handles without allocating its
-// bookkeeping.
+// maxInline is how many policies (and, apart, quotas and shadow policies)
+// a check handles without allocating its bookkeeping.
 const maxInline = 4
 
-// scratch is the bookkeeping of one multi-policy store call, pooled: the
-// store interface would otherwise move it to the heap on every check.
+// scratch is the bookkeeping of one multi-policy check, pooled: the keys'
+// buffer, the targets, and what the store interface would otherwise move
+// to the heap on every check (the keys, policies and results it is
+// given).
 type scratch struct {
-	res  [maxInline]Result
-	keys [maxInline][]byte
-	ps   [maxInline]*Policy
+	buf         []byte // the keys, one after the other
+	enf, sh, qt [maxInline]polTarget
+	res         [maxInline]Result
+	keys        [maxInline][]byte
+	ps          [maxInline]*Policy
 }
 
-var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+var scratchPool = sync.Pool{New: func() any { return &scratch{buf: make([]byte, 0, 384)} }}
 
-// checkMulti is check for limiters with several policies or a shadow one.
-func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, override *Policy, now time.Time) (Decision, error) {
-	bp := l.keyPool.Get().(*[]byte)
-	defer l.keyPool.Put(bp)
+// release returns sc to the pool, keeping no policy.
+func (sc *scratch) release(enf, sh, qt int) {
+	clear(sc.enf[:min(enf, maxInline)])
+	clear(sc.sh[:min(sh, maxInline)])
+	clear(sc.qt[:min(qt, maxInline)])
+	scratchPool.Put(sc)
+}
+
+// addTarget appends a target to ts, written field by field in place (a
+// struct literal is built on the stack and copied: a stall, reading back
+// whole what was just written in parts).
+func addTarget(ts []polTarget, cp *compiled, key []byte, client int) []polTarget {
+	if len(ts) == cap(ts) {
+		return append(ts, polTarget{cp: cp, key: key, client: client})
+	}
+	ts = ts[:len(ts)+1]
+	pt := &ts[len(ts)-1]
+	pt.cp, pt.key, pt.client = cp, key, client
+	return ts
+}
+
+// checkMulti is checkInto for limiters with several policies or a shadow
+// one. A check that decides at most two enforcing policies and admits
+// under no shadow policy allocates nothing: the other policy's decision
+// is kept in the Decision (pair).
+func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, override *Policy, now time.Time, d *Decision) error {
+	sc := scratchPool.Get().(*scratch)
+	enf, sh, qt := sc.enf[:0], sc.sh[:0], sc.qt[:0]
+	defer func() { sc.release(len(enf), len(sh), len(qt)) }()
 	var t target
-	l.resolve(ctx, req, override, now, (*bp)[:0], &t)
+	l.resolve(ctx, req, override, now, sc.buf[:0], &t)
 	if t.early {
-		d := t.d
-		l.report(ctx, &t, &d)
-		return d, t.err
+		*d = t.d
+		l.report(ctx, &t, d)
+		return t.err
 	}
-	var enfBuf, shBuf [maxInline]polTarget
-	enf, sh := enfBuf[:0], shBuf[:0]
-	add := func(pt polTarget) {
-		if pt.cp.Shadow {
-			sh = append(sh, pt)
-		} else {
-			enf = append(enf, pt)
-		}
+	if t.cp.Shadow {
+		sh = addTarget(sh, t.cp, t.key, t.client)
+	} else {
+		enf = addTarget(enf, t.cp, t.key, t.client)
 	}
-	add(polTarget{cp: t.cp, key: t.key, client: t.client})
 	buf := t.key[len(t.key):]
 	path := req.Path()
 	for _, cp := range l.extra {
@@ -153,144 +177,210 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 		key, start, ok := l.buildKey(buf, cp, cp.KeyFunc, req, t.c)
 		if !ok {
 			if l.missing == MissingKeyDeny && !cp.Shadow {
-				d := Decision{Reason: ReasonMissingKey, Policy: cp.Name, Limit: cp.Limit, Window: cp.Window, At: now, cp: cp}
-				l.report(ctx, &t, &d)
-				return d, t.err
+				*d = Decision{Reason: ReasonMissingKey, Policy: cp.Name, Limit: cp.Limit, Window: cp.Window, At: now, cp: cp}
+				l.report(ctx, &t, d)
+				return t.err
 			}
 			continue
 		}
-		add(polTarget{cp: cp, key: key, client: start})
+		if cp.Shadow {
+			sh = addTarget(sh, cp, key, start)
+		} else {
+			enf = addTarget(enf, cp, key, start)
+		}
 		buf = key[len(key):]
 	}
-	var qtBuf [maxInline]polTarget
-	qt, qd := l.quotaTargets(buf, req, t.c, now, qtBuf[:0])
+	var qd *Decision
+	qt, qd = l.quotaTargets(buf, req, t.c, now, qt)
 	if qd != nil {
-		l.report(ctx, &t, qd)
-		return *qd, t.err
+		*d = *qd
+		l.report(ctx, &t, d)
+		return t.err
 	}
 	atomicPen := l.atomicPenalty(&t, enf, qt)
 	if !atomicPen {
 		if bd := l.penalize(ctx, &t, enf, now); bd != nil {
-			l.report(ctx, &t, bd)
-			return *bd, t.err
+			*d = *bd
+			l.report(ctx, &t, d)
+			return t.err
 		}
 	}
-	*bp = t.key[:0] // the buffer from its start: later keys follow the first in it
+	sc.buf = t.key[:0] // the buffer from its start: later keys follow the first in it
 
-	var d Decision
 	var err error
-	if len(enf) == 0 && len(qt) == 0 {
-		d = Decision{Allowed: true, Reason: ReasonAllowed, Policy: t.cp.Name, At: now, multi: &multi{}}
-	} else {
+	if n := len(enf) + len(qt); n == 0 {
+		*d = Decision{Allowed: true, Reason: ReasonAllowed, Policy: t.cp.Name, At: now}
+	} else if n <= 2 && len(qt) == 0 && !atomicPen {
+		// One or two rate policies: decided from the store's results
+		// straight into d, the other policy's as d's pair.
 		start := l.started(now)
-		var m *multi
+		res, merr := l.takeAll(ctx, l.store, sc, enf, now, cost)
+		if l.timer != nil {
+			l.timer.OnStoreDuration(ctx, l.storeName, l.since(start))
+		}
+		taken := takenStore
+		if merr != nil {
+			err = fmt.Errorf("%w: %w", ErrStoreUnavailable, merr)
+			taken = takenNone
+			if l.fallback != nil && ctx.Err() == nil {
+				var ferr error
+				if res, ferr = l.takeAll(ctx, l.fallback, sc, enf, now, cost); ferr == nil {
+					taken = takenFallback
+				}
+			}
+		}
+		if taken == takenNone {
+			*d, err = l.failed(ctx, &target{cp: enf[0].cp, key: enf[0].key, client: enf[0].client}, now, cost, err)
+			return err
+		}
+		i := 0
+		if n == 2 && resultAbove(&res[1], &res[0]) {
+			i = 1
+		}
+		l.decisionInto(enf[i].cp, &res[i], now, d)
+		d.sum = keySum(enf[i].key)
+		if d.Allowed {
+			d.taken = taken
+		}
+		d.cost = cost
+		if n == 2 {
+			j := 1 - i
+			d.setPairResult(enf[j].cp, &res[j], keySum(enf[j].key), cost, d.taken, j == 0)
+		}
+		if err != nil {
+			l.telemetry.OnError(ctx, Event{Policy: d.Policy, Store: l.storeName, Decision: *d, key: t.clientBytes()}, err)
+		}
+	} else {
+		// The decisions, in order: up to two rate policies on the stack
+		// (two), more or quotas on the heap (heap, which multi keeps).
+		var two [2]Decision
+		var heap []Decision
+		out := two[:n]
+		if n > len(two) || len(qt) > 0 {
+			heap = make([]Decision, n)
+			out = heap
+		}
+		start := l.started(now)
 		var bd *Decision // a banned client's rejection
 		var merr error
 		if atomicPen {
-			m, bd, merr = l.decidePenalized(ctx, &t, enf, qt, now, cost)
+			bd, merr = l.decidePenalized(ctx, &t, enf, qt, now, cost, out)
 		} else {
-			m, merr = l.decideWithQuotas(ctx, l.store, enf, qt, now, cost)
+			merr = l.decideWithQuotas(ctx, l.store, sc, enf, qt, now, cost, out)
 		}
 		if l.timer != nil {
 			l.timer.OnStoreDuration(ctx, l.storeName, l.since(start))
 		}
 		if bd != nil {
-			l.report(ctx, &t, bd)
-			return *bd, t.err
+			*d = *bd
+			l.report(ctx, &t, d)
+			return t.err
 		}
 		taken := takenStore
 		if merr != nil {
 			err = fmt.Errorf("%w: %w", ErrStoreUnavailable, merr)
+			taken = takenNone
 			if l.fallback != nil && ctx.Err() == nil {
-				if fm, ferr := l.decideWithQuotas(ctx, l.fallback, enf, qt, now, cost); ferr == nil {
-					m, taken = fm, takenFallback
+				if ferr := l.decideWithQuotas(ctx, l.fallback, sc, enf, qt, now, cost, out); ferr == nil {
+					taken = takenFallback
 				}
 			}
 		}
-		if m == nil {
+		if taken == takenNone {
 			first := qt
 			if len(enf) > 0 {
 				first = enf
 			}
-			d, err = l.failed(ctx, &target{cp: first[0].cp, key: first[0].key, client: first[0].client}, now, cost, err)
-			return d, err
+			*d, err = l.failed(ctx, &target{cp: first[0].cp, key: first[0].key, client: first[0].client}, now, cost, err)
+			return err
 		}
-		each := m.each
-		i := mostRestrictive(each)
-		if each[i].Allowed {
-			for j := range each {
-				each[j].taken = taken
+		i := mostRestrictive(out)
+		if out[i].Allowed {
+			for j := range out {
+				out[j].taken = taken
 			}
 		}
-		d = each[i]
-		d.multi = m
+		*d = out[i]
+		switch {
+		case heap != nil:
+			d.multi = &multi{each: heap}
+		case n == 2:
+			d.setPair(&out[1-i], i == 1)
+		}
 		if err != nil {
-			l.telemetry.OnError(ctx, Event{Policy: d.Policy, Store: l.storeName, Decision: d, key: t.clientBytes()}, err)
+			l.telemetry.OnError(ctx, Event{Policy: d.Policy, Store: l.storeName, Decision: *d, key: t.clientBytes()}, err)
 		}
 	}
 	d.cost = cost
 	if d.Allowed {
-		if len(d.multi.each) > 0 {
-			d.taken = d.multi.each[0].taken
-		}
-		l.decideShadows(ctx, sh, now, cost, d.multi)
-		if len(d.multi.shadow) > 0 && d.taken == takenNone {
-			d.taken = takenStore
-		}
+		l.decideShadows(ctx, sh, now, cost, d)
+		d.finish = l.finishes(d)
 	}
-	if d.Allowed {
-		d.finish = l.finishes(&d)
-	}
-	l.report(ctx, &t, &d)
+	l.report(ctx, &t, d)
 	if !atomicPen {
-		l.violated(ctx, &t, &d, now)
+		l.violated(ctx, &t, d, now)
 	}
 	if err == nil {
 		err = t.err
 	}
-	return d, err
+	return err
 }
 
-// decideAll decides the enforcing policies through store: in one atomic
-// call when they key the same client and store is a MultiTaker, otherwise
-// in order, giving back what earlier ones took when a later one rejects.
-func (l *Limiter) decideAll(ctx context.Context, store Store, enf []polTarget, now time.Time, cost int64) (*multi, error) {
-	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
-	res := sc.res[:0]
-	for range enf {
-		res = append(res, Result{})
+// decideAll decides the enforcing policies through store, writing their
+// decisions to out (as long as enf): see takeAll.
+func (l *Limiter) decideAll(ctx context.Context, store Store, sc *scratch, enf []polTarget, now time.Time, cost int64, out []Decision) error {
+	res, err := l.takeAll(ctx, store, sc, enf, now, cost)
+	if err != nil {
+		return err
 	}
-	if len(enf) == 1 {
+	for i := range enf {
+		o := &out[i]
+		l.decisionInto(enf[i].cp, &res[i], now, o)
+		o.cost, o.sum, o.taken = cost, keySum(enf[i].key), takenNone
+	}
+	return nil
+}
+
+// takeAll decides the enforcing policies through store and returns the
+// store's results (in sc, or allocated past maxInline): in one atomic call
+// when they key the same client and store is a MultiTaker, otherwise in
+// order, giving back what earlier ones took when a later one rejects.
+func (l *Limiter) takeAll(ctx context.Context, store Store, sc *scratch, enf []polTarget, now time.Time, cost int64) ([]Result, error) {
+	n := len(enf)
+	res := sc.res[:]
+	if n > len(res) {
+		res = make([]Result, n)
+	}
+	res = res[:n]
+	var mt MultiTaker
+	if n > 1 {
+		mt, _ = store.(MultiTaker)
+	}
+	switch {
+	case n == 1:
 		r, err := store.Take(ctx, enf[0].key, &enf[0].cp.Policy, now, cost)
 		if err != nil {
 			return nil, err
 		}
 		res[0] = r
-	} else if mt, ok := store.(MultiTaker); ok && sameClient(enf) {
-		keys, ps := sc.keys[:0], sc.ps[:0]
-		for _, pt := range enf {
-			keys, ps = append(keys, pt.key), append(ps, &pt.cp.Policy)
+	case mt != nil && sameClient(enf):
+		keys, ps := sc.keys[:], sc.ps[:]
+		if n > len(keys) {
+			keys, ps = make([][]byte, n), make([]*Policy, n)
 		}
-		err := mt.TakeAll(ctx, keys, ps, now, cost, res)
-		clear(keys) // the pool keeps no key
-		if err != nil {
+		keys, ps = keys[:n], ps[:n]
+		for i := range enf {
+			keys[i], ps[i] = enf[i].key, &enf[i].cp.Policy
+		}
+		if err := mt.TakeAll(ctx, keys, ps, now, cost, res); err != nil {
 			return nil, err
 		}
-	} else if err := l.takeInOrder(ctx, store, enf, now, cost, res); err != nil {
-		return nil, err
+	default:
+		if err := l.takeInOrder(ctx, store, enf, now, cost, res); err != nil {
+			return nil, err
+		}
 	}
-	m := &multi{}
-	m.each = m.buf[:0]
-	if len(enf) > len(m.buf) {
-		m.each = make([]Decision, 0, len(enf))
-	}
-	for i, pt := range enf {
-		d := l.decision(pt.cp, &res[i], now)
-		d.cost, d.sum = cost, keySum(pt.key)
-		m.each = append(m.each, d)
-	}
-	return m, nil
+	return res, nil
 }
 
 // takeInOrder takes each policy in turn; on a rejection (or an error) it
@@ -377,29 +467,53 @@ func mostRestrictive(ds []Decision) int {
 	return best
 }
 
-// decideShadows decides the shadow policies of an admitted request: their
-// would-be rejections go to telemetry, their admissions are remembered for
-// Undo.
-func (l *Limiter) decideShadows(ctx context.Context, sh []polTarget, now time.Time, cost int64, m *multi) {
+// resultAbove reports whether the decision a store's result a becomes
+// (decisionInto) comes before b's in mostRestrictive's order, reading the
+// results in place.
+func resultAbove(a, b *Result) bool {
+	switch {
+	case a.Allowed != b.Allowed:
+		return !a.Allowed
+	case !a.Allowed:
+		ac, bc := a.Reason == ReasonCostExceedsCapacity, b.Reason == ReasonCostExceedsCapacity
+		if ac || bc {
+			return ac && !bc // a cost no wait fixes; two of them wait alike (RetryAfter 0)
+		}
+		return a.RetryAfter > b.RetryAfter
+	}
+	if ar, br := max(0, a.Remaining), max(0, b.Remaining); ar != br {
+		return ar < br
+	}
+	return a.ResetAfter > b.ResetAfter
+}
+
+// decideShadows decides the shadow policies of an admitted request d:
+// their would-be rejections go to telemetry, their admissions are
+// remembered for Undo (in d's multi, which one needs).
+func (l *Limiter) decideShadows(ctx context.Context, sh []polTarget, now time.Time, cost int64, d *Decision) {
 	for i := range sh {
 		pt := &sh[i]
 		r, err := l.store.Take(ctx, pt.key, &pt.cp.Policy, now, cost)
 		if err != nil {
-			d := Decision{Allowed: true, Reason: ReasonStoreError, Policy: pt.cp.Name, At: now, cp: pt.cp}
+			sd := Decision{Allowed: true, Reason: ReasonStoreError, Policy: pt.cp.Name, At: now, cp: pt.cp}
 			l.telemetry.OnError(ctx, Event{Policy: pt.cp.Name, Store: l.storeName, key: pt.key[pt.client : len(pt.key)-1],
-				Decision: d, Shadow: true}, fmt.Errorf("%w: %w", ErrStoreUnavailable, err))
+				Decision: sd, Shadow: true}, fmt.Errorf("%w: %w", ErrStoreUnavailable, err))
 			continue
 		}
-		d := l.decision(pt.cp, &r, now)
-		d.cost, d.sum = cost, keySum(pt.key)
-		if d.Allowed {
-			d.taken = takenStore
-			m.shadow = append(m.shadow, d)
+		sd := l.decision(pt.cp, &r, now)
+		sd.cost, sd.sum = cost, keySum(pt.key)
+		if sd.Allowed {
+			sd.taken = takenStore
+			m := d.spill()
+			m.shadow = append(m.shadow, sd)
+			if d.taken == takenNone {
+				d.taken = takenStore
+			}
 			continue
 		}
 		if !l.quiet {
 			l.telemetry.OnBlocked(ctx, Event{Policy: pt.cp.Name, Store: l.storeName, key: pt.key[pt.client : len(pt.key)-1],
-				Decision: d, Shadow: true})
+				Decision: sd, Shadow: true})
 		}
 	}
 }
@@ -430,8 +544,8 @@ func (l *Limiter) Undo(ctx context.Context, req Request, d *Decision) error {
 // every policy) is true: Undo, and Finish for policies that count by
 // outcome.
 func (l *Limiter) giveBack(ctx context.Context, req Request, d *Decision, want func(*Decision) bool) error {
-	one := [1]Decision{*d}
-	list := one[:]
+	var buf [2]Decision
+	list := d.records(&buf)
 	if d.multi != nil {
 		list = append(append([]Decision(nil), d.multi.each...), d.multi.shadow...)
 	}

@@ -176,12 +176,13 @@ func inline[T any](buf []T, n int) []T {
 }
 
 // decidePenalized decides the policies enf and quotas qt of t's client and
-// applies its penalty, in one PenaltyTaker call: while the client is
-// penalized enf's policies are decided (and reported) reduced; a banned
-// client gets the rejection b and nothing is decided; a rejection records
-// the violation in the same call.
-func (l *Limiter) decidePenalized(ctx context.Context, t *target, enf, qt []polTarget, now time.Time, cost int64) (
-	m *multi, b *Decision, err error) {
+// applies its penalty, in one PenaltyTaker call, writing their decisions
+// to out (the policies', then the quotas'): while the client is penalized
+// enf's policies are decided (and reported) reduced; a banned client gets
+// the rejection b and nothing is decided; a rejection records the
+// violation in the same call.
+func (l *Limiter) decidePenalized(ctx context.Context, t *target, enf, qt []polTarget, now time.Time, cost int64,
+	out []Decision) (b *Decision, err error) {
 	pn := l.penalty
 	sc := penScratchPool.Get().(*penScratch)
 	defer func() {
@@ -205,12 +206,12 @@ func (l *Limiter) decidePenalized(ctx context.Context, t *target, enf, qt []polT
 		PenaltyKey: penaltyKey(sc.pkey[:0], t.clientBytes()), Config: &pn.cfg, Severity: pn.severity,
 		Out: inline(sc.out[:], n), QuotaOut: inline(sc.qout[:], nq)}
 	if err := pn.taker.TakePenalized(ctx, pt); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	p := penaltyOf(&pn.cfg, &pt.Penalty, pt.At, pt.Started)
 	if pt.Banned {
 		d := bannedDecision(t, &p, now)
-		return nil, &d, nil
+		return &d, nil
 	}
 	if pt.Started {
 		reportPenalty(ctx, l.telemetry, NoticePenaltyStart, pt.PenaltyKey, &p)
@@ -220,18 +221,13 @@ func (l *Limiter) decidePenalized(ctx context.Context, t *target, enf, qt []polT
 			enf[i].cp = reduced[i]
 		}
 	}
-	m = &multi{}
-	m.each = m.buf[:0]
-	if n+nq > len(m.buf) {
-		m.each = make([]Decision, 0, n+nq)
-	}
 	for i, e := range enf {
-		d := l.decision(e.cp, &pt.Out[i], now)
-		d.cost, d.sum = cost, keySum(e.key)
-		m.each = append(m.each, d)
+		d := &out[i]
+		l.decisionInto(e.cp, &pt.Out[i], now, d)
+		d.cost, d.sum, d.taken = cost, keySum(e.key), takenNone
 	}
-	l.addQuotaDecisions(ctx, m, qt, pt.QuotaOut, amount, now, cost)
-	return m, nil, nil
+	l.addQuotaDecisions(ctx, out, qt, pt.QuotaOut, amount, now, cost)
+	return nil, nil
 }
 
 // violated records a violation for a rejected decision.

@@ -112,7 +112,7 @@ func (l *Limiter) quotaTargets(buf []byte, req Request, c client, now time.Time,
 			}
 			continue
 		}
-		qt = append(qt, polTarget{cp: cp, key: key, client: start})
+		qt = addTarget(qt, cp, key, start)
 		buf = key[len(key):]
 	}
 	return qt, nil
@@ -131,14 +131,16 @@ func quotaOp(cp *compiled, kind QuotaOpKind, amount int64, now time.Time) QuotaO
 
 // decideWithQuotas is decideAll with the quotas qt: one atomic call on a
 // QuotaMultiTaker when every key names one client, else the policies first
-// and then each quota, giving back on a rejection.
-func (l *Limiter) decideWithQuotas(ctx context.Context, store Store, enf, qt []polTarget, now time.Time, cost int64) (*multi, error) {
+// and then each quota, giving back on a rejection. out (as long as enf and
+// qt) receives the policies' decisions, then the quotas'.
+func (l *Limiter) decideWithQuotas(ctx context.Context, store Store, sc *scratch, enf, qt []polTarget, now time.Time,
+	cost int64, out []Decision) error {
 	if len(qt) == 0 {
-		return l.decideAll(ctx, store, enf, now, cost)
+		return l.decideAll(ctx, store, sc, enf, now, cost, out)
 	}
 	qs, ok := store.(QuotaStore)
 	if !ok {
-		return nil, fmt.Errorf("%w: quotas need a store implementing halt.QuotaStore, not %T", ErrUnsupported, store)
+		return fmt.Errorf("%w: quotas need a store implementing halt.QuotaStore, not %T", ErrUnsupported, store)
 	}
 	amount := quotaAmount(cost)
 	ops := make([]QuotaOp, len(qt))
@@ -146,7 +148,7 @@ func (l *Limiter) decideWithQuotas(ctx context.Context, store Store, enf, qt []p
 	for i, pt := range qt {
 		ops[i] = quotaOp(pt.cp, QuotaConsume, amount, now)
 	}
-	var m *multi
+	pol := out[:len(enf)]
 	if qm, ok := store.(QuotaMultiTaker); ok && sameClient(append(append([]polTarget(nil), enf...), qt...)) {
 		res := make([]Result, len(enf))
 		keys, ps := make([][]byte, len(enf)), make([]*Policy, len(enf))
@@ -158,34 +160,41 @@ func (l *Limiter) decideWithQuotas(ctx context.Context, store Store, enf, qt []p
 			qkeys[i] = pt.key
 		}
 		if err := qm.TakeAllQuotas(ctx, keys, ps, now, cost, res, qkeys, ops, qres); err != nil {
-			return nil, err
+			return err
 		}
-		m = l.multiOf(enf, res, now, cost)
+		for i, pt := range enf {
+			d := &pol[i]
+			l.decisionInto(pt.cp, &res[i], now, d)
+			d.cost, d.sum, d.taken = cost, keySum(pt.key), takenNone
+		}
 	} else {
-		var err error
-		if m, err = l.decideOrEmpty(ctx, store, enf, now, cost); err != nil {
-			return nil, err
+		if len(enf) > 0 {
+			if err := l.decideAll(ctx, store, sc, enf, now, cost, pol); err != nil {
+				return err
+			}
 		}
-		if err := l.consumeQuotas(ctx, store, qs, enf, qt, m, ops, qres, now, cost); err != nil {
-			return nil, err
+		if err := l.consumeQuotas(ctx, store, qs, enf, qt, pol, ops, qres, now, cost); err != nil {
+			return err
 		}
 	}
-	l.addQuotaDecisions(ctx, m, qt, qres, amount, now, cost)
-	return m, nil
+	l.addQuotaDecisions(ctx, out, qt, qres, amount, now, cost)
+	return nil
 }
 
-// addQuotaDecisions appends the quotas' answers qres to m as decisions and
-// reports the quotas an admission used up.
-func (l *Limiter) addQuotaDecisions(ctx context.Context, m *multi, qt []polTarget, qres []QuotaResult, amount int64,
+// addQuotaDecisions writes the quotas' answers qres as decisions to the
+// end of out (after the policies') and reports the quotas an admission
+// used up.
+func (l *Limiter) addQuotaDecisions(ctx context.Context, out []Decision, qt []polTarget, qres []QuotaResult, amount int64,
 	now time.Time, cost int64) {
+	np := len(out) - len(qt)
 	admitted := true
-	for i := range m.each {
-		admitted = admitted && m.each[i].Allowed
+	for i := range out[:np] {
+		admitted = admitted && out[i].Allowed
 	}
 	for i, pt := range qt {
 		d := quotaDecision(pt.cp, &qres[i], amount, now)
 		d.cost, d.sum = cost, keySum(pt.key)
-		m.each = append(m.each, d)
+		out[np+i] = d
 		admitted = admitted && d.Allowed
 	}
 	if admitted && !l.quiet {
@@ -197,35 +206,15 @@ func (l *Limiter) addQuotaDecisions(ctx context.Context, m *multi, qt []polTarge
 	}
 }
 
-// decideOrEmpty is decideAll, or an empty admission without policies.
-func (l *Limiter) decideOrEmpty(ctx context.Context, store Store, enf []polTarget, now time.Time, cost int64) (*multi, error) {
-	if len(enf) == 0 {
-		return &multi{}, nil
-	}
-	return l.decideAll(ctx, store, enf, now, cost)
-}
-
-// multiOf turns a store's results for enf into decisions.
-func (l *Limiter) multiOf(enf []polTarget, res []Result, now time.Time, cost int64) *multi {
-	m := &multi{}
-	m.each = make([]Decision, 0, len(enf)+len(l.quotas))
-	for i, pt := range enf {
-		d := l.decision(pt.cp, &res[i], now)
-		d.cost, d.sum = cost, keySum(pt.key)
-		m.each = append(m.each, d)
-	}
-	return m
-}
-
-// consumeQuotas runs the quotas after the policies decided m: when they
+// consumeQuotas runs the quotas after the policies decided pol: when they
 // admitted, each quota is consumed in turn, and a quota that has no room
 // gives back the quotas before it and the policies; otherwise the quotas
 // are only read.
-func (l *Limiter) consumeQuotas(ctx context.Context, store Store, qs QuotaStore, enf, qt []polTarget, m *multi,
+func (l *Limiter) consumeQuotas(ctx context.Context, store Store, qs QuotaStore, enf, qt []polTarget, pol []Decision,
 	ops []QuotaOp, qres []QuotaResult, now time.Time, cost int64) error {
 	admitted := true
-	for i := range m.each {
-		admitted = admitted && m.each[i].Allowed
+	for i := range pol {
+		admitted = admitted && pol[i].Allowed
 	}
 	for i, pt := range qt {
 		if !admitted {
@@ -271,9 +260,9 @@ func (l *Limiter) consumeQuotas(ctx context.Context, store Store, qs QuotaStore,
 		if pk, ok := store.(Peeker); ok && admitted {
 			for j := range enf {
 				if s, err := pk.Peek(ctx, enf[j].key, &enf[j].cp.Policy, now, cost); err == nil {
-					c := m.each[j].cost
-					m.each[j] = l.decision(enf[j].cp, &s, now)
-					m.each[j].cost, m.each[j].sum = c, keySum(enf[j].key)
+					c := pol[j].cost
+					pol[j] = l.decision(enf[j].cp, &s, now)
+					pol[j].cost, pol[j].sum = c, keySum(enf[j].key)
 				}
 			}
 		}

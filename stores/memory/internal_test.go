@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -218,5 +219,28 @@ func checkInvariants(t *testing.T, s *Store) {
 	}
 	if total != s.Len() {
 		t.Fatalf("shards hold %d entries, Len() = %d", total, s.Len())
+	}
+}
+
+// TestAddShard: TakeAll's list of shards to lock stays ascending and
+// without duplicates, whatever the order the keys come in.
+func TestAddShard(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		var locked []uint8
+		seen := map[uint8]bool{}
+		for range 1 + rng.IntN(8) {
+			i := uint8(rng.IntN(6))
+			locked = addShard(locked, i)
+			seen[i] = true
+		}
+		if len(locked) != len(seen) || !slices.IsSorted(locked) {
+			t.Fatalf("locked %v, want the %d shards %v in order", locked, len(seen), seen)
+		}
+		for i := 1; i < len(locked); i++ {
+			if locked[i] == locked[i-1] {
+				t.Fatalf("locked %v has a duplicate", locked)
+			}
+		}
 	}
 }

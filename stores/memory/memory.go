@@ -303,76 +303,86 @@ func (sh *shard) store(e *entry, pos int, p *halt.Policy, st *halt.State, ns int
 }
 
 // TakeAll implements [halt.MultiTaker]: it decides every key under its
-// policy with all their shards locked (in shard order, so concurrent calls
-// cannot deadlock) and records the decisions only when every policy
-// admits; otherwise nothing is charged (a cooldown a rejecting policy
-// starts is recorded). It allocates nothing for up to eight keys of token
-// buckets and fixed windows (a sliding window's counters are copied).
+// policy with all their shards locked (each once, in shard order, so
+// concurrent calls cannot deadlock) and records the decisions only when
+// every policy admits; otherwise nothing is charged (a cooldown a
+// rejecting policy starts is recorded). Each key is looked up once and its
+// state decided on a copy, which becomes the state in place. It allocates
+// nothing for up to four keys of token buckets and fixed windows (a
+// sliding window's counters are copied).
 func (s *Store) TakeAll(_ context.Context, keys [][]byte, ps []*halt.Policy, now time.Time, cost int64, out []halt.Result) error {
 	n := len(keys)
 	if len(ps) != n || len(out) < n {
 		return fmt.Errorf("memory: TakeAll: %d keys, %d policies and room for %d results", n, len(ps), len(out))
 	}
-	const inline = 8
+	const inline = 4
 	var hb [inline]uint64
-	var sb [inline]int
+	var pb [inline]int
+	var lb [inline]uint8
 	var stb [inline]halt.State
-	hashes, shards, states := hb[:0], sb[:0], stb[:0]
-	for _, k := range keys {
-		h := maphash.Bytes(s.seed, k)
-		hashes = append(hashes, h)
-		shards = append(shards, int(h>>s.shift))
+	hashes, pos, locked, states := hb[:], pb[:], lb[:0], stb[:]
+	if n > inline {
+		hashes, pos, locked, states = make([]uint64, n), make([]int, n), make([]uint8, 0, n), make([]halt.State, n)
 	}
-	// Lock each shard once, in ascending order.
-	locked := append(make([]int, 0, inline), shards...)
-	slices.Sort(locked)
-	locked = slices.Compact(locked)
+	for i, k := range keys {
+		h := maphash.Bytes(s.seed, k)
+		hashes[i] = h
+		locked = addShard(locked, uint8(h>>s.shift)) // at most 64 shards
+	}
 	for _, i := range locked {
 		s.shards[i].mu.Lock()
 	}
-	defer func() {
-		for _, i := range locked {
-			s.shards[i].mu.Unlock()
-		}
-	}()
+	defer s.unlockShards(locked)
 	if s.closed.Load() {
 		return halt.ErrStoreClosed
 	}
 	ns := now.UnixNano()
-	// Insert first (without evicting, which would move entries), then read
-	// every state: positions are stable from here on.
+	// Find (or insert, without evicting, which would move entries) every
+	// key first: positions are stable from here on, entries' addresses
+	// are not until the inserts are done.
 	inserted := 0
-	for i, h := range hashes {
-		sh := &s.shards[shards[i]]
-		if sh.find(h) < 0 {
-			s.insertNoEvict(sh, h)
+	for i, h := range hashes[:n] {
+		sh := &s.shards[h>>s.shift]
+		p := sh.find(h)
+		if p < 0 {
+			p = s.insertNoEvict(sh, h)
 			inserted++
 		}
+		pos[i] = p
 	}
 	all := true
-	for i, h := range hashes {
-		sh := &s.shards[shards[i]]
-		st := sh.state(sh.at(sh.find(h)), ps[i], ns).Clone()
-		states = append(states, st)
-		out[i] = ps[i].Decide(&states[i], ns, cost)
+	for i, h := range hashes[:n] {
+		sh := &s.shards[h>>s.shift]
+		e, st := sh.at(pos[i]), &states[i]
+		// The state as Take reads it (state), decided on a copy: the
+		// entry, and a sliding window's counters, stay as they are.
+		if expired(e.exp, ns) || uint8(e.tw>>winBits) != tagOf(ps[i]) {
+			st.Stamp, st.Level, st.Until = 0, 0, 0
+			if w := e.tw & winMask; w != 0 {
+				st.Slots = make([]int64, len(sh.windows[w-1].slots))
+			}
+		} else {
+			st.Stamp, st.Level, st.Until = e.stamp, e.level, e.until
+			if w := e.tw & winMask; w != 0 {
+				st.Slots = slices.Clone(sh.windows[w-1].slots)
+			}
+		}
+		ps[i].DecideInto(st, ns, cost, &out[i])
 		all = all && out[i].Allowed
 	}
-	for i, h := range hashes {
-		sh := &s.shards[shards[i]]
-		pos := sh.find(h)
-		e := sh.at(pos)
-		switch {
-		case all:
-		case !out[i].Allowed:
-			// The rejecting policy records what rejecting changed (a
-			// cooldown it starts, a window that moved on).
-		default:
+	for i, h := range hashes[:n] {
+		sh := &s.shards[h>>s.shift]
+		e := sh.at(pos[i])
+		if !all && out[i].Allowed {
 			// Not charged: report the standing as it is.
 			st := sh.state(e, ps[i], ns)
 			out[i] = ps[i].Peek(&st, ns, cost)
 			continue
 		}
-		sh.store(e, pos, ps[i], &states[i], ns) // the decided copy becomes the state
+		// Admitted by all, or the rejecting policy, which records what
+		// rejecting changed (a cooldown it starts, a window that moved
+		// on): the decided copy becomes the state.
+		sh.storeAfter(e, pos[i], ps[i], &states[i], ns, &out[i])
 	}
 	// Make room for what was inserted, as Take does.
 	for ; inserted > 0 && s.keys.Load() > s.maxKeys; inserted-- {
@@ -386,11 +396,48 @@ func (s *Store) TakeAll(_ context.Context, keys [][]byte, ps []*halt.Policy, now
 	return nil
 }
 
+// addShard adds shard i to the ascending, duplicate-free list locked.
+func addShard(locked []uint8, i uint8) []uint8 {
+	for _, j := range locked {
+		if j == i {
+			return locked
+		}
+	}
+	locked = append(locked, i)
+	for j := len(locked) - 1; j > 0 && locked[j-1] > i; j-- {
+		locked[j-1], locked[j] = i, locked[j-1]
+	}
+	return locked
+}
+
+// unlockShards unlocks the shards TakeAll locked.
+func (s *Store) unlockShards(locked []uint8) {
+	for _, i := range locked {
+		s.shards[i].mu.Unlock()
+	}
+}
+
+// storeAfter is store for a state Decide just decided into r: the expiry
+// from [halt.Policy.TTLAfter], as Take computes it. It requires sh.mu
+// held.
+func (sh *shard) storeAfter(e *entry, pos int, p *halt.Policy, st *halt.State, ns int64, r *halt.Result) {
+	e.stamp, e.level, e.until = st.Stamp, st.Level, st.Until
+	switch w := e.win(); {
+	case w != 0:
+		sh.windows[w-1].slots = st.Slots
+	case st.Slots != nil:
+		sh.windows = append(sh.windows, window{slots: st.Slots, owner: uint32(pos)})
+		e.setWin(uint32(len(sh.windows)))
+	}
+	e.setTag(tagOf(p))
+	e.exp = expiry(ns, p.TTLAfter(st, ns, r))
+}
+
 // insertNoEvict is insert without making room: TakeAll evicts afterwards.
 // It requires sh.mu held.
-func (s *Store) insertNoEvict(sh *shard, h uint64) {
+func (s *Store) insertNoEvict(sh *shard, h uint64) int {
 	s.keys.Add(1)
-	s.addEntry(sh, h)
+	return s.addEntry(sh, h)
 }
 
 // Peek implements [halt.Peeker]: what Take would answer for key at now,
