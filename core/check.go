@@ -21,6 +21,10 @@ var DefaultHealthPaths = []string{"/health", "/ping", "/ready", "/healthz", "/li
 // given a nil Request.
 var ErrNilRequest = errors.New("halt: nil Request")
 
+// ErrNilDecision is returned by CheckCostInto when it is given no
+// Decision to write to.
+var ErrNilDecision = errors.New("halt: nil *Decision")
+
 // ErrInvalidPolicy wraps the *PolicyError of a resolved policy that failed
 // validation (see [WithPolicyResolver]).
 var ErrInvalidPolicy = errors.New("halt: invalid resolved policy")
@@ -212,6 +216,9 @@ func (l *Limiter) CheckCost(ctx context.Context, req Request, cost int64) (Decis
 // keep the decision in a variable of their own and would otherwise copy
 // it from call to call.
 func (l *Limiter) CheckCostInto(ctx context.Context, req Request, cost int64, d *Decision) error {
+	if d == nil {
+		return ErrNilDecision
+	}
 	*d = Decision{}
 	return l.checkInto(ctx, req, cost, nil, d)
 }

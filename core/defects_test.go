@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"runtime"
 	"slices"
 	"strconv"
@@ -160,6 +161,29 @@ func TestNilStoreAndRequest(t *testing.T) {
 	//nolint:staticcheck // a nil context is what this test is about
 	if _, err := l.Check(nil, req("203.0.113.1:1")); err != nil {
 		t.Fatalf("nil context: %v", err)
+	}
+	// The adapters' Into calls refuse a nil Decision and write nothing to
+	// nil headers or from a nil Decision.
+	if err := l.CheckCostInto(context.Background(), req("203.0.113.1:1"), 0, nil); !errors.Is(err, halt.ErrNilDecision) {
+		t.Fatalf("CheckCostInto(nil Decision): %v", err)
+	}
+	var into halt.Decision
+	if err := l.CheckCostInto(context.Background(), req("203.0.113.2:1"), 0, &into); err != nil || !into.Allowed {
+		t.Fatalf("CheckCostInto: %+v %v", into, err)
+	}
+	l.WriteHeaders(nil, &into)
+	h := http.Header{}
+	l.WriteHeaders(h, nil)
+	if len(h) != 0 {
+		t.Fatalf("WriteHeaders(h, nil) wrote %v", h)
+	}
+	l.WriteHeaders(h, &into)
+	if len(h) == 0 {
+		t.Fatal("WriteHeaders wrote nothing")
+	}
+	var none *halt.PenalizedTake
+	if err := none.Check(); err == nil {
+		t.Fatal("a nil PenalizedTake passed its Check")
 	}
 }
 

@@ -90,7 +90,11 @@ func ParseHeaderStyle(name string) (HeaderStyle, bool) {
 
 // WriteHeaders renders d as the limiter's rate-limit headers onto h, as
 // HeaderStyle().Write(h, *d) does, without copying d for Halt's own styles.
+// A nil h or d writes nothing.
 func (l *Limiter) WriteHeaders(h ResponseHeaders, d *Decision) {
+	if h == nil || d == nil {
+		return
+	}
 	if t, ok := l.style.(*trio); ok {
 		t.write(h, d)
 		return

@@ -2,6 +2,7 @@ package halt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -84,6 +85,9 @@ func (pt *PenalizedTake) Violation() bool {
 // Check reports malformed input: slices of mismatched lengths, a missing
 // penalty key or config. Stores call it first.
 func (pt *PenalizedTake) Check() error {
+	if pt == nil {
+		return errors.New("halt: TakePenalized: nil *PenalizedTake")
+	}
 	n, nq := len(pt.Keys), len(pt.QuotaKeys)
 	if len(pt.Policies) != n || len(pt.Reduced) != n || len(pt.Out) < n || len(pt.QuotaOps) != nq ||
 		len(pt.QuotaOut) < nq || pt.Config == nil || len(pt.PenaltyKey) == 0 {

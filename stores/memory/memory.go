@@ -290,6 +290,13 @@ func (sh *shard) state(e *entry, p *halt.Policy, ns int64) halt.State {
 // store writes st back to e (at position pos) with its tag and expiry. It
 // requires sh.mu held.
 func (sh *shard) store(e *entry, pos int, p *halt.Policy, st *halt.State, ns int64) {
+	sh.put(e, pos, p, st)
+	e.exp = expiry(ns, p.TTL(st, ns))
+}
+
+// put writes st back to e (at position pos) with p's tag, leaving the
+// expiry to its caller. It requires sh.mu held.
+func (sh *shard) put(e *entry, pos int, p *halt.Policy, st *halt.State) {
 	e.stamp, e.level, e.until = st.Stamp, st.Level, st.Until
 	switch w := e.win(); {
 	case w != 0:
@@ -299,7 +306,6 @@ func (sh *shard) store(e *entry, pos int, p *halt.Policy, st *halt.State, ns int
 		e.setWin(uint32(len(sh.windows)))
 	}
 	e.setTag(tagOf(p))
-	e.exp = expiry(ns, p.TTL(st, ns))
 }
 
 // TakeAll implements [halt.MultiTaker]: it decides every key under its
@@ -421,15 +427,7 @@ func (s *Store) unlockShards(locked []uint8) {
 // from [halt.Policy.TTLAfter], as Take computes it. It requires sh.mu
 // held.
 func (sh *shard) storeAfter(e *entry, pos int, p *halt.Policy, st *halt.State, ns int64, r *halt.Result) {
-	e.stamp, e.level, e.until = st.Stamp, st.Level, st.Until
-	switch w := e.win(); {
-	case w != 0:
-		sh.windows[w-1].slots = st.Slots
-	case st.Slots != nil:
-		sh.windows = append(sh.windows, window{slots: st.Slots, owner: uint32(pos)})
-		e.setWin(uint32(len(sh.windows)))
-	}
-	e.setTag(tagOf(p))
+	sh.put(e, pos, p, st)
 	e.exp = expiry(ns, p.TTLAfter(st, ns, r))
 }
 
