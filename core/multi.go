@@ -113,27 +113,19 @@ type polTarget struct {
 // a check handles without allocating its bookkeeping.
 const maxInline = 4
 
-// scratch is the bookkeeping of one multi-policy check, pooled: the keys'
-// buffer, the targets, and what the store interface would otherwise move
-// to the heap on every check (the keys, policies and results it is
-// given).
+// scratch is what a multi-policy check gives the store interface, which
+// would otherwise move it to the heap on every check, pooled: the keys'
+// buffer, and the keys, policies and results of one store call. (The
+// targets stay on the check's stack: clearing pointers out of a pooled
+// object costs write barriers.)
 type scratch struct {
-	buf         []byte // the keys, one after the other
-	enf, sh, qt [maxInline]polTarget
-	res         [maxInline]Result
-	keys        [maxInline][]byte
-	ps          [maxInline]*Policy
+	buf  []byte // the keys, one after the other
+	res  [maxInline]Result
+	keys [maxInline][]byte
+	ps   [maxInline]*Policy
 }
 
 var scratchPool = sync.Pool{New: func() any { return &scratch{buf: make([]byte, 0, 384)} }}
-
-// release returns sc to the pool, keeping no policy.
-func (sc *scratch) release(enf, sh, qt int) {
-	clear(sc.enf[:min(enf, maxInline)])
-	clear(sc.sh[:min(sh, maxInline)])
-	clear(sc.qt[:min(qt, maxInline)])
-	scratchPool.Put(sc)
-}
 
 // addTarget appends a target to ts, written field by field in place (a
 // struct literal is built on the stack and copied: a stall, reading back
@@ -154,8 +146,9 @@ func addTarget(ts []polTarget, cp *compiled, key []byte, client int) []polTarget
 // is kept in the Decision (pair).
 func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, override *Policy, now time.Time, d *Decision) error {
 	sc := scratchPool.Get().(*scratch)
-	enf, sh, qt := sc.enf[:0], sc.sh[:0], sc.qt[:0]
-	defer func() { sc.release(len(enf), len(sh), len(qt)) }()
+	defer scratchPool.Put(sc)
+	var enfA, shA, qtA [maxInline]polTarget
+	enf, sh, qt := enfA[:0], shA[:0], qtA[:0]
 	var t target
 	l.resolve(ctx, req, override, now, sc.buf[:0], &t)
 	if t.early {
@@ -190,15 +183,17 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 		}
 		buf = key[len(key):]
 	}
-	var qd *Decision
-	qt, qd = l.quotaTargets(buf, req, t.c, now, qt)
-	if qd != nil {
-		*d = *qd
-		l.report(ctx, &t, d)
-		return t.err
+	if len(l.quotas) > 0 {
+		var qd *Decision
+		qt, qd = l.quotaTargets(buf, req, t.c, now, qt)
+		if qd != nil {
+			*d = *qd
+			l.report(ctx, &t, d)
+			return t.err
+		}
 	}
-	atomicPen := l.atomicPenalty(&t, enf, qt)
-	if !atomicPen {
+	atomicPen := l.penalty != nil && l.atomicPenalty(&t, enf, qt)
+	if !atomicPen && l.penalty != nil {
 		if bd := l.penalize(ctx, &t, enf, now); bd != nil {
 			*d = *bd
 			l.report(ctx, &t, d)
@@ -313,11 +308,13 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 	}
 	d.cost = cost
 	if d.Allowed {
-		l.decideShadows(ctx, sh, now, cost, d)
+		if len(sh) > 0 {
+			l.decideShadows(ctx, sh, now, cost, d)
+		}
 		d.finish = l.finishes(d)
 	}
 	l.report(ctx, &t, d)
-	if !atomicPen {
+	if !atomicPen && l.penalty != nil {
 		l.violated(ctx, &t, d, now)
 	}
 	if err == nil {
@@ -353,7 +350,11 @@ func (l *Limiter) takeAll(ctx context.Context, store Store, sc *scratch, enf []p
 	}
 	res = res[:n]
 	var mt MultiTaker
-	if n > 1 {
+	switch {
+	case n == 1:
+	case store == l.store:
+		mt = l.multiT // found once, at New
+	default:
 		mt, _ = store.(MultiTaker)
 	}
 	switch {

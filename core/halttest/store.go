@@ -485,6 +485,98 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
 			t.Fatalf("fixed window after a rejected TakeAll: %+v %v", r, err)
 		}
 	})
+	t.Run("TakeAll/TwoKeys", func(t *testing.T) {
+		// Two keys is the commonest several-policy check, which a store may
+		// decide on a path of its own: every pair of algorithms, cooldowns
+		// included, answers exactly as MapStore's TakeAll does, call by
+		// call, and leaves the same standing behind.
+		if _, ok := newStore(t).(halt.MultiTaker); !ok {
+			t.Skip("the store does not implement halt.MultiTaker")
+		}
+		base := []halt.Policy{
+			{Limit: 3, Window: time.Second},
+			{Limit: 5, Window: time.Minute, Algorithm: halt.FixedWindow},
+			{Limit: 4, Window: 10 * time.Second, Algorithm: halt.SlidingWindow},
+			{Limit: 2, Window: time.Second, BlockDuration: 5 * time.Second},
+		}
+		steps := []time.Duration{0, 0, 0, 0, 100 * time.Millisecond, 400 * time.Millisecond, time.Second,
+			time.Second, 1500 * time.Millisecond, 2 * time.Second, 6 * time.Second, 6 * time.Second,
+			6 * time.Second, 7 * time.Second, 65 * time.Second, 65 * time.Second}
+		for i := range base {
+			for j := range base {
+				if i == j {
+					continue
+				}
+				store, ref := newStore(t).(halt.MultiTaker), NewMapStore()
+				a, b := base[i], base[j]
+				a.Name, b.Name = unique("pair-a"), unique("pair-b")
+				ps := []*halt.Policy{&a, &b}
+				keys := [][]byte{[]byte("halt:" + a.Name + ":{ip:203.0.113.9}"), []byte("halt:" + b.Name + ":{ip:203.0.113.9}")}
+				got, want := make([]halt.Result, 2), make([]halt.Result, 2)
+				for n, at := range steps {
+					if err := store.TakeAll(context.Background(), keys, ps, Base.Add(at), 1, got); err != nil {
+						t.Fatalf("pair %d,%d step %d: %v", i, j, n, err)
+					}
+					if err := ref.TakeAll(context.Background(), keys, ps, Base.Add(at), 1, want); err != nil {
+						t.Fatal(err)
+					}
+					if got[0] != want[0] || got[1] != want[1] {
+						t.Fatalf("pair %d,%d step %d at +%v:\n got %+v\nwant %+v", i, j, n, at, got, want)
+					}
+				}
+				pk, ok := store.(halt.Peeker)
+				if !ok {
+					continue
+				}
+				for k := range ps {
+					r, err := pk.Peek(context.Background(), keys[k], ps[k], Base.Add(66*time.Second), 1)
+					w, _ := ref.Peek(context.Background(), keys[k], ps[k], Base.Add(66*time.Second), 1)
+					if err != nil || r != w {
+						t.Fatalf("pair %d,%d, policy %d afterwards: %+v %v, want %+v", i, j, k, r, err, w)
+					}
+				}
+			}
+		}
+	})
+	t.Run("TakeAll/TwoKeys/Concurrency", func(t *testing.T) {
+		if _, ok := newStore(t).(halt.MultiTaker); !ok {
+			t.Skip("the store does not implement halt.MultiTaker")
+		}
+		// 64 goroutines x 4 on two policies: exactly the tighter's 10 are
+		// admitted, and the looser is charged for those 10 only.
+		mt := newStore(t).(halt.MultiTaker)
+		ps, keys := MultiPolicies(unique("pair"))
+		ps, keys = ps[:2], keys[:2]
+		var admitted atomic.Int64
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out := make([]halt.Result, 2)
+				for range 4 {
+					if err := mt.TakeAll(context.Background(), keys, ps, Base, 1, out); err != nil {
+						t.Error(err)
+						return
+					}
+					if out[0].Allowed && out[1].Allowed {
+						admitted.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if got := admitted.Load(); got != 10 {
+			t.Fatalf("64 goroutines x 4 TakeAll of two policies admitted %d, want exactly 10", got)
+		}
+		if pk, ok := mt.(halt.Peeker); ok {
+			for i, want := range []int64{0, 20} {
+				if r, err := pk.Peek(context.Background(), keys[i], ps[i], Base, 1); err != nil || r.Remaining != want {
+					t.Fatalf("%s after the run: %+v %v, want %d remaining", ps[i].Name, r, err, want)
+				}
+			}
+		}
+	})
 	t.Run("TakeAll/Concurrency", func(t *testing.T) {
 		if _, ok := newStore(t).(halt.MultiTaker); !ok {
 			t.Skip("the store does not implement halt.MultiTaker")

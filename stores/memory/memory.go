@@ -321,6 +321,9 @@ func (s *Store) TakeAll(_ context.Context, keys [][]byte, ps []*halt.Policy, now
 	if len(ps) != n || len(out) < n {
 		return fmt.Errorf("memory: TakeAll: %d keys, %d policies and room for %d results", n, len(ps), len(out))
 	}
+	if n == 2 {
+		return s.takeTwo(keys[0], keys[1], ps[0], ps[1], now.UnixNano(), cost, &out[0], &out[1])
+	}
 	const inline = 4
 	var hb [inline]uint64
 	var pb [inline]int
@@ -359,38 +362,101 @@ func (s *Store) TakeAll(_ context.Context, keys [][]byte, ps []*halt.Policy, now
 	all := true
 	for i, h := range hashes[:n] {
 		sh := &s.shards[h>>s.shift]
-		e, st := sh.at(pos[i]), &states[i]
-		// The state as Take reads it (state), decided on a copy: the
-		// entry, and a sliding window's counters, stay as they are.
-		if expired(e.exp, ns) || uint8(e.tw>>winBits) != tagOf(ps[i]) {
-			st.Stamp, st.Level, st.Until = 0, 0, 0
-			if w := e.tw & winMask; w != 0 {
-				st.Slots = make([]int64, len(sh.windows[w-1].slots))
-			}
-		} else {
-			st.Stamp, st.Level, st.Until = e.stamp, e.level, e.until
-			if w := e.tw & winMask; w != 0 {
-				st.Slots = slices.Clone(sh.windows[w-1].slots)
-			}
-		}
-		ps[i].DecideInto(st, ns, cost, &out[i])
+		sh.stateCopy(sh.at(pos[i]), ps[i], ns, &states[i])
+		ps[i].DecideInto(&states[i], ns, cost, &out[i])
 		all = all && out[i].Allowed
 	}
 	for i, h := range hashes[:n] {
 		sh := &s.shards[h>>s.shift]
-		e := sh.at(pos[i])
-		if !all && out[i].Allowed {
-			// Not charged: report the standing as it is.
-			st := sh.state(e, ps[i], ns)
-			out[i] = ps[i].Peek(&st, ns, cost)
-			continue
-		}
-		// Admitted by all, or the rejecting policy, which records what
-		// rejecting changed (a cooldown it starts, a window that moved
-		// on): the decided copy becomes the state.
-		sh.storeAfter(e, pos[i], ps[i], &states[i], ns, &out[i])
+		sh.settle(pos[i], ps[i], &states[i], ns, cost, &out[i], all)
 	}
-	// Make room for what was inserted, as Take does.
+	s.makeRoom(locked, inserted, ns)
+	return nil
+}
+
+// takeTwo is TakeAll for two keys written out, without the bookkeeping
+// of n keys: the commonest several-policy check ("per second and per
+// hour").
+func (s *Store) takeTwo(k0, k1 []byte, p0, p1 *halt.Policy, ns, cost int64, r0, r1 *halt.Result) error {
+	h0, h1 := maphash.Bytes(s.seed, k0), maphash.Bytes(s.seed, k1)
+	i0, i1 := uint8(h0>>s.shift), uint8(h1>>s.shift)
+	lb := [2]uint8{i0, i1}
+	locked := lb[:]
+	switch {
+	case i0 == i1:
+		locked = lb[:1]
+	case i0 > i1:
+		lb[0], lb[1] = i1, i0
+	}
+	for _, i := range locked {
+		s.shards[i].mu.Lock()
+	}
+	defer s.unlockShards(locked)
+	if s.closed.Load() {
+		return halt.ErrStoreClosed
+	}
+	sh0, sh1 := &s.shards[i0], &s.shards[i1]
+	inserted := 0
+	pos0 := sh0.find(h0)
+	if pos0 < 0 {
+		pos0 = s.insertNoEvict(sh0, h0)
+		inserted++
+	}
+	pos1 := sh1.find(h1)
+	if pos1 < 0 {
+		pos1 = s.insertNoEvict(sh1, h1)
+		inserted++
+	}
+	var st0, st1 halt.State
+	sh0.stateCopy(sh0.at(pos0), p0, ns, &st0)
+	p0.DecideInto(&st0, ns, cost, r0)
+	sh1.stateCopy(sh1.at(pos1), p1, ns, &st1)
+	p1.DecideInto(&st1, ns, cost, r1)
+	all := r0.Allowed && r1.Allowed
+	sh0.settle(pos0, p0, &st0, ns, cost, r0, all)
+	sh1.settle(pos1, p1, &st1, ns, cost, r1, all)
+	if inserted > 0 {
+		s.makeRoom(locked, inserted, ns)
+	}
+	return nil
+}
+
+// stateCopy writes to st the state of e as p reads it at ns (as state
+// does) on a copy: the entry, and a sliding window's counters, stay as
+// they are while the copy is decided. It requires sh.mu held.
+func (sh *shard) stateCopy(e *entry, p *halt.Policy, ns int64, st *halt.State) {
+	if expired(e.exp, ns) || uint8(e.tw>>winBits) != tagOf(p) {
+		st.Stamp, st.Level, st.Until = 0, 0, 0
+		if w := e.tw & winMask; w != 0 {
+			st.Slots = make([]int64, len(sh.windows[w-1].slots))
+		}
+		return
+	}
+	st.Stamp, st.Level, st.Until = e.stamp, e.level, e.until
+	if w := e.tw & winMask; w != 0 {
+		st.Slots = slices.Clone(sh.windows[w-1].slots)
+	}
+}
+
+// settle records the decision r of TakeAll for the entry at pos, decided
+// on the copy st: when every policy admitted (all), and for a rejecting
+// policy, which records what rejecting changed (a cooldown it starts, a
+// window that moved on), the copy becomes the state; a policy that
+// admitted a request another rejected is not charged, and r becomes its
+// standing as it is. It requires sh.mu held.
+func (sh *shard) settle(pos int, p *halt.Policy, st *halt.State, ns, cost int64, r *halt.Result, all bool) {
+	e := sh.at(pos)
+	if !all && r.Allowed {
+		cur := sh.state(e, p, ns)
+		*r = p.Peek(&cur, ns, cost)
+		return
+	}
+	sh.storeAfter(e, pos, p, st, ns, r)
+}
+
+// makeRoom evicts, from the locked shards, as many entries as TakeAll
+// inserted beyond the store's bound, as Take does for one.
+func (s *Store) makeRoom(locked []uint8, inserted int, ns int64) {
 	for ; inserted > 0 && s.keys.Load() > s.maxKeys; inserted-- {
 		for _, i := range locked {
 			if sh := &s.shards[i]; sh.n > 0 && s.keys.Load() > s.maxKeys {
@@ -399,7 +465,6 @@ func (s *Store) TakeAll(_ context.Context, keys [][]byte, ps []*halt.Policy, now
 			}
 		}
 	}
-	return nil
 }
 
 // addShard adds shard i to the ascending, duplicate-free list locked.
