@@ -38,7 +38,7 @@ func TestIsNil(t *testing.T) {
 		{"func", func() {}, false},
 		{"struct of one nil pointer", onePointer{}, false},
 		{"struct of one pointer", onePointer{&n}, false},
-		{"struct of two fields", twoFields{}, false},
+		{"struct of two fields", twoFields{p: &n, n: n}, false},
 		{"string", "", false},
 		{"int", 0, false},
 	} {
