@@ -9,6 +9,7 @@
 package adapter
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"unsafe"
@@ -149,13 +150,19 @@ func Decide(l *halt.Limiter, req halt.Request, h halt.ResponseHeaders, cost int6
 }
 
 // DecideInto is Decide writing the decision to *d (which it overwrites).
+// A nil req is refused ([halt.ErrNilRequest]'s decision) and nil headers
+// are left unwritten, rather than panicking.
 func DecideInto(l *halt.Limiter, req halt.Request, h halt.ResponseHeaders, cost int64, d *halt.Decision) bool {
-	_ = l.CheckCostInto(req.Context(), req, cost, d)
+	var ctx context.Context // nil: the limiter reads req's own, once it knows req is not nil
+	_ = l.CheckCostInto(ctx, req, cost, d)
 	if d.HasHeaders() {
 		l.WriteHeaders(h, d)
 	}
 	if d.Allowed {
 		return true
+	}
+	if h == nil {
+		return false
 	}
 	if s := d.RetrySeconds(); s > 0 {
 		h.Set("Retry-After", strconv.FormatInt(s, 10))
