@@ -31,6 +31,7 @@ func TestAdapterCPUTime(t *testing.T) {
 		{"gin/halt-small", func() func() { return httpOp(t, ginEngine(haltgin.Middleware(unreachableSmall(t)))) }},
 		{"gin/ulule", func() func() { return httpOp(t, ginEngine(ululeGin())) }},
 		{"echo/bare", func() func() { return httpOp(t, echoServer()) }},
+		{"echo/noop", func() func() { return httpOp(t, echoServer(echoNoop)) }},
 		{"echo/halt", func() func() { return httpOp(t, echoServer(haltecho.Middleware(unreachable(t)))) }},
 		{"echo/halt-small", func() func() { return httpOp(t, echoServer(haltecho.Middleware(unreachableSmall(t)))) }},
 		{"chi/bare", func() func() { return httpOp(t, chiRouter()) }},
