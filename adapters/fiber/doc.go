@@ -22,7 +22,9 @@
 // fasthttp reuses its buffers once a handler returns, so strings read from a
 // request are only valid during it. Halt never keeps them: the limiter reads
 // them during the check and the stores copy keys. A user id put into
-// c.Locals is copied into the key the same way.
+// c.Locals is copied into the key the same way. The middleware's
+// halt.Request views are pooled the same way: a KeyFunc or resolver gets
+// one for the length of its call, and must not keep it.
 //
 // Requests larger than fiber's ReadBufferSize (4096 bytes by default) are
 // refused before any middleware runs; behind proxies that build long

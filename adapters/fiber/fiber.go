@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
@@ -25,6 +26,26 @@ type request struct {
 }
 
 var _ halt.PeerAddrRequest = (*request)(nil)
+
+// requests pools the middleware's request views. A view is used only
+// while the middleware runs: the limiter copies what it keeps (the key),
+// and fasthttp copies the header values written, so once the chain has
+// returned the view is reused, and the middleware allocates nothing per
+// request. (A view a panic passes through is left to the collector.)
+var requests = sync.Pool{New: func() any { return new(request) }}
+
+// newRequest returns a pooled view of c.
+func newRequest(c *fiber.Ctx) *request {
+	q := requests.Get().(*request)
+	q.c = c
+	return q
+}
+
+// release returns q to the pool, holding nothing of its request.
+func (q *request) release() {
+	*q = request{}
+	requests.Put(q)
+}
 
 // Context returns fiber's user context (c.UserContext).
 func (q *request) Context() context.Context { return q.c.UserContext() }
@@ -166,13 +187,15 @@ func WithStatusEndpoint(path string, limiters ...*halt.Limiter) Option {
 func Middleware(l *halt.Limiter, opts ...Option) fiber.Handler {
 	m := adapter.New(l, opts...)
 	return func(c *fiber.Ctx) error {
-		q, w := &request{c: c}, (*response)(c)
+		q, w := newRequest(c), (*response)(c)
 		if status, body, ok := m.Status(q, w); ok {
+			q.release()
 			return w.write(status, body)
 		}
 		var d halt.Decision
 		ok := m.HandleInto(c, q, w, &d)
 		if !ok {
+			q.release()
 			c.Locals(refusedKey{}, true)
 			return m.Reject(c, d, w.write)
 		}
@@ -183,6 +206,7 @@ func Middleware(l *halt.Limiter, opts ...Option) fiber.Handler {
 		if d.Reason == halt.ReasonAllowed && c.Locals(refusedKey{}) != nil {
 			giveBack(l, q, d)
 		}
+		q.release()
 		return err
 	}
 }
@@ -212,8 +236,9 @@ func nextFinishing(c *fiber.Ctx, l *halt.Limiter, q *request, d halt.Decision) (
 		}
 		adapter.Finish(l, q, &d, status)
 		if p != nil {
-			panic(p)
+			panic(p) // q is not reused: the panic may still reach code that holds it
 		}
+		q.release()
 	}()
 	return c.Next()
 }
