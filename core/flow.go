@@ -222,8 +222,8 @@ func (l *Limiter) Finish(ctx context.Context, req Request, d *Decision, status i
 		}
 	}
 	if d.Counted() {
-		if err := l.giveBack(ctx, req, d, func(s *Decision) bool {
-			return s.cp.Count != nil && !s.cp.Count(status)
+		if err := l.giveBack(ctx, req, d, func(cp *compiled) bool {
+			return cp.Count != nil && !cp.Count(status)
 		}); err != nil {
 			errs = append(errs, err)
 		}
@@ -344,10 +344,18 @@ func (l *Limiter) Settle(ctx context.Context, req Request, d *Decision, actual i
 
 // lease is an in-flight slot a decision holds until Finish.
 type lease struct {
-	key   []byte
-	cp    *compiled
-	id    uint64
-	store Store
+	key    []byte // in inline when it fits: one allocation per lease
+	cp     *compiled
+	id     uint64
+	store  Store
+	inline [64]byte
+}
+
+// newLease returns a lease holding its own copy of key.
+func newLease(key []byte, cp *compiled, id uint64, store Store) *lease {
+	ls := &lease{cp: cp, id: id, store: store}
+	ls.key = append(ls.inline[:0], key...)
+	return ls
 }
 
 func (l *Limiter) release(ctx context.Context, ls *lease) error {
@@ -388,7 +396,7 @@ func (l *Limiter) acquire(ctx context.Context, t *target, now time.Time) (Decisi
 				d.taken = takenFallback
 			}
 			d.sum = keySum(t.key)
-			d.lease = &lease{key: append([]byte(nil), t.key...), cp: t.cp, id: id, store: s}
+			d.lease = newLease(t.key, t.cp, id, s)
 			d.finish = true
 		}
 		if i == 1 {

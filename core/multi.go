@@ -544,7 +544,7 @@ func (l *Limiter) Undo(ctx context.Context, req Request, d *Decision) error {
 // giveBack gives back what d took under each policy for which want (nil:
 // every policy) is true: Undo, and Finish for policies that count by
 // outcome.
-func (l *Limiter) giveBack(ctx context.Context, req Request, d *Decision, want func(*Decision) bool) error {
+func (l *Limiter) giveBack(ctx context.Context, req Request, d *Decision, want func(*compiled) bool) error {
 	var buf [2]Decision
 	list := d.records(&buf)
 	if d.multi != nil {
@@ -552,10 +552,12 @@ func (l *Limiter) giveBack(ctx context.Context, req Request, d *Decision, want f
 	}
 	c := l.ip.resolve(req)
 	now := l.clock.Now()
+	bp := l.keyPool.Get().(*[]byte) // the stores copy what they keep of a key
+	defer l.keyPool.Put(bp)
 	var errs []error
 	for i := range list {
 		s := &list[i]
-		if s.taken == takenNone || s.cp == nil || s.cp.Algorithm == InFlight || s.cost < 0 || (want != nil && !want(s)) {
+		if s.taken == takenNone || s.cp == nil || s.cp.Algorithm == InFlight || s.cost < 0 || (want != nil && !want(s.cp)) {
 			continue
 		}
 		store := l.store
@@ -573,7 +575,8 @@ func (l *Limiter) giveBack(ctx context.Context, req Request, d *Decision, want f
 			errs = append(errs, fmt.Errorf("%w: Undo needs a store implementing halt.Refunder, not %T", ErrUnsupported, store))
 			continue
 		}
-		key, _, ok := l.buildKey(nil, s.cp, s.cp.KeyFunc, req, c)
+		key, _, ok := l.buildKey((*bp)[:0], s.cp, s.cp.KeyFunc, req, c)
+		*bp = key[:0]
 		if !ok || keySum(key) != s.sum {
 			continue
 		}

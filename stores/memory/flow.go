@@ -48,7 +48,32 @@ func (s *Store) Charge(_ context.Context, key []byte, p *halt.Policy, now time.T
 type leaseTable struct {
 	mu    sync.Mutex
 	m     map[string]*halt.Leases
-	sweep int // the size at which the next sweep of expired leases runs
+	free  []*halt.Leases // removed keys' lease lists, empty, reused with their capacity
+	sweep int            // the size at which the next sweep of expired leases runs
+}
+
+// maxFreeLeases bounds leaseTable.free.
+const maxFreeLeases = 64
+
+// remove forgets key, whose leases ls are all gone, keeping ls for reuse.
+// It requires t.mu held.
+func (t *leaseTable) remove(key string, ls *halt.Leases) {
+	delete(t.m, key)
+	if len(t.free) < maxFreeLeases {
+		t.free = append(t.free, ls)
+	}
+}
+
+// fresh returns an empty lease list, reused when one is free. It requires
+// t.mu held.
+func (t *leaseTable) fresh() *halt.Leases {
+	if n := len(t.free); n > 0 {
+		ls := t.free[n-1]
+		t.free[n-1] = nil
+		t.free = t.free[:n-1]
+		return ls
+	}
+	return new(halt.Leases)
 }
 
 // Acquire implements [halt.Leaser] under one lock: a lease expiring
@@ -69,7 +94,7 @@ func (s *Store) Acquire(_ context.Context, key []byte, p *halt.Policy, now time.
 		if len(t.m) >= t.sweep {
 			for k, v := range t.m {
 				if v.Expire(ns); v.Len() == 0 {
-					delete(t.m, k)
+					t.remove(k, v)
 				}
 			}
 			t.sweep = max(1024, 2*len(t.m))
@@ -77,12 +102,12 @@ func (s *Store) Acquire(_ context.Context, key []byte, p *halt.Policy, now time.
 		if int64(len(t.m)) >= s.maxKeys {
 			return halt.Result{}, ErrLeaseTableFull
 		}
-		ls = new(halt.Leases)
+		ls = t.fresh()
 		t.m[string(key)] = ls
 	}
 	r := p.Acquire(ls, ns, id)
 	if ls.Len() == 0 {
-		delete(t.m, string(key))
+		t.remove(string(key), ls)
 	}
 	return r, nil
 }
@@ -97,7 +122,7 @@ func (s *Store) Release(_ context.Context, key []byte, _ *halt.Policy, id uint64
 	defer t.mu.Unlock()
 	if ls := t.m[string(key)]; ls != nil {
 		if ls.Release(id); ls.Len() == 0 {
-			delete(t.m, string(key))
+			t.remove(string(key), ls)
 		}
 	}
 	return nil
