@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 
 	haltchi "github.com/halt-go/halt/adapters/chi"
@@ -16,7 +17,7 @@ import (
 // thread CPU time per request over many short rounds (see TestCPUTime): on
 // a busy shared machine, wall-clock ns/op of the same code varies by 2x,
 // this by a few percent. It runs only with HALT_BENCH_CPUTIME=1 (run.sh's
-// adapters section).
+// adapters section); HALT_BENCH_ROWS=fiber/ keeps the rows named so.
 func TestAdapterCPUTime(t *testing.T) {
 	if os.Getenv("HALT_BENCH_CPUTIME") != "1" {
 		t.Skip("set HALT_BENCH_CPUTIME=1 (run.sh adapters)")
@@ -45,7 +46,11 @@ func TestAdapterCPUTime(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	fmt.Printf("%-24s %s\n", "adapter (least CPU)", "ns/op")
+	only := os.Getenv("HALT_BENCH_ROWS") // a prefix: "fiber/" runs the fiber rows only
 	for _, r := range rows {
+		if !strings.HasPrefix(r.name, only) {
+			continue
+		}
 		fmt.Printf("%-24s %6.1f\n", r.name, warmLeastCPUTime(ops, rounds, r.op()))
 	}
 }
