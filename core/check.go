@@ -231,9 +231,9 @@ type target struct {
 	key     []byte // "halt:<name>:[<route>:]{<client>}"
 	client  int    // where the client part starts in key (after '{')
 	c       client // the client as resolved
-	early   bool   // d is the decision; the store is not asked
-	d       Decision
-	err     error // a resolved policy was invalid
+	early   bool   // the store is not asked: the decision is earlyDecision's
+	reason  Reason // why, when early: exempt, skipped or missing key
+	err     error  // a resolved policy was invalid
 }
 
 // clientBytes is the client part of the key, without braces.
@@ -286,7 +286,7 @@ func (l *Limiter) resolve(ctx context.Context, req Request, override *Policy, no
 	cp := t.cp
 	path := req.Path()
 	if l.isHealth(path) || cp.exemptPath(path) {
-		t.decide(Decision{Allowed: true, Reason: ReasonExempt, Policy: cp.Name, At: now})
+		t.decide(ReasonExempt)
 		return
 	}
 	c := l.ip.resolve(req)
@@ -295,11 +295,11 @@ func (l *Limiter) resolve(ctx context.Context, req Request, override *Policy, no
 			l.warnProxyOnly(ctx, c)
 		} else if l.private && isPrivate(c.addr) {
 			l.warnPrivate(ctx, req, c)
-			t.decide(Decision{Allowed: true, Reason: ReasonExempt, Policy: cp.Name, At: now})
+			t.decide(ReasonExempt)
 			return
 		}
 		if cp.exemptIP(c.addr) {
-			t.decide(Decision{Allowed: true, Reason: ReasonExempt, Policy: cp.Name, At: now})
+			t.decide(ReasonExempt)
 			return
 		}
 	}
@@ -308,11 +308,10 @@ func (l *Limiter) resolve(ctx context.Context, req Request, override *Policy, no
 	if !ok {
 		switch l.missing {
 		case MissingKeySkip:
-			t.decide(Decision{Allowed: true, Reason: ReasonSkipped, Policy: cp.Name, At: now})
+			t.decide(ReasonSkipped)
 			return
 		case MissingKeyDeny:
-			t.decide(Decision{Reason: ReasonMissingKey, Policy: cp.Name, Limit: cp.Limit,
-				Window: cp.Window, At: now, cp: cp})
+			t.decide(ReasonMissingKey)
 			return
 		}
 	}
@@ -367,8 +366,21 @@ func (l *Limiter) resolvePolicy(ctx context.Context, req Request, override *Poli
 	return cp, p.KeyFunc, nil
 }
 
-func (t *target) decide(d Decision) {
-	t.early, t.d = true, d
+// decide makes t an early decision for reason (the target holds the
+// reason, not a Decision, which every check would otherwise zero).
+func (t *target) decide(reason Reason) {
+	t.early, t.reason = true, reason
+}
+
+// earlyDecision writes t's early decision at now to d: a missing key is
+// refused under t's policy, exempt and skipped requests proceed.
+func (t *target) earlyDecision(now time.Time, d *Decision) {
+	cp := t.cp
+	if t.reason == ReasonMissingKey {
+		*d = Decision{Reason: ReasonMissingKey, Policy: cp.Name, Limit: cp.Limit, Window: cp.Window, At: now, cp: cp}
+		return
+	}
+	*d = Decision{Allowed: true, Reason: t.reason, Policy: cp.Name, At: now}
 }
 
 func (l *Limiter) check(ctx context.Context, req Request, cost int64, override *Policy) (Decision, error) {
@@ -395,7 +407,7 @@ func (l *Limiter) checkInto(ctx context.Context, req Request, cost int64, overri
 	var t target
 	l.resolve(ctx, req, override, now, (*bp)[:0], &t)
 	if t.early {
-		*d = t.d
+		t.earlyDecision(now, d)
 		l.report(ctx, &t, d)
 		l.keyPool.Put(bp)
 		return t.err
@@ -567,9 +579,12 @@ func (l *Limiter) Peek(ctx context.Context, req Request, cost int64) (Decision, 
 	}
 	if len(l.extra) > 0 {
 		var t target
-		l.resolve(ctx, req, nil, l.clock.Now(), nil, &t)
+		now := l.clock.Now()
+		l.resolve(ctx, req, nil, now, nil, &t)
 		if t.early {
-			return t.d, t.err
+			var d Decision
+			t.earlyDecision(now, &d)
+			return d, t.err
 		}
 		ds, err := l.standing(ctx, req, cost)
 		if len(ds) == 0 {
@@ -583,7 +598,9 @@ func (l *Limiter) Peek(ctx context.Context, req Request, cost int64) (Decision, 
 	var t target
 	l.resolve(ctx, req, nil, now, nil, &t)
 	if t.early {
-		return t.d, t.err
+		var d Decision
+		t.earlyDecision(now, &d)
+		return d, t.err
 	}
 	res, err := l.peeker.Peek(ctx, t.key, &t.cp.Policy, now, cost)
 	if err != nil {

@@ -19,6 +19,7 @@ func TestIsNil(t *testing.T) {
 		m     map[string]int
 		fn    func()
 		ch    chan int
+		sl    []int
 		iface Request
 	)
 	n := 1
@@ -33,6 +34,8 @@ func TestIsNil(t *testing.T) {
 		{"typed nil map", m, true},
 		{"typed nil func", fn, true},
 		{"typed nil chan", ch, true},
+		{"typed nil slice", sl, true},
+		{"empty slice", []int{}, false},
 		{"pointer", &n, false},
 		{"map", map[string]int{}, false},
 		{"func", func() {}, false},

@@ -152,7 +152,7 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 	var t target
 	l.resolve(ctx, req, override, now, sc.buf[:0], &t)
 	if t.early {
-		*d = t.d
+		t.earlyDecision(now, d)
 		l.report(ctx, &t, d)
 		return t.err
 	}
