@@ -119,7 +119,39 @@ var (
 	_ halt.IntHeaders      = (*response)(nil)
 )
 
-func (w *response) Get(name string) string { return (*fiber.Ctx)(w).GetRespHeader(name) }
+// Get returns the response header name. Names core asks for are
+// canonical and not among those fasthttp keeps apart (Content-Type,
+// Server, ...), so the header's own keys are scanned first: fasthttp's
+// lookup normalises a copy of the name on every call, and most requests
+// pass one limiter, whose headers are not there yet.
+func (w *response) Get(name string) string {
+	c := (*fiber.Ctx)(w)
+	if !fasthttpSpecial(name) {
+		found := false
+		for _, k := range c.Response().Header.PeekKeys() {
+			if string(k) == name {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return ""
+		}
+	}
+	return c.GetRespHeader(name)
+}
+
+// fasthttpSpecial reports the response headers fasthttp holds in fields of
+// their own rather than among its keys.
+func fasthttpSpecial(name string) bool {
+	switch name {
+	case fiber.HeaderContentType, fiber.HeaderContentEncoding, fiber.HeaderServer, fiber.HeaderSetCookie,
+		fiber.HeaderContentLength, fiber.HeaderConnection, fiber.HeaderTransferEncoding, fiber.HeaderDate,
+		fiber.HeaderTrailer:
+		return true
+	}
+	return false
+}
 func (w *response) Set(name, value string) {
 	(*fiber.Ctx)(w).Response().Header.SetCanonical(utils.UnsafeBytes(name), utils.UnsafeBytes(value))
 }
