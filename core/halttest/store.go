@@ -547,26 +547,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) halt.Store) {
 		mt := newStore(t).(halt.MultiTaker)
 		ps, keys := MultiPolicies(unique("pair"))
 		ps, keys = ps[:2], keys[:2]
-		var admitted atomic.Int64
-		var wg sync.WaitGroup
-		for range 64 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				out := make([]halt.Result, 2)
-				for range 4 {
-					if err := mt.TakeAll(context.Background(), keys, ps, Base, 1, out); err != nil {
-						t.Error(err)
-						return
-					}
-					if out[0].Allowed && out[1].Allowed {
-						admitted.Add(1)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if got := admitted.Load(); got != 10 {
+		if got := runTakeAll(t, mt, ps, keys, 64, 4); got != 10 {
 			t.Fatalf("64 goroutines x 4 TakeAll of two policies admitted %d, want exactly 10", got)
 		}
 		if pk, ok := mt.(halt.Peeker); ok {
@@ -646,21 +627,31 @@ func MultiPolicies(name string) ([]*halt.Policy, [][]byte) {
 // run and the same in every process).
 func RunMultiTakeAll(t testing.TB, store halt.Store, name string, workers, each int) int64 {
 	t.Helper()
-	mt := store.(halt.MultiTaker)
 	ps, keys := MultiPolicies(name)
+	return runTakeAll(t, store.(halt.MultiTaker), ps, keys, workers, each)
+}
+
+// runTakeAll runs workers goroutines, each calling TakeAll each times at
+// Base on ps and keys, and returns how many calls every policy admitted.
+func runTakeAll(t testing.TB, mt halt.MultiTaker, ps []*halt.Policy, keys [][]byte, workers, each int) int64 {
+	t.Helper()
 	var admitted atomic.Int64
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			out := make([]halt.Result, len(ps))
-			for i := 0; i < each; i++ {
+			for range each {
 				if err := mt.TakeAll(context.Background(), keys, ps, Base, 1, out); err != nil {
 					t.Error(err)
 					return
 				}
-				if out[0].Allowed {
+				all := true
+				for i := range ps {
+					all = all && out[i].Allowed
+				}
+				if all {
 					admitted.Add(1)
 				}
 			}
