@@ -46,6 +46,17 @@ func TestCPUTime(t *testing.T) {
 		{"halt.SystemClock.Now (Halt's clock read)", func() func() {
 			return func() { sink = halt.SystemClock.Now().IsZero() }
 		}},
+		{"time.Since, monotonic (a store call's timing)", func() func() {
+			start := time.Now()
+			return func() { sink = time.Since(start) < 0 }
+		}},
+		{"haltprom sink: OnRequest + OnStoreDuration", func() func() {
+			p := promTelemetry()
+			return func() {
+				p.OnRequest(ctx, "bench", halt.OutcomeAllowed)
+				p.OnStoreDuration(ctx, "memory", 90*time.Nanosecond)
+			}
+		}},
 		{"AllowOne/impl=xtimerate", func() func() {
 			l := rate.NewLimiter(rate.Limit(hugeLimit), hugeLimit)
 			return func() { sink = l.Allow() }
