@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -27,7 +28,8 @@ import (
 // spends descheduled is not counted, and the least round is the one least
 // disturbed). The parallel decision rows report the process's CPU time
 // per operation instead, over GOMAXPROCS goroutines. It runs only with
-// HALT_BENCH_CPUTIME=1 (run.sh's cputime section).
+// HALT_BENCH_CPUTIME=1 (run.sh's cputime section); HALT_BENCH_ROWS keeps
+// the rows whose names start with it.
 func TestCPUTime(t *testing.T) {
 	if os.Getenv("HALT_BENCH_CPUTIME") != "1" {
 		t.Skip("set HALT_BENCH_CPUTIME=1 (run.sh cputime)")
@@ -133,7 +135,11 @@ func TestCPUTime(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	fmt.Printf("%-45s %s\n", "least thread CPU time per op", "ns/op")
+	only := os.Getenv("HALT_BENCH_ROWS") // a prefix: "Take/keys=10000/" runs those rows only
 	for _, r := range rows {
+		if !strings.HasPrefix(r.name, only) {
+			continue
+		}
 		op := r.op()
 		for range ops { // warm up
 			op()
@@ -148,11 +154,14 @@ func TestCPUTime(t *testing.T) {
 			if lib.name != "halt-memory" && lib.name != "golimiter-memory" {
 				continue
 			}
+			name := fmt.Sprintf("Take/keys=%d/impl=%s/parallel", keys, lib.name)
+			if !strings.HasPrefix(name, only) {
+				continue
+			}
 			take := lib.make(t)
 			for i := range keys {
 				take(i)
 			}
-			name := fmt.Sprintf("Take/keys=%d/impl=%s/parallel", keys, lib.name)
 			fmt.Printf("%-45s %6.1f\n", name, leastParallelCPUTime(ops, rounds, keys, take))
 		}
 	}

@@ -188,9 +188,13 @@ func checkInvariants(t *testing.T, s *Store) {
 			t.Fatalf("shard %d: %d entries in an index of %d", i, sh.n, len(sh.index))
 		}
 		refs := 0
-		for _, ref := range sh.index {
-			if ref != 0 {
-				refs++
+		for _, r := range sh.index {
+			if r == 0 {
+				continue
+			}
+			refs++
+			if pos := int(r&refPosMask) - 1; pos >= sh.n || r>>refPosBits != fingerprint(sh.at(pos).hash) {
+				t.Fatalf("shard %d: index slot %#x does not match entry %d", i, r, pos)
 			}
 		}
 		if refs != sh.n {

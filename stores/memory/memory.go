@@ -126,8 +126,9 @@ type Store struct {
 type shard struct {
 	mu sync.Mutex
 	// index is an open-addressing table with linear probing: 0 is an empty
-	// slot, p > 0 refers to the entry at position p-1. Its length is a power
-	// of two; a hash's low bits give its home slot.
+	// slot, any other value a reference to an entry (see ref: its position
+	// and a fingerprint of its hash). Its length is a power of two; a
+	// hash's low bits give its home slot.
 	index []uint32
 	// chunks hold the entries densely: entry i is chunks[i>>chunkBits][i&chunkMask].
 	// Every chunk but the last holds chunkSize entries; an empty chunk may
@@ -668,6 +669,21 @@ func (s *Store) addEntry(sh *shard, h uint64) int {
 	return pos
 }
 
+// An index slot holds a reference to an entry: its position plus one in
+// the low refPosBits bits (a shard holds far fewer entries: MaxMaxKeys over
+// 64 shards is 2²² on average), and a fingerprint of its hash above them.
+const (
+	refPosBits = 24
+	refPosMask = 1<<refPosBits - 1
+)
+
+// ref is the index slot value for the entry at pos with hash h.
+func ref(h uint64, pos int) uint32 { return fingerprint(h)<<refPosBits | uint32(pos+1) }
+
+// fingerprint is 8 bits of h that neither the shard (the top bits) nor an
+// index's home slot (the low bits) is chosen by.
+func fingerprint(h uint64) uint32 { return uint32(uint8(h >> 32)) }
+
 // at returns the entry at position pos. It requires sh.mu held.
 func (sh *shard) at(pos int) *entry {
 	return &sh.chunks[pos>>chunkBits][pos&chunkMask]
@@ -685,8 +701,10 @@ func (sh *shard) find(h uint64) int {
 		if ref == 0 {
 			return -1
 		}
-		if sh.at(int(ref-1)).hash == h {
-			return int(ref - 1)
+		// The entry is read (a likely cache miss among many keys) only
+		// when the slot's fingerprint matches: about 1 in 256 others.
+		if ref>>refPosBits == fingerprint(h) && sh.at(int(ref&refPosMask)-1).hash == h {
+			return int(ref&refPosMask) - 1
 		}
 	}
 }
@@ -699,7 +717,7 @@ func (sh *shard) place(h uint64, pos int) {
 	for sh.index[i] != 0 {
 		i = (i + 1) & mask
 	}
-	sh.index[i] = uint32(pos + 1)
+	sh.index[i] = ref(h, pos)
 }
 
 // slot returns the index slot that refers to position pos, whose hash is h.
@@ -707,7 +725,7 @@ func (sh *shard) place(h uint64, pos int) {
 func (sh *shard) slot(h uint64, pos int) uint64 {
 	mask := uint64(len(sh.index) - 1)
 	i := h & mask
-	for sh.index[i] != uint32(pos+1) {
+	for sh.index[i]&refPosMask != uint32(pos+1) {
 		i = (i + 1) & mask
 	}
 	return i
@@ -720,7 +738,7 @@ func (sh *shard) unplace(h uint64, pos int) {
 	mask := uint64(len(sh.index) - 1)
 	i := sh.slot(h, pos)
 	for j := (i + 1) & mask; sh.index[j] != 0; j = (j + 1) & mask {
-		home := sh.at(int(sh.index[j]-1)).hash & mask
+		home := sh.at(int(sh.index[j]&refPosMask)-1).hash & mask
 		// The entry at j may fill the hole at i unless its home lies
 		// cyclically in (i, j].
 		if (j-home)&mask >= (j-i)&mask {
@@ -742,7 +760,7 @@ func (sh *shard) remove(pos int) {
 	last := sh.n - 1
 	if pos != last {
 		le := sh.at(last)
-		sh.index[sh.slot(le.hash, last)] = uint32(pos + 1)
+		sh.index[sh.slot(le.hash, last)] = ref(le.hash, pos)
 		*e = *le
 		if w := e.win(); w != 0 {
 			sh.windows[w-1].owner = uint32(pos)
