@@ -466,21 +466,8 @@ func (l *Limiter) decisionInto(cp *compiled, r *Result, now time.Time, d *Decisi
 
 // decision turns a store's result into a Decision under cp.
 func (l *Limiter) decision(cp *compiled, r *Result, now time.Time) Decision {
-	d := Decision{
-		Allowed:    r.Allowed,
-		Reason:     r.Reason,
-		Policy:     cp.Name,
-		Limit:      cp.Limit,
-		Window:     cp.Window,
-		Remaining:  max(0, r.Remaining),
-		ResetAfter: r.ResetAfter,
-		RetryAfter: r.RetryAfter,
-		At:         now,
-		cp:         cp,
-	}
-	if d.Reason == ReasonCostExceedsCapacity {
-		d.RetryAfter = 0
-	}
+	var d Decision
+	l.decisionInto(cp, r, now, &d)
 	return d
 }
 

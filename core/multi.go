@@ -443,34 +443,22 @@ func sameClient(ts []polTarget) bool {
 func mostRestrictive(ds []Decision) int {
 	best := 0
 	for i := 1; i < len(ds); i++ {
-		a, b := &ds[i], &ds[best]
-		switch {
-		case a.Allowed != b.Allowed:
-			if !a.Allowed {
-				best = i
-			}
-		case !a.Allowed:
-			if (a.Reason == ReasonCostExceedsCapacity) != (b.Reason == ReasonCostExceedsCapacity) {
-				if a.Reason == ReasonCostExceedsCapacity {
-					best = i
-				}
-			} else if a.RetryAfter > b.RetryAfter {
-				best = i
-			}
-		case a.Remaining != b.Remaining:
-			if a.Remaining < b.Remaining {
-				best = i
-			}
-		case a.ResetAfter > b.ResetAfter:
+		if resultAbove(resultOf(&ds[i]), resultOf(&ds[best])) {
 			best = i
 		}
 	}
 	return best
 }
 
+// resultOf is the part of d that mostRestrictive orders by, as a Result.
+func resultOf(d *Decision) *Result {
+	return &Result{Allowed: d.Allowed, Reason: d.Reason, Remaining: d.Remaining, RetryAfter: d.RetryAfter, ResetAfter: d.ResetAfter}
+}
+
 // resultAbove reports whether the decision a store's result a becomes
 // (decisionInto) comes before b's in mostRestrictive's order, reading the
-// results in place.
+// results in place: rejections first (a cost no wait can fix, then the
+// longest wait), then the fewest remaining, then the latest reset.
 func resultAbove(a, b *Result) bool {
 	switch {
 	case a.Allowed != b.Allowed:

@@ -116,9 +116,12 @@ func (m *Middleware[C]) Handle(c C, req halt.Request, h halt.ResponseHeaders) (h
 
 // HandleInto is Handle writing the decision to *d (which it overwrites):
 // the middleware's hot path, without copying the decision on its way out.
+// A nil d is allowed, as in DecideInto.
 func (m *Middleware[C]) HandleInto(c C, req halt.Request, h halt.ResponseHeaders, d *halt.Decision) bool {
 	if m.skip != nil && m.skip(c) {
-		*d = halt.Decision{Allowed: true, Reason: halt.ReasonSkipped}
+		if d != nil {
+			*d = halt.Decision{Allowed: true, Reason: halt.ReasonSkipped}
+		}
 		return true
 	}
 	var cost int64
@@ -150,9 +153,13 @@ func Decide(l *halt.Limiter, req halt.Request, h halt.ResponseHeaders, cost int6
 }
 
 // DecideInto is Decide writing the decision to *d (which it overwrites).
-// A nil req is refused ([halt.ErrNilRequest]'s decision) and nil headers
-// are left unwritten, rather than panicking.
+// A nil req is refused ([halt.ErrNilRequest]'s decision), nil headers are
+// left unwritten, and a nil d decides all the same, rather than panicking.
 func DecideInto(l *halt.Limiter, req halt.Request, h halt.ResponseHeaders, cost int64, d *halt.Decision) bool {
+	if d == nil {
+		var own halt.Decision
+		d = &own
+	}
 	var ctx context.Context // nil: the limiter reads req's own, once it knows req is not nil
 	_ = l.CheckCostInto(ctx, req, cost, d)
 	if d.HasHeaders() {
