@@ -171,7 +171,8 @@ func (r *ipResolver) walkXFF(lines []string, peer netip.Addr) (netip.Addr, strin
 				addr, proxy := r.walk(lines, peer, identity)
 				return addr, "", proxy
 			}
-			if b, text, ok := parsePeer4(strings.TrimLeft(rest, " ")); ok && len(text) == len(strings.TrimLeft(rest, " ")) && !r.isTrusted(b) {
+			prev := strings.TrimLeft(rest, " ")
+			if b, text, ok := parsePeer4(prev); ok && len(text) == len(prev) && !r.isTrusted(b) {
 				return b, text, false
 			}
 		}
