@@ -152,6 +152,46 @@ func fiberApp(mw ...fiber.Handler) *fiber.App {
 	return a
 }
 
+// The header floor: a middleware that writes the three headers Halt writes
+// by default, with fixed values, through each framework's cheapest way (no
+// allocation), and calls the next handler. Every limiter that sets these
+// headers pays at least this; what Halt adds beyond it and Check is its
+// adapter.
+var (
+	floorLimit, floorRemaining, floorReset = []string{"1000"}, []string{"999"}, []string{"1"}
+)
+
+func setFloorHeaders(h http.Header) {
+	h["X-Ratelimit-Limit"], h["X-Ratelimit-Remaining"], h["X-Ratelimit-Reset"] = floorLimit, floorRemaining, floorReset
+}
+
+func headersHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setFloorHeaders(w.Header())
+		next.ServeHTTP(w, r)
+	})
+}
+
+func headersGin(c *gin.Context) {
+	setFloorHeaders(c.Writer.Header())
+	c.Next()
+}
+
+func headersEcho(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		setFloorHeaders(c.Response().Header())
+		return next(c)
+	}
+}
+
+func headersFiber(c *fiber.Ctx) error {
+	h := &c.Response().Header
+	h.SetCanonical([]byte("X-Ratelimit-Limit"), []byte("1000"))
+	h.SetCanonical([]byte("X-Ratelimit-Remaining"), []byte("999"))
+	h.SetCanonical([]byte("X-Ratelimit-Reset"), []byte("1"))
+	return c.Next()
+}
+
 func ululeGin() gin.HandlerFunc {
 	return ulgin.NewMiddleware(ulule.New(ulmemory.NewStore(), ulule.Rate{Period: time.Hour, Limit: 1_000_000_000}))
 }

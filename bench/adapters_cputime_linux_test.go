@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"runtime"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	haltecho "github.com/halt-go/halt/adapters/echo"
 	haltfiber "github.com/halt-go/halt/adapters/fiber"
 	haltgin "github.com/halt-go/halt/adapters/gin"
+	"github.com/halt-go/halt/core/halttest"
 )
 
 // TestAdapterCPUTime prints the adapter benchmarks' operations as the least
@@ -27,18 +30,35 @@ func TestAdapterCPUTime(t *testing.T) {
 		name string
 		op   func() func()
 	}{
+		{"check/xff", func() func() {
+			// Limiter.Check alone on the adapters' request (a client behind
+			// the trusted proxy, the small limit): the part of each
+			// adapter's cost that is the check itself.
+			l := unreachableSmall(t)
+			req := canonicalRequest{&halttest.FakeRequest{Ctx: context.Background(), URLPath: "/", Peer: benchPeer,
+				Headers: http.Header{"X-Forwarded-For": {benchClient}}}}
+			return func() {
+				if d, err := l.Check(req.Ctx, req); err != nil || !d.Allowed {
+					t.Fatalf("Check = %+v, %v", d, err)
+				}
+			}
+		}},
 		{"gin/bare", func() func() { return httpOp(t, ginEngine()) }},
+		{"gin/headers", func() func() { return httpOp(t, ginEngine(headersGin)) }},
 		{"gin/halt", func() func() { return httpOp(t, ginEngine(haltgin.Middleware(unreachable(t)))) }},
 		{"gin/halt-small", func() func() { return httpOp(t, ginEngine(haltgin.Middleware(unreachableSmall(t)))) }},
 		{"gin/ulule", func() func() { return httpOp(t, ginEngine(ululeGin())) }},
 		{"echo/bare", func() func() { return httpOp(t, echoServer()) }},
 		{"echo/noop", func() func() { return httpOp(t, echoServer(echoNoop)) }},
+		{"echo/headers", func() func() { return httpOp(t, echoServer(headersEcho)) }},
 		{"echo/halt", func() func() { return httpOp(t, echoServer(haltecho.Middleware(unreachable(t)))) }},
 		{"echo/halt-small", func() func() { return httpOp(t, echoServer(haltecho.Middleware(unreachableSmall(t)))) }},
 		{"chi/bare", func() func() { return httpOp(t, chiRouter()) }},
+		{"chi/headers", func() func() { return httpOp(t, chiRouter(headersHTTP)) }},
 		{"chi/halt", func() func() { return httpOp(t, chiRouter(haltchi.Middleware(unreachable(t)))) }},
 		{"chi/halt-small", func() func() { return httpOp(t, chiRouter(haltchi.Middleware(unreachableSmall(t)))) }},
 		{"fiber/bare", func() func() { return fiberOp(t, fiberApp()) }},
+		{"fiber/headers", func() func() { return fiberOp(t, fiberApp(headersFiber)) }},
 		{"fiber/halt", func() func() { return fiberOp(t, fiberApp(haltfiber.Middleware(unreachable(t)))) }},
 		{"fiber/halt-small", func() func() { return fiberOp(t, fiberApp(haltfiber.Middleware(unreachableSmall(t)))) }},
 		{"fiber/fiberlimiter", func() func() { return fiberOp(t, fiberApp(fiberLimiter())) }},
@@ -54,6 +74,12 @@ func TestAdapterCPUTime(t *testing.T) {
 		fmt.Printf("%-24s %6.1f\n", r.name, warmLeastCPUTime(ops, rounds, r.op()))
 	}
 }
+
+// canonicalRequest reads headers by their canonical names, as the adapters
+// do (FakeRequest canonicalizes each name first).
+type canonicalRequest struct{ *halttest.FakeRequest }
+
+func (r canonicalRequest) HeaderValues(name string) []string { return r.Headers[name] }
 
 // warmLeastCPUTime runs op ops times to warm caches and pools, then
 // measures it with leastCPUTime.

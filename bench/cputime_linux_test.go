@@ -122,6 +122,10 @@ func TestCPUTime(t *testing.T) {
 		struct {
 			name string
 			op   func() func()
+		}{"Middleware/handler=headers", func() func() { return serveOnce(headersHTTP) }},
+		struct {
+			name string
+			op   func() func()
 		}{"Middleware/handler=halthttp", func() func() {
 			return serveOnce(halthttp.Middleware(middlewareLimiter(t)))
 		}},
@@ -145,6 +149,40 @@ func TestCPUTime(t *testing.T) {
 			op()
 		}
 		fmt.Printf("%-45s %6.1f\n", r.name, leastCPUTime(ops, rounds, op))
+	}
+	// The comparisons the targets name, measured round by round in turn
+	// (a round of one, then a round of the other), so that a slow spell of
+	// the machine falls on both alike: the least of each, and their
+	// difference or ratio.
+	for _, p := range []struct {
+		name, a, b string
+		ratio      bool
+	}{
+		{"Interleaved/prometheus-minus-quiet", "Middleware/handler=halthttp-prometheus", "Middleware/handler=halthttp", false},
+		{"Interleaved/check-over-allow", "Check/keys=1/impl=halt", "AllowOne/impl=xtimerate", true},
+	} {
+		if !strings.HasPrefix(p.name, only) {
+			continue
+		}
+		var a, b func()
+		for _, r := range rows {
+			switch r.name {
+			case p.a:
+				a = r.op()
+			case p.b:
+				b = r.op()
+			}
+		}
+		for range ops {
+			a()
+			b()
+		}
+		ta, tb := leastCPUTimeInterleaved(ops, rounds, a, b)
+		if p.ratio {
+			fmt.Printf("%-45s %6.2fx (%.1f / %.1f)\n", p.name, ta/tb, ta, tb)
+		} else {
+			fmt.Printf("%-45s %+6.1f (%.1f - %.1f)\n", p.name, ta-tb, ta, tb)
+		}
 	}
 	// The parallel decisions: GOMAXPROCS goroutines share one store, as in
 	// BenchmarkTake's parallel mode; the time is the process's CPU time
@@ -235,6 +273,25 @@ func leastCPUTime(ops, rounds int, op func()) float64 {
 		res[i] = float64(threadCPUTime()-t0) / float64(ops)
 	}
 	return slices.Min(res)
+}
+
+// leastCPUTimeInterleaved is leastCPUTime of a and of b, their rounds
+// taken in turn.
+func leastCPUTimeInterleaved(ops, rounds int, a, b func()) (float64, float64) {
+	ta, tb := make([]float64, rounds), make([]float64, rounds)
+	for i := range rounds {
+		for _, x := range []struct {
+			op  func()
+			res []float64
+		}{{a, ta}, {b, tb}} {
+			t0 := threadCPUTime()
+			for range ops {
+				x.op()
+			}
+			x.res[i] = float64(threadCPUTime()-t0) / float64(ops)
+		}
+	}
+	return slices.Min(ta), slices.Min(tb)
 }
 
 // threadCPUTime is CLOCK_THREAD_CPUTIME_ID in nanoseconds.
