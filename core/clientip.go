@@ -257,38 +257,49 @@ func (r *ipResolver) walk(lines []string, peer netip.Addr, extract func(string) 
 // address and its text; ok is false for anything else (IPv6, junk, the
 // unspecified 0.0.0.0), which parsePeer then handles.
 func parsePeer4(s string) (a netip.Addr, text string, ok bool) {
-	var b [4]byte
+	var ip uint32
 	i := 0
-	for f := range b {
+	for f := range 4 {
 		if f > 0 {
 			if i >= len(s) || s[i] != '.' {
 				return netip.Addr{}, "", false
 			}
 			i++
 		}
-		if i >= len(s) || s[i]-'0' > 9 {
+		if i >= len(s) {
 			return netip.Addr{}, "", false
 		}
-		v := uint(s[i] - '0')
+		v := uint32(s[i]) - '0'
+		if v > 9 {
+			return netip.Addr{}, "", false
+		}
 		i++
 		// Up to two more digits, unless the first is a zero (no leading
-		// zeros: "0" stands alone).
-		for n := 0; v != 0 && n < 2 && i < len(s) && s[i]-'0' <= 9; n++ {
-			v = v*10 + uint(s[i]-'0')
-			i++
+		// zeros: "0" stands alone), written out: a loop here mispredicts
+		// its exit on one octet in two.
+		if v != 0 && i < len(s) {
+			if d := uint32(s[i]) - '0'; d <= 9 {
+				v = v*10 + d
+				i++
+				if i < len(s) {
+					if d := uint32(s[i]) - '0'; d <= 9 {
+						if v = v*10 + d; v > 255 {
+							return netip.Addr{}, "", false
+						}
+						i++
+					}
+				}
+			}
 		}
-		if v > 255 {
-			return netip.Addr{}, "", false
-		}
-		b[f] = byte(v)
+		ip = ip<<8 | v
 	}
 	if i < len(s) && !isPort(s[i:]) {
 		return netip.Addr{}, "", false
 	}
-	if b == [4]byte{} {
+	if ip == 0 {
 		return netip.Addr{}, "", false // unspecified: junk (parsePeer says so)
 	}
-	return netip.AddrFrom4(b), s[:i], true
+	return netip.AddrFrom4([4]byte{byte(ip >> 24), byte(ip >> 16), byte(ip >> 8), byte(ip)}), s[:i], true
 }
 
 // parsePeer parses a RemoteAddr: "ip:port", "[ip%zone]:port" or "ip".
