@@ -184,7 +184,13 @@ type refusedKey struct{}
 
 func refuse(c *gin.Context) { c.Set(refusedKey{}, true) }
 
+// refused reports whether a Halt limiter refused the request. A refusal
+// always aborts the chain, so a chain that ran to its end needs no look in
+// the keys (which takes the context's lock).
 func refused(c *gin.Context) bool {
+	if !c.IsAborted() {
+		return false
+	}
 	_, ok := c.Get(refusedKey{})
 	return ok
 }
