@@ -53,6 +53,22 @@ func unreachableSmall(tb testing.TB) *halt.Limiter {
 	return benchLimiter(tb, halt.Policy{Name: "bench", Limit: 1000, Window: 100 * time.Microsecond})
 }
 
+// peerSmall is unreachableSmall without trusted proxies: the client is the
+// peer, as fiber's own limiter sees it (c.IP() without a proxy header), so
+// the X-Forwarded-For walk is not part of the comparison; the loopback peer
+// is limited, not exempt as private.
+func peerSmall(tb testing.TB) *halt.Limiter {
+	tb.Helper()
+	store := memory.New(nil)
+	tb.Cleanup(func() { _ = store.Close() })
+	l, err := halt.New(store, halt.Policy{Name: "bench", Limit: 1000, Window: 100 * time.Microsecond},
+		halt.WithExemptPrivateIPs(false), halt.WithTelemetry(halt.NopTelemetry{}))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l
+}
+
 func benchLimiter(tb testing.TB, p halt.Policy, opts ...halt.Option) *halt.Limiter {
 	tb.Helper()
 	store := memory.New(nil)
@@ -224,5 +240,6 @@ func BenchmarkAdapterFiber(b *testing.B) {
 	b.Run("bare", func(b *testing.B) { loop(b, fiberOp(b, fiberApp())) })
 	b.Run("halt", func(b *testing.B) { loop(b, fiberOp(b, fiberApp(haltfiber.Middleware(unreachable(b))))) })
 	b.Run("halt-small", func(b *testing.B) { loop(b, fiberOp(b, fiberApp(haltfiber.Middleware(unreachableSmall(b))))) })
+	b.Run("halt-peer", func(b *testing.B) { loop(b, fiberOp(b, fiberApp(haltfiber.Middleware(peerSmall(b))))) })
 	b.Run("fiberlimiter", func(b *testing.B) { loop(b, fiberOp(b, fiberApp(fiberLimiter()))) })
 }

@@ -61,6 +61,7 @@ func TestAdapterCPUTime(t *testing.T) {
 		{"fiber/headers", func() func() { return fiberOp(t, fiberApp(headersFiber)) }},
 		{"fiber/halt", func() func() { return fiberOp(t, fiberApp(haltfiber.Middleware(unreachable(t)))) }},
 		{"fiber/halt-small", func() func() { return fiberOp(t, fiberApp(haltfiber.Middleware(unreachableSmall(t)))) }},
+		{"fiber/halt-peer", func() func() { return fiberOp(t, fiberApp(haltfiber.Middleware(peerSmall(t)))) }},
 		{"fiber/fiberlimiter", func() func() { return fiberOp(t, fiberApp(fiberLimiter())) }},
 	}
 	runtime.LockOSThread()

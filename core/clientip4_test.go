@@ -67,3 +67,16 @@ func TestIsPrivate4(t *testing.T) {
 		check([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 	}
 }
+
+// TestAppendIPv4 agrees with netip's formatting on every octet value in
+// each position.
+func TestAppendIPv4(t *testing.T) {
+	for i := range 256 {
+		for _, b := range [][4]byte{{byte(i), 0, 0, 1}, {1, byte(i), 2, 3}, {255, 0, byte(i), 9}, {10, 200, 7, byte(i)}} {
+			want := netip.AddrFrom4(b).String()
+			if got := string(appendIPv4([]byte("ip:"), b)); got != "ip:"+want {
+				t.Fatalf("appendIPv4(%v) = %q, want %q", b, got, "ip:"+want)
+			}
+		}
+	}
+}

@@ -72,11 +72,27 @@ func (l *Limiter) appendIP(dst []byte, c *client) []byte {
 		return append(dst, c.text...)
 	}
 	a := c.addr
+	if a.Is4() {
+		return appendIPv4(dst, a.As4())
+	}
 	if a.Is6() && l.ipv6Bits < 128 {
 		pfx, _ := a.Prefix(l.ipv6Bits)
 		return pfx.AppendTo(dst)
 	}
 	return a.AppendTo(dst)
+}
+
+// appendIPv4 appends b as a dotted quad, each octet's text from the table
+// of small decimals (netip formats digit by digit): the key of a client
+// whose address came as bytes, such as a fiber peer's, not as text.
+func appendIPv4(dst []byte, b [4]byte) []byte {
+	dst = append(dst, smallInts[b[0]]...)
+	dst = append(dst, '.')
+	dst = append(dst, smallInts[b[1]]...)
+	dst = append(dst, '.')
+	dst = append(dst, smallInts[b[2]]...)
+	dst = append(dst, '.')
+	return append(dst, smallInts[b[3]]...)
 }
 
 func (l *Limiter) appendUser(dst []byte, req Request) ([]byte, bool) {
