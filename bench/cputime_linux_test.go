@@ -177,11 +177,11 @@ func TestCPUTime(t *testing.T) {
 			a()
 			b()
 		}
-		ta, tb := leastCPUTimeInterleaved(ops, rounds, a, b)
+		ta, tb, med := leastCPUTimeInterleaved(ops, rounds, a, b, p.ratio)
 		if p.ratio {
-			fmt.Printf("%-45s %6.2fx (%.1f / %.1f)\n", p.name, ta/tb, ta, tb)
+			fmt.Printf("%-45s %6.2fx (%.1f / %.1f); median round pair %.2fx\n", p.name, ta/tb, ta, tb, med)
 		} else {
-			fmt.Printf("%-45s %+6.1f (%.1f - %.1f)\n", p.name, ta-tb, ta, tb)
+			fmt.Printf("%-45s %+6.1f (%.1f - %.1f); median round pair %+.1f\n", p.name, ta-tb, ta, tb, med)
 		}
 	}
 	// The parallel decisions: GOMAXPROCS goroutines share one store, as in
@@ -276,8 +276,10 @@ func leastCPUTime(ops, rounds int, op func()) float64 {
 }
 
 // leastCPUTimeInterleaved is leastCPUTime of a and of b, their rounds
-// taken in turn.
-func leastCPUTimeInterleaved(ops, rounds int, a, b func()) (float64, float64) {
+// taken in turn, and the median over rounds of a's time less b's (or
+// over b's, for a ratio) in the same round: a paired estimate that a
+// slow spell spanning both rounds cancels out of.
+func leastCPUTimeInterleaved(ops, rounds int, a, b func(), ratio bool) (float64, float64, float64) {
 	ta, tb := make([]float64, rounds), make([]float64, rounds)
 	for i := range rounds {
 		for _, x := range []struct {
@@ -291,7 +293,16 @@ func leastCPUTimeInterleaved(ops, rounds int, a, b func()) (float64, float64) {
 			x.res[i] = float64(threadCPUTime()-t0) / float64(ops)
 		}
 	}
-	return slices.Min(ta), slices.Min(tb)
+	paired := make([]float64, rounds)
+	for i := range paired {
+		if ratio {
+			paired[i] = ta[i] / tb[i]
+		} else {
+			paired[i] = ta[i] - tb[i]
+		}
+	}
+	slices.Sort(paired)
+	return slices.Min(ta), slices.Min(tb), paired[rounds/2]
 }
 
 // threadCPUTime is CLOCK_THREAD_CPUTIME_ID in nanoseconds.
