@@ -175,6 +175,8 @@ func fiberApp(mw ...fiber.Handler) *fiber.App {
 // adapter.
 var (
 	floorLimit, floorRemaining, floorReset = []string{"1000"}, []string{"999"}, []string{"1"}
+	floorNames                             = [3][]byte{[]byte("X-Ratelimit-Limit"), []byte("X-Ratelimit-Remaining"), []byte("X-Ratelimit-Reset")}
+	floorValues                            = [3][]byte{[]byte("1000"), []byte("999"), []byte("1")}
 )
 
 func setFloorHeaders(h http.Header) {
@@ -202,9 +204,9 @@ func headersEcho(next echo.HandlerFunc) echo.HandlerFunc {
 
 func headersFiber(c *fiber.Ctx) error {
 	h := &c.Response().Header
-	h.SetCanonical([]byte("X-Ratelimit-Limit"), []byte("1000"))
-	h.SetCanonical([]byte("X-Ratelimit-Remaining"), []byte("999"))
-	h.SetCanonical([]byte("X-Ratelimit-Reset"), []byte("1"))
+	for i, name := range floorNames {
+		h.SetCanonical(name, floorValues[i])
+	}
 	return c.Next()
 }
 
