@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -65,7 +66,30 @@ func BenchmarkMiddleware(b *testing.B) {
 		// every decision to Prometheus adds to the quiet default.
 		run(b, halthttp.Middleware(middlewareLimiter(b, halt.WithTelemetry(promTelemetry())))(ok))
 	})
+	// The Prometheus sink's cost in parts: a sink that counts requests
+	// and does nothing with the count (what the limiter spends reporting
+	// an outcome), and one that also times the store call (the second
+	// clock read that timing costs).
+	b.Run("handler=halthttp-counter", func(b *testing.B) {
+		run(b, halthttp.Middleware(middlewareLimiter(b, halt.WithTelemetry(&nopCounter{})))(ok))
+	})
+	b.Run("handler=halthttp-timer", func(b *testing.B) {
+		run(b, halthttp.Middleware(middlewareLimiter(b, halt.WithTelemetry(&nopTimer{})))(ok))
+	})
 }
+
+// nopCounter is a metrics sink that counts nothing: it implements
+// halt.RequestCounter, so the limiter reports each request's outcome to
+// it in one call, and no store timing.
+type nopCounter struct{ halt.NopTelemetry }
+
+func (*nopCounter) OnRequest(context.Context, string, halt.Outcome) {}
+
+// nopTimer is nopCounter that also has the store's decisions timed
+// (halt.StoreTimer), and discards the durations.
+type nopTimer struct{ nopCounter }
+
+func (*nopTimer) OnStoreDuration(context.Context, string, time.Duration) {}
 
 // middlewareLimiter is the middleware benchmarks' limiter: the memory
 // store, a limit of 50 that refills faster than any loop asks.
