@@ -35,11 +35,6 @@ func TestCPUTime(t *testing.T) {
 		t.Skip("set HALT_BENCH_CPUTIME=1 (run.sh cputime)")
 	}
 	const ops, rounds = 20_000, 200
-	// The rows taken in turn use shorter rounds, more of them: a round
-	// of 1,000 requests is often undisturbed, and the median pair of
-	// the quiet middleware against itself stays within a few
-	// nanoseconds of zero (with rounds of 20,000 it strayed by 20).
-	const pairOps, pairRounds = 1_000, 1_000
 	ctx := context.Background()
 	var sink bool
 
@@ -174,18 +169,19 @@ func TestCPUTime(t *testing.T) {
 	for _, p := range []struct {
 		name, a, b string
 		ratio      bool
+		short      bool // rounds of 1,000 operations (see below)
 	}{
-		{"Interleaved/prometheus-minus-quiet", "Middleware/handler=halthttp-prometheus", "Middleware/handler=halthttp", false},
+		{"Interleaved/prometheus-minus-quiet", "Middleware/handler=halthttp-prometheus", "Middleware/handler=halthttp", false, true},
 		// The sink's cost in parts: reporting the outcome to a sink that
 		// does nothing with it; that and timing the store call (the
 		// clock read); and the Prometheus sink's own work over the last.
-		{"Interleaved/counter-minus-quiet", "Middleware/handler=halthttp-counter", "Middleware/handler=halthttp", false},
-		{"Interleaved/timer-minus-quiet", "Middleware/handler=halthttp-timer", "Middleware/handler=halthttp", false},
-		{"Interleaved/prometheus-minus-timer", "Middleware/handler=halthttp-prometheus", "Middleware/handler=halthttp-timer", false},
-		{"Interleaved/check-over-allow", "Check/keys=1/impl=halt", "AllowOne/impl=xtimerate", true},
+		{"Interleaved/counter-minus-quiet", "Middleware/handler=halthttp-counter", "Middleware/handler=halthttp", false, true},
+		{"Interleaved/timer-minus-quiet", "Middleware/handler=halthttp-timer", "Middleware/handler=halthttp", false, true},
+		{"Interleaved/prometheus-minus-timer", "Middleware/handler=halthttp-prometheus", "Middleware/handler=halthttp-timer", false, true},
+		{"Interleaved/check-over-allow", "Check/keys=1/impl=halt", "AllowOne/impl=xtimerate", true, false},
 		// The control: the quiet middleware against itself (a second
 		// instance), whose difference is the estimate's own noise.
-		{"Interleaved/quiet-minus-quiet", "Middleware/handler=halthttp", "Middleware/handler=halthttp", false},
+		{"Interleaved/quiet-minus-quiet", "Middleware/handler=halthttp", "Middleware/handler=halthttp", false, true},
 	} {
 		if !strings.HasPrefix(p.name, only) {
 			continue
@@ -203,7 +199,18 @@ func TestCPUTime(t *testing.T) {
 			a()
 			b()
 		}
-		ta, tb, med := leastCPUTimeInterleaved(pairOps, pairRounds, a, b, p.ratio)
+		// The middleware pairs take rounds of 1,000 requests, 1,000 of
+		// them: a short round is more often undisturbed, and the median
+		// pair of the quiet middleware against itself stays within a few
+		// nanoseconds of zero (with rounds of 20,000 it strayed by 20).
+		// Check and Allow keep the long rounds, on which their median
+		// ratio is steadier (3.1x on short rounds, against a least ratio
+		// of 2.0x on either).
+		n, k := ops, rounds
+		if p.short {
+			n, k = 1_000, 1_000
+		}
+		ta, tb, med := leastCPUTimeInterleaved(n, k, a, b, p.ratio)
 		if p.ratio {
 			fmt.Printf("%-45s %6.2fx (%.1f / %.1f); median round pair %.2fx\n", p.name, ta/tb, ta, tb, med)
 		} else {
