@@ -67,8 +67,9 @@ var fromCore = [...]outcome{
 // Telemetry is a [halt.Telemetry], [halt.RequestCounter] and
 // [halt.StoreTimer] that records what the limiters report with
 // OpenTelemetry instruments (see the package documentation). Create it
-// with [New]. It is safe for concurrent use. The attribute sets of each policy and store are built once, the first
-// time it is seen, so reporting a request builds none.
+// with [New]. It is safe for concurrent use. The attribute sets of each
+// policy and store are built once, the first time it is seen, so
+// reporting a request builds none.
 type Telemetry struct {
 	requests  metric.Int64Counter
 	duration  metric.Float64Histogram
