@@ -50,7 +50,18 @@ type blocked struct {
 	remaining int64
 	retryEnd  int64
 	resetEnd  int64
+
+	// A banned client, under its penalty's Redis key: the state Redis
+	// read, which nothing changes while the ban lasts but an explicit
+	// operation (see putBan).
+	ban bool
+	pst halt.PenaltyState
 }
+
+// banFor is how long a cached ban answers at most before Redis is asked
+// again: how long an Unban (or Reset) made through another Store, in
+// another process, can go unseen here.
+const banFor = time.Second
 
 func newBlockCache(size int) *blockCache {
 	c := &blockCache{seed: maphash.MakeSeed(), perShard: max(1, (size+cacheShards-1)/cacheShards)}
@@ -84,7 +95,7 @@ func (c *blockCache) get(key []byte, p *halt.Policy, pa *policyArgs, cost, local
 	sh.mu.Unlock()
 	// A caller's clock that went back, or a request that costs more than
 	// the policy can grant, goes to Redis.
-	if now < e.at || e.pa != pa || cost > p.Capacity() {
+	if e.ban || now < e.at || e.pa != pa || cost > p.Capacity() {
 		return halt.Result{}, false
 	}
 	if e.hasState {
@@ -119,6 +130,12 @@ func (c *blockCache) put(key string, pa *policyArgs, cost, local int64, r halt.R
 		cost: cost, reason: r.Reason, remaining: r.Remaining,
 		retryEnd: rp.at + int64(r.RetryAfter), resetEnd: rp.at + int64(r.ResetAfter),
 	}
+	c.store(key, b, local)
+}
+
+// store adds b under key, making room when the shard is full: first by
+// dropping expired entries, then any one.
+func (c *blockCache) store(key string, b *blocked, local int64) {
 	sh := &c.shards[maphash.String(c.seed, key)%cacheShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -136,6 +153,55 @@ func (c *blockCache) put(key string, pa *policyArgs, cost, local int64, r halt.R
 		}
 	}
 	sh.m[key] = b
+}
+
+// banned answers a penalized take for the client whose penalty's Redis
+// key is key at local instant local, if a ban is cached for it: the
+// penalty state Redis read, and the decision-clock instant (Unix
+// microseconds, never earlier than the true one, so the ban's remaining
+// time is never overstated).
+func (c *blockCache) banned(key []byte, local int64) (halt.PenaltyState, int64, bool) {
+	sh := c.shard(key)
+	sh.mu.Lock()
+	b, ok := sh.m[string(key)]
+	if !ok || !b.ban {
+		sh.mu.Unlock()
+		return halt.PenaltyState{}, 0, false
+	}
+	now := local + b.off
+	if b.validEnd <= now {
+		delete(sh.m, string(key))
+		sh.mu.Unlock()
+		return halt.PenaltyState{}, 0, false
+	}
+	st, at := b.pst, b.at
+	sh.mu.Unlock()
+	us := (now + 999) / 1000
+	if now < at || us >= st.Until { // a caller's clock that went back, or the ban's last microsecond
+		return halt.PenaltyState{}, 0, false
+	}
+	return st, us, true
+}
+
+// putBan records that Redis found the client of key banned, in state st,
+// at decision-clock instant at (Unix microseconds), for a request sent at
+// local instant local. A ban ends at st.Until or by an explicit operation
+// (Unban, a new Ban, Reset): those made through this Store drop the entry
+// (see Store.Penalty); those made elsewhere, or a take racing one made
+// here, are seen once the entry lapses, banFor after Redis answered at
+// most. A banned client's requests
+// change nothing in Redis (no violation is recorded while banned), so the
+// entry answers as Redis would.
+func (c *blockCache) putBan(key string, st halt.PenaltyState, at, local int64) {
+	if !st.Banned || st.Until <= at {
+		return
+	}
+	atNs := at * 1000
+	end := atNs + int64(banFor)
+	if st.Until < end/1000 {
+		end = st.Until * 1000
+	}
+	c.store(key, &blocked{off: atNs - local, at: atNs, validEnd: end, ban: true, pst: st}, local)
 }
 
 // drop forgets key: Redis just admitted a request for it.

@@ -116,8 +116,11 @@ func WithLogger(l *slog.Logger) Option {
 // WithOverLimitCache bounds the local cache of keys known to be blocked: a
 // key Redis reported blocked until T is answered locally, without a round
 // trip, until T (or until the answer could change). The cache only ever
-// answers "blocked", so it never admits more than Redis would. The default
-// size is 10,000 keys; 0 disables the cache.
+// answers "blocked", so it never admits more than Redis would. Banned
+// clients (halt.WithPenalties) are cached too, for a second at a time: an
+// Unban made through this Store takes effect at once, one made through
+// another (another process) within that second. The default size is
+// 10,000 keys; 0 disables the cache.
 func WithOverLimitCache(size int) Option {
 	return optionFunc(func(c *config) error {
 		if size < 0 {

@@ -110,6 +110,20 @@ func (s *Store) Penalty(ctx context.Context, key []byte, op *halt.PenaltyOp) (ha
 		return halt.PenaltyState{}, 0, false, halt.ErrStoreClosed
 	}
 	prk := s.cfg.prefix + string(key) + penaltySuffix
+	t0 := s.cacheClock(op.Now)
+	if s.cache != nil {
+		if op.Kind == halt.PenaltyRead {
+			if st, at, ok := s.cache.banned([]byte(prk), t0); ok {
+				return st, at, false, nil
+			}
+		} else {
+			// The cached ban is what this operation may change: forget it
+			// now and once it is done (a penalized take that read the
+			// state before it may put the old ban back meanwhile).
+			s.cache.drop(prk)
+			defer s.cache.drop(prk)
+		}
+	}
 	if err := s.refuse(prk); err != nil {
 		return halt.PenaltyState{}, 0, false, err
 	}
@@ -143,7 +157,11 @@ func (s *Store) Penalty(ctx context.Context, key []byte, op *halt.PenaltyOp) (ha
 	if !ok {
 		return halt.PenaltyState{}, 0, false, fmt.Errorf("haltredis: penalty script answered %v", v)
 	}
-	return parsePenaltyReply(str)
+	st, at, started, err := parsePenaltyReply(str)
+	if err == nil && op.Kind == halt.PenaltyRead && s.cache != nil {
+		s.cache.putBan(prk, st, at, t0)
+	}
+	return st, at, started, err
 }
 
 // parsePenaltyReply parses preply (see penaltyReadSrc).

@@ -14,6 +14,21 @@ import (
 
 var _ halt.PenaltyTaker = (*Store)(nil)
 
+// answerBanned answers pt from the over-limit cache when it holds a ban
+// of pt's client (see blockCache.putBan): no round trip for a client that
+// may be the one flooding.
+func (s *Store) answerBanned(pt *halt.PenalizedTake, local int64) bool {
+	var kb [256]byte
+	k := append(append(append(kb[:0], s.cfg.prefix...), pt.PenaltyKey...), penaltySuffix...)
+	st, at, ok := s.cache.banned(k, local)
+	if !ok {
+		return false
+	}
+	pt.Penalty, pt.At = st, at
+	pt.Banned, pt.Penalized, pt.Violated, pt.Started = true, false, false, false
+	return true
+}
+
 // takePenalizedSrc is TakeAllQuotas's script with the client's penalty
 // around it (TakePenalized). KEYS are takeAllQuotasSrc's (the nk policies',
 // then the nq quotas') and then the penalty's hash; ARGV is
@@ -113,6 +128,10 @@ func (s *Store) TakePenalized(ctx context.Context, pt *halt.PenalizedTake) error
 	if err := pt.Check(); err != nil {
 		return err
 	}
+	t0 := s.cacheClock(pt.Now)
+	if s.cache != nil && s.answerBanned(pt, t0) {
+		return nil
+	}
 	n, nq := len(pt.Keys), len(pt.QuotaKeys)
 	switch {
 	case takePenalizedErr != nil:
@@ -173,6 +192,9 @@ func (s *Store) TakePenalized(ctx context.Context, pt *halt.PenalizedTake) error
 	if pt.Banned {
 		if len(a) != 1 {
 			return bad()
+		}
+		if s.cache != nil {
+			s.cache.putBan(prk, st, at, t0)
 		}
 		return nil
 	}

@@ -270,12 +270,7 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 	if pa.err != nil {
 		return halt.Result{}, pa.err
 	}
-	var t0 int64 // the cache clock
-	if s.cfg.callerClock {
-		t0 = now.UnixMicro() * 1000
-	} else {
-		t0 = int64(time.Since(s.start))
-	}
+	t0 := s.cacheClock(now)
 
 	bp := s.bufs.Get().(*[]byte)
 	rk := s.appendKey((*bp)[:0], key, pa)
@@ -306,6 +301,17 @@ func (s *Store) Take(ctx context.Context, key []byte, p *halt.Policy, now time.T
 		}
 	}
 	return r, nil
+}
+
+// cacheClock is the over-limit cache's clock at a request of instant now:
+// now itself (in nanoseconds, to the microsecond the scripts see) with
+// WithCallerClock, the monotonic time since New otherwise. Read it before
+// the request is sent.
+func (s *Store) cacheClock(now time.Time) int64 {
+	if s.cfg.callerClock {
+		return now.UnixMicro() * 1000
+	}
+	return int64(time.Since(s.start))
 }
 
 // Peek implements halt.Peeker: what Take would answer for key at now (the
