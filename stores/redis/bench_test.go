@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/halttest"
 	haltredis "github.com/halt-go/halt/stores/redis"
 )
 
@@ -119,6 +120,41 @@ func BenchmarkTakeAll(b *testing.B) {
 					}
 				}
 				return nil
+			})
+		})
+	}
+}
+
+// BenchmarkBannedCheck is a check of a banned client through a limiter
+// with penalties: answered from the over-limit cache (cache=on) or by a
+// round trip each (cache=off).
+func BenchmarkBannedCheck(b *testing.B) {
+	for _, on := range []bool{true, false} {
+		b.Run("cache="+map[bool]string{true: "on", false: "off"}[on], func(b *testing.B) {
+			standalone(b)
+			c := redis.NewClient(&redis.Options{Addr: standaloneAddr(), ContextTimeoutEnabled: true})
+			b.Cleanup(func() { _ = c.Close() })
+			opts := []haltredis.Option{haltredis.WithPrefix(freshPrefix("banbench"))}
+			if !on {
+				opts = append(opts, haltredis.WithOverLimitCache(0))
+			}
+			l, err := halt.New(newStore(b, c, opts...), halt.Policy{Name: "api", Limit: 100, Window: time.Minute},
+				halt.WithPenalties(halt.PenaltyConfig{Threshold: 5, Duration: time.Hour, Multiplier: 0.5}, 1),
+				halt.WithTelemetry(halt.NopTelemetry{}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			req := &halttest.FakeRequest{Peer: "203.0.113.80:4242"}
+			if _, err := l.Ban(ctx, req, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+			benchCallers(b, 1, func(int) error {
+				d, err := l.Check(ctx, req)
+				if err == nil && d.Reason != halt.ReasonBanned {
+					err = fmt.Errorf("not banned: %+v", d)
+				}
+				return err
 			})
 		})
 	}
