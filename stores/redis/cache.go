@@ -59,7 +59,7 @@ type blocked struct {
 }
 
 // banFor is how long a cached ban answers at most before Redis is asked
-// again: how long an Unban (or Reset) made through another Store, in
+// again: how long an Unban made through another Store, in
 // another process, can go unseen here.
 const banFor = time.Second
 
@@ -186,7 +186,7 @@ func (c *blockCache) banned(key []byte, local int64) (halt.PenaltyState, int64, 
 // putBan records that Redis found the client of key banned, in state st,
 // at decision-clock instant at (Unix microseconds), for a request sent at
 // local instant local. A ban ends at st.Until or by an explicit operation
-// (Unban, a new Ban, Reset): those made through this Store drop the entry
+// (Unban, a new Ban): those made through this Store drop the entry
 // (see Store.Penalty); those made elsewhere, or a take racing one made
 // here, are seen once the entry lapses, banFor after Redis answered at
 // most. A banned client's requests
