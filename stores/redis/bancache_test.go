@@ -26,18 +26,28 @@ type banTest struct {
 
 func newBanTest(t *testing.T, wrap func(*haltredis.Store) halt.Store, opts ...haltredis.Option) *banTest {
 	t.Helper()
+	return startBanTest(t, wrap, true, opts...)
+}
+
+// startBanTest is newBanTest, on Redis TIME and the system clock unless
+// callerClock.
+func startBanTest(t *testing.T, wrap func(*haltredis.Store) halt.Store, callerClock bool, opts ...haltredis.Option) *banTest {
+	t.Helper()
 	srv := startServer(t)
 	c := redis.NewClient(&redis.Options{Addr: srv.addr})
 	t.Cleanup(func() { _ = c.Close() })
 	b := &banTest{t: t, ctx: context.Background(), c: c, hook: &roundTrips{}, clock: halttest.NewClock(halttest.Base),
 		req: &halttest.FakeRequest{Peer: "203.0.113.71:4242"}}
 	c.AddHook(b.hook)
-	s := newStore(t, c, append([]haltredis.Option{haltredis.WithCallerClock()}, opts...)...)
-	var store halt.Store = s
-	if wrap != nil {
-		store = wrap(s)
+	var clock halt.Clock = halt.SystemClock
+	if callerClock {
+		opts, clock = append([]haltredis.Option{haltredis.WithCallerClock()}, opts...), b.clock
 	}
-	b.l = penaltyLimiter(t, store, b.clock, halt.NopTelemetry{})
+	var store halt.Store = newStore(t, c, opts...)
+	if wrap != nil {
+		store = wrap(store.(*haltredis.Store))
+	}
+	b.l = penaltyLimiter(t, store, clock, halt.NopTelemetry{})
 	// Another client's check loads the scripts, so that the counts below
 	// are the checks' own round trips.
 	if _, err := b.l.Check(b.ctx, &halttest.FakeRequest{Peer: "203.0.113.99:1"}); err != nil {
@@ -150,25 +160,16 @@ func TestBanCacheOff(t *testing.T) {
 // TestBanCacheServerClock: with Redis TIME, the cached answers count the
 // ban down on the store's monotonic clock, never past what Redis would say.
 func TestBanCacheServerClock(t *testing.T) {
-	srv := startServer(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.addr})
-	t.Cleanup(func() { _ = c.Close() })
-	hook := &roundTrips{}
-	c.AddHook(hook)
-	ctx := context.Background()
-	l := penaltyLimiter(t, newStore(t, c), halt.SystemClock, halt.NopTelemetry{})
-	req := &halttest.FakeRequest{Peer: "203.0.113.72:4242"}
-	if _, err := l.Ban(ctx, req, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	b := startBanTest(t, nil, false)
+	b.ban(time.Hour)
 	var last time.Duration
 	for i := range 20 {
-		before := hook.n.Load()
-		d, err := l.Check(ctx, req)
+		before := b.hook.n.Load()
+		d, err := b.l.Check(b.ctx, b.req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		trips := hook.n.Load() - before
+		trips := b.hook.n.Load() - before
 		if d.Allowed || d.Reason != halt.ReasonBanned || d.RetryAfter <= 0 || d.RetryAfter > time.Hour {
 			t.Fatalf("check %d: %+v", i, d)
 		}
