@@ -194,8 +194,7 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 	}
 	atomicPen := l.penalty != nil && l.atomicPenalty(&t, enf, qt)
 	if !atomicPen && l.penalty != nil {
-		if bd := l.penalize(ctx, &t, enf, now); bd != nil {
-			*d = *bd
+		if l.penalize(ctx, &t, enf, now, d) {
 			l.report(ctx, &t, d)
 			return t.err
 		}
@@ -256,18 +255,17 @@ func (l *Limiter) checkMulti(ctx context.Context, req Request, cost int64, overr
 			out = heap
 		}
 		start := l.started(now)
-		var bd *Decision // a banned client's rejection
+		var banned bool // d is a banned client's rejection
 		var merr error
 		if atomicPen {
-			bd, merr = l.decidePenalized(ctx, &t, enf, qt, now, cost, out)
+			banned, merr = l.decidePenalized(ctx, &t, enf, qt, now, cost, out, d)
 		} else {
 			merr = l.decideWithQuotas(ctx, l.store, sc, enf, qt, now, cost, out)
 		}
 		if l.timer != nil {
 			l.timer.OnStoreDuration(ctx, l.storeName, l.since(start))
 		}
-		if bd != nil {
-			*d = *bd
+		if banned {
 			l.report(ctx, &t, d)
 			return t.err
 		}

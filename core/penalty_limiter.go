@@ -95,32 +95,53 @@ func (pn *penalties) reduce(cp *compiled, m float64) *compiled {
 	return v.(*compiled)
 }
 
-// penaltyFor reads the penalty of client (the part between the braces).
+// penaltyFor reads the penalty of client (the part between the braces):
+// doPenalty's read, which reports nothing (a read starts and ends
+// nothing), with the key and the op in a pooled scratch, since both
+// escape through the PenaltyStore interface and the read comes before
+// every check on the multi-call path.
 func (l *Limiter) penaltyFor(ctx context.Context, client []byte, now time.Time) (Penalty, error) {
-	var buf [96]byte
-	return doPenalty(ctx, l.store.(PenaltyStore), &l.penalty.cfg, l.telemetry, penaltyKey(buf[:0], client), PenaltyRead, 0, 0, now)
+	sc := penReadPool.Get().(*penRead)
+	defer func() {
+		*sc = penRead{} // the pool keeps no configuration
+		penReadPool.Put(sc)
+	}()
+	sc.op = PenaltyOp{Kind: PenaltyRead, Config: &l.penalty.cfg, Now: now}
+	st, at, started, err := l.store.(PenaltyStore).Penalty(ctx, penaltyKey(sc.key[:0], client), &sc.op)
+	if err != nil {
+		return Penalty{}, err
+	}
+	return penaltyOf(&l.penalty.cfg, &st, at, started), nil
 }
 
+// penRead is penaltyFor's scratch.
+type penRead struct {
+	key [96]byte
+	op  PenaltyOp
+}
+
+var penReadPool = sync.Pool{New: func() any { return new(penRead) }}
+
 // penalize applies the client's penalty to the targets before a check:
-// their policies at the multiplier while it is penalized. d is set when
-// the client is banned. A store failure reading the penalty leaves the
-// limits as they are.
-func (l *Limiter) penalize(ctx context.Context, t *target, enf []polTarget, now time.Time) *Decision {
+// their policies at the multiplier while it is penalized. When the client
+// is banned it writes the rejection to *d and reports true. A store
+// failure reading the penalty leaves the limits as they are.
+func (l *Limiter) penalize(ctx context.Context, t *target, enf []polTarget, now time.Time, d *Decision) bool {
 	if l.penalty == nil {
-		return nil
+		return false
 	}
 	p, err := l.penaltyFor(ctx, t.clientBytes(), now)
 	if err != nil || !p.Active {
-		return nil
+		return false
 	}
 	if p.Banned {
-		d := bannedDecision(t, &p, now)
-		return &d
+		*d = bannedDecision(t, &p, now)
+		return true
 	}
 	for i := range enf {
 		enf[i].cp = l.penalty.reduce(enf[i].cp, p.Multiplier)
 	}
-	return nil
+	return false
 }
 
 // bannedDecision is the rejection of a banned client: until the ban ends.
@@ -178,11 +199,11 @@ func inline[T any](buf []T, n int) []T {
 // decidePenalized decides the policies enf and quotas qt of t's client and
 // applies its penalty, in one PenaltyTaker call, writing their decisions
 // to out (the policies', then the quotas'): while the client is penalized
-// enf's policies are decided (and reported) reduced; a banned client gets
-// the rejection b and nothing is decided; a rejection records the
-// violation in the same call.
+// enf's policies are decided (and reported) reduced; a banned client's
+// rejection is written to *d (banned is true) and nothing is decided; a
+// rejection records the violation in the same call.
 func (l *Limiter) decidePenalized(ctx context.Context, t *target, enf, qt []polTarget, now time.Time, cost int64,
-	out []Decision) (b *Decision, err error) {
+	out []Decision, d *Decision) (banned bool, err error) {
 	pn := l.penalty
 	sc := penScratchPool.Get().(*penScratch)
 	defer func() {
@@ -206,12 +227,12 @@ func (l *Limiter) decidePenalized(ctx context.Context, t *target, enf, qt []polT
 		PenaltyKey: penaltyKey(sc.pkey[:0], t.clientBytes()), Config: &pn.cfg, Severity: pn.severity,
 		Out: inline(sc.out[:], n), QuotaOut: inline(sc.qout[:], nq)}
 	if err := pn.taker.TakePenalized(ctx, pt); err != nil {
-		return nil, err
+		return false, err
 	}
 	p := penaltyOf(&pn.cfg, &pt.Penalty, pt.At, pt.Started)
 	if pt.Banned {
-		d := bannedDecision(t, &p, now)
-		return &d, nil
+		*d = bannedDecision(t, &p, now)
+		return true, nil
 	}
 	if pt.Started {
 		reportPenalty(ctx, l.telemetry, NoticePenaltyStart, pt.PenaltyKey, &p)
@@ -222,12 +243,12 @@ func (l *Limiter) decidePenalized(ctx context.Context, t *target, enf, qt []polT
 		}
 	}
 	for i, e := range enf {
-		d := &out[i]
-		l.decisionInto(e.cp, &pt.Out[i], now, d)
-		d.cost, d.sum, d.taken = cost, keySum(e.key), takenNone
+		od := &out[i]
+		l.decisionInto(e.cp, &pt.Out[i], now, od)
+		od.cost, od.sum, od.taken = cost, keySum(e.key), takenNone
 	}
 	l.addQuotaDecisions(ctx, out, qt, pt.QuotaOut, amount, now, cost)
-	return nil, nil
+	return false, nil
 }
 
 // violated records a violation for a rejected decision.

@@ -188,6 +188,50 @@ func TestBannedStatus(t *testing.T) {
 	}
 }
 
+// bannedStore is a MapStore whose penalty reads say every client is
+// banned for the hour after halttest.Base, without allocating (MapStore's
+// own do), so that a count of allocations is the limiter's.
+type bannedStore struct{ *halttest.MapStore }
+
+func (bannedStore) Penalty(context.Context, []byte, *halt.PenaltyOp) (halt.PenaltyState, int64, bool, error) {
+	at := halttest.Base.UnixMicro()
+	return halt.PenaltyState{Until: at + time.Hour.Microseconds(), Banned: true}, at, false, nil
+}
+
+// A banned client's check allocates nothing, on the one-call path and on
+// the multi-call path, and is still refused.
+func TestBannedCheckAllocs(t *testing.T) {
+	ctx := context.Background()
+	p := halt.Policy{Name: "plan", Limit: 10, Window: time.Minute}
+	tenant := halt.Policy{Name: "tenant", Limit: 100, Window: time.Minute, KeyStrategy: halt.KeyCustom,
+		KeyFunc: func(halt.Request) (string, bool) { return "tenant-1", true }}
+	for _, c := range []struct {
+		name  string
+		store halt.Store
+		extra []halt.Option
+	}{
+		{"one call", newMapStore(), nil},
+		{"multi-call", bannedStore{newMapStore()}, []halt.Option{halt.WithPolicies(tenant)}},
+	} {
+		name := c.name
+		opts := append([]halt.Option{halt.WithPenalties(demoPenalty, 1), halt.WithClock(halttest.NewClock(halttest.Base)),
+			halt.WithTelemetry(halt.NopTelemetry{})}, c.extra...)
+		l, err := halt.New(c.store, p, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := req("203.0.113.8:1")
+		if _, err := l.Ban(ctx, r, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		var d halt.Decision
+		allocs := testing.AllocsPerRun(100, func() { d, _ = l.Check(ctx, r) })
+		if d.Reason != halt.ReasonBanned || d.RetryAfter != time.Hour || allocs != 0 {
+			t.Errorf("%s: %v, retry %v, %v allocations; want banned for an hour, none", name, d.Reason, d.RetryAfter, allocs)
+		}
+	}
+}
+
 // countingStore counts a MapStore's top-level calls.
 type countingStore struct {
 	*halttest.MapStore
