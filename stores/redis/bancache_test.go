@@ -39,7 +39,7 @@ func startBanTest(t *testing.T, wrap func(*haltredis.Store) halt.Store, callerCl
 	b := &banTest{t: t, ctx: context.Background(), c: c, hook: &roundTrips{}, clock: halttest.NewClock(halttest.Base),
 		req: &halttest.FakeRequest{Peer: "203.0.113.71:4242"}}
 	c.AddHook(b.hook)
-	var clock halt.Clock = halt.SystemClock
+	clock := halt.SystemClock
 	if callerClock {
 		opts, clock = append([]haltredis.Option{haltredis.WithCallerClock()}, opts...), b.clock
 	}
