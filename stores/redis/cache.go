@@ -59,8 +59,8 @@ type blocked struct {
 }
 
 // banFor is how long a cached ban answers at most before Redis is asked
-// again: how long an Unban made through another Store, in
-// another process, can go unseen here.
+// again: how long an Unban made through another Store, in another
+// process, can go unseen here.
 const banFor = time.Second
 
 func newBlockCache(size int) *blockCache {
@@ -185,13 +185,12 @@ func (c *blockCache) banned(key []byte, local int64) (halt.PenaltyState, int64, 
 
 // putBan records that Redis found the client of key banned, in state st,
 // at decision-clock instant at (Unix microseconds), for a request sent at
-// local instant local. A ban ends at st.Until or by an explicit operation
-// (Unban, a new Ban): those made through this Store drop the entry
-// (see Store.Penalty); those made elsewhere, or a take racing one made
-// here, are seen once the entry lapses, banFor after Redis answered at
-// most. A banned client's requests
-// change nothing in Redis (no violation is recorded while banned), so the
-// entry answers as Redis would.
+// local instant local. A banned client's requests change nothing in Redis
+// (no violation is recorded while banned), so the entry answers as Redis
+// would. A ban ends at st.Until or by an explicit operation (Unban, a new
+// Ban): those made through this Store drop the entry (see Store.Penalty);
+// those made elsewhere, or a take racing one made here, are seen once the
+// entry lapses, banFor after Redis answered at most.
 func (c *blockCache) putBan(key string, st halt.PenaltyState, at, local int64) {
 	if !st.Banned || st.Until <= at {
 		return
