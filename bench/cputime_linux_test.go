@@ -63,6 +63,20 @@ func TestCPUTime(t *testing.T) {
 			l := rate.NewLimiter(rate.Limit(hugeLimit), hugeLimit)
 			return func() { sink = l.Allow() }
 		}},
+		{"Policy.DecideInto (the token bucket's arithmetic)", func() func() {
+			// The decision a memory-store Take makes under its lock, on
+			// the benchmark policy, a microsecond apart: the float64
+			// arithmetic that agrees with x/time/rate, nothing else.
+			p := benchPolicy()
+			var st halt.State
+			var r halt.Result
+			now := time.Now().UnixNano()
+			return func() {
+				now += 1000
+				p.DecideInto(&st, now, 1, &r)
+				sink = r.Allowed
+			}
+		}},
 	}
 	for _, keys := range []int{1, numKeys} {
 		for _, lib := range keyedLibraries() {
@@ -179,6 +193,10 @@ func TestCPUTime(t *testing.T) {
 		{"Interleaved/timer-minus-quiet", "Middleware/handler=halthttp-timer", "Middleware/handler=halthttp", false, true},
 		{"Interleaved/prometheus-minus-timer", "Middleware/handler=halthttp-prometheus", "Middleware/handler=halthttp-timer", false, true},
 		{"Interleaved/check-over-allow", "Check/keys=1/impl=halt", "AllowOne/impl=xtimerate", true, false},
+		// The memory store's decision against go-limiter's, one hot key
+		// and 10,000 keys: issue 12's first target, rounds in turn.
+		{"Interleaved/take-1-over-golimiter", "Take/keys=1/impl=halt-memory", "Take/keys=1/impl=golimiter-memory", true, false},
+		{"Interleaved/take-10000-over-golimiter", "Take/keys=10000/impl=halt-memory", "Take/keys=10000/impl=golimiter-memory", true, false},
 		// The control: the quiet middleware against itself (a second
 		// instance), whose difference is the estimate's own noise.
 		{"Interleaved/quiet-minus-quiet", "Middleware/handler=halthttp", "Middleware/handler=halthttp", false, true},
