@@ -174,7 +174,9 @@ func (op *PenaltyOp) Apply(s *PenaltyState, now int64) (started bool, keep time.
 // PenaltyStore is a store that keeps penalty states: each operation on a
 // key is atomic, whatever the concurrency, across every process sharing
 // the store. It returns the state after the op, the instant it decided at
-// (Unix microseconds) and whether the op started a penalty or ban.
+// (Unix microseconds) and whether the op started a penalty or ban. As with
+// [Store.Take], key and op are only valid during the call: a store that
+// keeps either must copy it.
 type PenaltyStore interface {
 	Penalty(ctx context.Context, key []byte, op *PenaltyOp) (st PenaltyState, now int64, started bool, err error)
 }

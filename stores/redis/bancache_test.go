@@ -2,6 +2,7 @@ package haltredis_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,9 +20,35 @@ type banTest struct {
 	ctx   context.Context
 	c     *redis.Client
 	hook  *roundTrips
+	hold  *holdHook
 	clock *halttest.Clock
+	s     *haltredis.Store
 	l     *halt.Limiter
 	req   *halttest.FakeRequest
+}
+
+// holdHook, once armed, holds the next command's reply after Redis gave it
+// until released: a check whose answer arrives after something else.
+type holdHook struct {
+	armed             atomic.Bool
+	answered, release chan struct{}
+}
+
+func (h *holdHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *holdHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if h.armed.CompareAndSwap(true, false) {
+			h.answered <- struct{}{}
+			<-h.release
+		}
+		return err
+	}
+}
+
+func (h *holdHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 func newBanTest(t *testing.T, wrap func(*haltredis.Store) halt.Store, opts ...haltredis.Option) *banTest {
@@ -38,14 +65,17 @@ func startBanTest(t *testing.T, wrap func(*haltredis.Store) halt.Store, callerCl
 	t.Cleanup(func() { _ = c.Close() })
 	b := &banTest{t: t, ctx: context.Background(), c: c, hook: &roundTrips{}, clock: halttest.NewClock(halttest.Base),
 		req: &halttest.FakeRequest{Peer: "203.0.113.71:4242"}}
+	b.hold = &holdHook{answered: make(chan struct{}), release: make(chan struct{})}
 	c.AddHook(b.hook)
+	c.AddHook(b.hold)
 	clock := halt.SystemClock
 	if callerClock {
 		opts, clock = append([]haltredis.Option{haltredis.WithCallerClock()}, opts...), b.clock
 	}
-	var store halt.Store = newStore(t, c, opts...)
+	b.s = newStore(t, c, opts...)
+	var store halt.Store = b.s
 	if wrap != nil {
-		store = wrap(store.(*haltredis.Store))
+		store = wrap(b.s)
 	}
 	b.l = penaltyLimiter(t, store, clock, halt.NopTelemetry{})
 	// Another client's check loads the scripts, so that the counts below
@@ -116,6 +146,51 @@ func TestBannedClientCached(t *testing.T) {
 	b.check("at its end", 0, 1)
 }
 
+// TestBanCacheUnbanRace: a check whose banned answer arrives after an
+// Unban through the same store returns that answer (it was true when
+// Redis gave it) but leaves nothing in the cache: the next check is
+// admitted.
+func TestBanCacheUnbanRace(t *testing.T) {
+	b := newBanTest(t, nil)
+	b.ban(time.Hour)
+	b.hold.armed.Store(true)
+	type result struct {
+		d   halt.Decision
+		err error
+	}
+	done := make(chan result)
+	go func() {
+		d, err := b.l.Check(b.ctx, b.req)
+		done <- result{d, err}
+	}()
+	<-b.hold.answered // Redis said banned; the reply is held
+	if _, err := b.l.Unban(b.ctx, b.req); err != nil {
+		t.Fatal(err)
+	}
+	close(b.hold.release)
+	if r := <-done; r.err != nil || r.d.Reason != halt.ReasonBanned {
+		t.Fatalf("the held check: %v, %v; want banned", r.d.Reason, r.err)
+	}
+	b.check("the check after the Unban", 0, 1)
+}
+
+// TestBanCacheOperationsDrop: a new Ban and a recorded violation through
+// the same store drop the cached ban, as Unban does.
+func TestBanCacheOperationsDrop(t *testing.T) {
+	b := newBanTest(t, nil)
+	b.ban(time.Hour)
+	b.check("banned for an hour", time.Hour, 1)
+	b.ban(2 * time.Hour)
+	b.check("banned again, for two hours", 2*time.Hour, 1)
+	b.check("the new ban, cached", 2*time.Hour, 0)
+	cfg := halt.PenaltyConfig{Threshold: 2, Duration: 2 * time.Hour, Multiplier: 0.5}
+	key := halt.PenaltyKey("ip:203.0.113.71")
+	if _, _, _, err := b.s.Penalty(b.ctx, key, &halt.PenaltyOp{Kind: halt.PenaltyRecord, Config: &cfg, Severity: 1, Now: b.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	b.check("after a violation recorded through the store", 2*time.Hour, 1)
+}
+
 // TestBanCacheOtherStore: an Unban made through another Store (another
 // process) is seen here when the cached ban lapses, a second after Redis
 // answered at most.
@@ -161,6 +236,7 @@ func TestBanCacheOff(t *testing.T) {
 // ban down on the store's monotonic clock, never past what Redis would say.
 func TestBanCacheServerClock(t *testing.T) {
 	b := startBanTest(t, nil, false)
+	uncached := penaltyLimiter(t, newStore(t, b.c, haltredis.WithOverLimitCache(0)), halt.SystemClock, halt.NopTelemetry{})
 	b.ban(time.Hour)
 	var last time.Duration
 	for i := range 20 {
@@ -173,9 +249,19 @@ func TestBanCacheServerClock(t *testing.T) {
 		if d.Allowed || d.Reason != halt.ReasonBanned || d.RetryAfter <= 0 || d.RetryAfter > time.Hour {
 			t.Fatalf("check %d: %+v", i, d)
 		}
-		if i > 0 && (trips != 0 || d.RetryAfter > last) {
-			t.Fatalf("check %d: %d round trips, retry %v after %v; want 0, counting down", i, trips, d.RetryAfter, last)
+		if want := int64(min(i, 1) ^ 1); trips != want || (i > 0 && d.RetryAfter > last) {
+			t.Fatalf("check %d: %d round trips, retry %v after %v; want %d, counting down", i, trips, d.RetryAfter, last, want)
 		}
 		last = d.RetryAfter
+	}
+	// What Redis says now, then the cache again: never more than Redis.
+	p, err := uncached.Penalty(b.ctx, b.req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redisLeft := p.Until.Sub(p.At)
+	d, err := b.l.Check(b.ctx, b.req)
+	if err != nil || d.RetryAfter > redisLeft || d.RetryAfter < redisLeft-time.Second {
+		t.Fatalf("cached retry %v (%v), Redis's remaining %v just before", d.RetryAfter, err, redisLeft)
 	}
 }

@@ -3,6 +3,7 @@ package haltredis
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	halt "github.com/halt-go/halt/core"
@@ -30,6 +31,9 @@ const cacheShards = 32
 type cacheShard struct {
 	mu sync.Mutex
 	m  map[string]*blocked
+	// bans counts the penalty operations on the shard's clients (see
+	// dropBan): a ban read before the count moved is not cached.
+	bans atomic.Uint64
 }
 
 // blocked is one cached answer. Times are decision-clock nanoseconds.
@@ -133,19 +137,24 @@ func (c *blockCache) put(key string, pa *policyArgs, cost, local int64, r halt.R
 	c.store(key, b, local)
 }
 
-// store adds b under key, making room when the shard is full: first by
-// dropping expired entries, then any one.
+// store adds b under key.
 func (c *blockCache) store(key string, b *blocked, local int64) {
 	sh := &c.shards[maphash.String(c.seed, key)%cacheShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if _, ok := sh.m[key]; !ok && len(sh.m) >= c.perShard {
+	sh.add(key, b, local, c.perShard)
+}
+
+// add adds b under key, making room when the shard holds limit entries:
+// first by dropping expired entries, then any one. sh.mu is held.
+func (sh *cacheShard) add(key string, b *blocked, local int64, limit int) {
+	if _, ok := sh.m[key]; !ok && len(sh.m) >= limit {
 		for k, e := range sh.m {
 			if e.validEnd <= local+e.off { // expired
 				delete(sh.m, k)
 			}
 		}
-		if len(sh.m) >= c.perShard {
+		if len(sh.m) >= limit {
 			for k := range sh.m { // evict one
 				delete(sh.m, k)
 				break
@@ -183,15 +192,22 @@ func (c *blockCache) banned(key []byte, local int64) (halt.PenaltyState, int64, 
 	return st, us, true
 }
 
+// banEpoch is the count of penalty operations on key's shard, to read
+// before a request whose answer may go to putBan is sent.
+func (c *blockCache) banEpoch(key string) uint64 {
+	return c.shards[maphash.String(c.seed, key)%cacheShards].bans.Load()
+}
+
 // putBan records that Redis found the client of key banned, in state st,
 // at decision-clock instant at (Unix microseconds), for a request sent at
-// local instant local. A banned client's requests change nothing in Redis
-// (no violation is recorded while banned), so the entry answers as Redis
-// would. A ban ends at st.Until or by an explicit operation (Unban, a new
-// Ban): those made through this Store drop the entry (see Store.Penalty);
-// those made elsewhere, or a take racing one made here, are seen once the
-// entry lapses, banFor after Redis answered at most.
-func (c *blockCache) putBan(key string, st halt.PenaltyState, at, local int64) {
+// local instant local, after banEpoch returned epoch. A banned client's
+// requests change nothing in Redis (no violation is recorded while
+// banned), so the entry answers as Redis would. A ban ends at st.Until or
+// by an explicit operation (Unban, a new Ban): one made through this Store
+// drops the entry and moves the shard's count (dropBan), so an answer read
+// before it is not cached afterwards; one made through another Store is
+// seen once the entry lapses, banFor after Redis answered at most.
+func (c *blockCache) putBan(key string, st halt.PenaltyState, at, local int64, epoch uint64) {
 	if !st.Banned || st.Until <= at {
 		return
 	}
@@ -200,10 +216,28 @@ func (c *blockCache) putBan(key string, st halt.PenaltyState, at, local int64) {
 	if st.Until < end/1000 {
 		end = st.Until * 1000
 	}
-	c.store(key, &blocked{off: atNs - local, at: atNs, validEnd: end, ban: true, pst: st}, local)
+	b := &blocked{off: atNs - local, at: atNs, validEnd: end, ban: true, pst: st}
+	sh := &c.shards[maphash.String(c.seed, key)%cacheShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.bans.Load() != epoch {
+		return // a penalty operation ran meanwhile: the answer may be stale
+	}
+	sh.add(key, b, local, c.perShard)
 }
 
-// drop forgets key: Redis just admitted a request for it.
+// dropBan forgets the ban cached for key, if any, and moves its shard's
+// count of penalty operations: run it after an operation that may change
+// a ban (see putBan).
+func (c *blockCache) dropBan(key string) {
+	sh := &c.shards[maphash.String(c.seed, key)%cacheShards]
+	sh.mu.Lock()
+	delete(sh.m, key)
+	sh.bans.Add(1)
+	sh.mu.Unlock()
+}
+
+// drop forgets key: Redis admitted a request for it, or it was reset.
 func (c *blockCache) drop(key string) {
 	sh := &c.shards[maphash.String(c.seed, key)%cacheShards]
 	sh.mu.Lock()

@@ -104,24 +104,27 @@ var penaltyScript = redis.NewScript(penaltySrc)
 // Penalty implements halt.PenaltyStore: one Lua script per operation,
 // atomic in Redis, by Redis TIME (op.Now with WithCallerClock). The Redis
 // key is prefix + key + ":p", a hash in the key's Cluster slot. It waits
-// for Redis at most the store's timeout.
+// for Redis at most the store's timeout. A read of a client the
+// over-limit cache holds banned is answered from the cache; any other
+// operation drops the client's cached ban once it is done.
 func (s *Store) Penalty(ctx context.Context, key []byte, op *halt.PenaltyOp) (halt.PenaltyState, int64, bool, error) {
 	if s.closed.Load() {
 		return halt.PenaltyState{}, 0, false, halt.ErrStoreClosed
 	}
 	prk := s.cfg.prefix + string(key) + penaltySuffix
 	t0 := s.cacheClock(op.Now)
+	var epoch uint64
 	if s.cache != nil {
 		if op.Kind == halt.PenaltyRead {
 			if st, at, ok := s.cache.banned([]byte(prk), t0); ok {
 				return st, at, false, nil
 			}
+			epoch = s.cache.banEpoch(prk)
 		} else {
-			// The cached ban is what this operation may change: forget it
-			// now and once it is done (a penalized take that read the
-			// state before it may put the old ban back meanwhile).
-			s.cache.drop(prk)
-			defer s.cache.drop(prk)
+			// The cached ban is what this operation may change: forget
+			// it once the operation is done, whatever the outcome, so
+			// that no answer read before then is cached after.
+			defer s.cache.dropBan(prk)
 		}
 	}
 	if err := s.refuse(prk); err != nil {
@@ -159,7 +162,7 @@ func (s *Store) Penalty(ctx context.Context, key []byte, op *halt.PenaltyOp) (ha
 	}
 	st, at, started, err := parsePenaltyReply(str)
 	if err == nil && op.Kind == halt.PenaltyRead && s.cache != nil {
-		s.cache.putBan(prk, st, at, t0)
+		s.cache.putBan(prk, st, at, t0, epoch)
 	}
 	return st, at, started, err
 }

@@ -119,8 +119,10 @@ var takePenalizedScript = redis.NewScript(takePenalizedSrc)
 // quotas are decided at once; a reduced policy must keep its policy's
 // algorithm and window (the same Redis key). The clock is Take's (Redis
 // TIME, or pt.Now with WithCallerClock). It waits at most the store's
-// timeout, without pipelining, and does not consult the over-limit cache
-// (it drops the admitted keys from it).
+// timeout, without pipelining. A client the over-limit cache holds banned
+// (see WithOverLimitCache) is answered from the cache, without a round
+// trip and without checking the keys' hash tags; otherwise the policies'
+// entries are left to Take (the admitted keys are dropped from it).
 func (s *Store) TakePenalized(ctx context.Context, pt *halt.PenalizedTake) error {
 	if s.closed.Load() {
 		return halt.ErrStoreClosed
@@ -128,16 +130,16 @@ func (s *Store) TakePenalized(ctx context.Context, pt *halt.PenalizedTake) error
 	if err := pt.Check(); err != nil {
 		return err
 	}
-	t0 := s.cacheClock(pt.Now)
-	if s.cache != nil && s.answerBanned(pt, t0) {
-		return nil
-	}
 	n, nq := len(pt.Keys), len(pt.QuotaKeys)
 	switch {
 	case takePenalizedErr != nil:
 		return takePenalizedErr
 	case n > MaxTakeAll || nq > MaxTakeAll:
 		return fmt.Errorf("haltredis: TakePenalized: %d policies and %d quotas; one script decides at most %d of each", n, nq, MaxTakeAll)
+	}
+	t0 := s.cacheClock(pt.Now)
+	if s.cache != nil && s.answerBanned(pt, t0) {
+		return nil
 	}
 	rks, args, err := s.takeAllQuotasArgs(pt.Keys, pt.Policies, pt.Now, pt.Cost, pt.QuotaKeys, pt.QuotaOps, 1+6*n+tpArgs+1)
 	if err != nil {
@@ -170,6 +172,10 @@ func (s *Store) TakePenalized(ctx context.Context, pt *halt.PenalizedTake) error
 	if err := s.refuse(prk); err != nil {
 		return err
 	}
+	var epoch uint64
+	if s.cache != nil {
+		epoch = s.cache.banEpoch(prk)
+	}
 	a, err := s.runMulti(ctx, takePenalizedScript, "take_penalized", rks, args, 0)
 	if err != nil {
 		return err
@@ -194,7 +200,7 @@ func (s *Store) TakePenalized(ctx context.Context, pt *halt.PenalizedTake) error
 			return bad()
 		}
 		if s.cache != nil {
-			s.cache.putBan(prk, st, at, t0)
+			s.cache.putBan(prk, st, at, t0, epoch)
 		}
 		return nil
 	}
