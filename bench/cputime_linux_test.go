@@ -261,23 +261,23 @@ func TestCPUTime(t *testing.T) {
 		if !strings.HasPrefix(name, only) {
 			continue
 		}
-		var halt, golimiter taker
+		var haltTake, golimiterTake taker
 		for _, lib := range keyedLibraries() {
 			switch lib.name {
 			case "halt-memory":
-				halt = lib.make(t)
+				haltTake = lib.make(t)
 			case "golimiter-memory":
-				golimiter = lib.make(t)
+				golimiterTake = lib.make(t)
 			}
 		}
 		for i := range keys {
-			halt(i)
-			golimiter(i)
+			haltTake(i)
+			golimiterTake(i)
 		}
 		th, tg, ratio := make([]float64, rounds), make([]float64, rounds), make([]float64, rounds)
 		for r := range rounds {
-			th[r] = parallelRound(ops, keys, halt)
-			tg[r] = parallelRound(ops, keys, golimiter)
+			th[r] = parallelRound(ops, keys, haltTake)
+			tg[r] = parallelRound(ops, keys, golimiterTake)
 			ratio[r] = th[r] / tg[r]
 		}
 		for _, xs := range [][]float64{th, tg, ratio} {
