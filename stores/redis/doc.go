@@ -6,9 +6,10 @@
 // window, sliding window, cost, cooldown) with the same double-precision
 // arithmetic, reading the clock from Redis TIME so that app servers'
 // clocks cannot disagree. Concurrent decisions share round trips (one
-// pipeline of EVALSHA, one per decision), keys known to be blocked are
-// answered from a small local cache, and a per-call timeout bounds what a
-// down Redis costs a request. The store also implements [halt.Peeker],
+// pipeline of EVALSHA, one per decision), keys known to be blocked (and
+// clients banned by halt.WithPenalties, a second at a time) are answered
+// from a small local cache, and a per-call timeout bounds what a down
+// Redis costs a request. The store also implements [halt.Peeker],
 // [halt.Resetter] and [halt.Refunder] (core's Policy.Peek and Policy.Refund,
 // each a script of its own, and a DEL), and [halt.NoticeSource]: its
 // store_down and store_up notices reach the limiter's telemetry.
