@@ -103,7 +103,7 @@ func (pn *penalties) reduce(cp *compiled, m float64) *compiled {
 func (l *Limiter) penaltyFor(ctx context.Context, client []byte, now time.Time) (Penalty, error) {
 	sc := penReadPool.Get().(*penRead)
 	defer func() {
-		*sc = penRead{} // the pool keeps no configuration
+		sc.op = PenaltyOp{} // the pool keeps no configuration
 		penReadPool.Put(sc)
 	}()
 	sc.op = PenaltyOp{Kind: PenaltyRead, Config: &l.penalty.cfg, Now: now}

@@ -129,16 +129,15 @@ func BenchmarkTakeAll(b *testing.B) {
 // with penalties: answered from the over-limit cache (cache=on) or by a
 // round trip each (cache=off).
 func BenchmarkBannedCheck(b *testing.B) {
-	for _, on := range []bool{true, false} {
-		b.Run("cache="+map[bool]string{true: "on", false: "off"}[on], func(b *testing.B) {
+	for _, cache := range []struct {
+		name string
+		size int
+	}{{"on", 10_000}, {"off", 0}} {
+		b.Run("cache="+cache.name, func(b *testing.B) {
 			standalone(b)
 			c := redis.NewClient(&redis.Options{Addr: standaloneAddr(), ContextTimeoutEnabled: true})
 			b.Cleanup(func() { _ = c.Close() })
-			opts := []haltredis.Option{haltredis.WithPrefix(freshPrefix("banbench"))}
-			if !on {
-				opts = append(opts, haltredis.WithOverLimitCache(0))
-			}
-			l, err := halt.New(newStore(b, c, opts...), halt.Policy{Name: "api", Limit: 100, Window: time.Minute},
+			l, err := halt.New(newStore(b, c, haltredis.WithPrefix(freshPrefix("banbench")), haltredis.WithOverLimitCache(cache.size)), halt.Policy{Name: "api", Limit: 100, Window: time.Minute},
 				halt.WithPenalties(halt.PenaltyConfig{Threshold: 5, Duration: time.Hour, Multiplier: 0.5}, 1),
 				halt.WithTelemetry(halt.NopTelemetry{}))
 			if err != nil {

@@ -79,6 +79,11 @@ func (c *blockCache) shard(key []byte) *cacheShard {
 	return &c.shards[maphash.Bytes(c.seed, key)%cacheShards]
 }
 
+// shardOf is shard for a key held as a string (the same shard).
+func (c *blockCache) shardOf(key string) *cacheShard {
+	return &c.shards[maphash.String(c.seed, key)%cacheShards]
+}
+
 // get answers key from the cache at local instant local, if it holds a
 // blocked answer for this policy and cost.
 func (c *blockCache) get(key []byte, p *halt.Policy, pa *policyArgs, cost, local int64) (halt.Result, bool) {
@@ -134,12 +139,7 @@ func (c *blockCache) put(key string, pa *policyArgs, cost, local int64, r halt.R
 		cost: cost, reason: r.Reason, remaining: r.Remaining,
 		retryEnd: rp.at + int64(r.RetryAfter), resetEnd: rp.at + int64(r.ResetAfter),
 	}
-	c.store(key, b, local)
-}
-
-// store adds b under key.
-func (c *blockCache) store(key string, b *blocked, local int64) {
-	sh := &c.shards[maphash.String(c.seed, key)%cacheShards]
+	sh := c.shardOf(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.add(key, b, local, c.perShard)
@@ -195,7 +195,7 @@ func (c *blockCache) banned(key []byte, local int64) (halt.PenaltyState, int64, 
 // banEpoch is the count of penalty operations on key's shard, to read
 // before a request whose answer may go to putBan is sent.
 func (c *blockCache) banEpoch(key string) uint64 {
-	return c.shards[maphash.String(c.seed, key)%cacheShards].bans.Load()
+	return c.shardOf(key).bans.Load()
 }
 
 // putBan records that Redis found the client of key banned, in state st,
@@ -217,7 +217,7 @@ func (c *blockCache) putBan(key string, st halt.PenaltyState, at, local int64, e
 		end = st.Until * 1000
 	}
 	b := &blocked{off: atNs - local, at: atNs, validEnd: end, ban: true, pst: st}
-	sh := &c.shards[maphash.String(c.seed, key)%cacheShards]
+	sh := c.shardOf(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.bans.Load() != epoch {
@@ -230,7 +230,7 @@ func (c *blockCache) putBan(key string, st halt.PenaltyState, at, local int64, e
 // count of penalty operations: run it after an operation that may change
 // a ban (see putBan).
 func (c *blockCache) dropBan(key string) {
-	sh := &c.shards[maphash.String(c.seed, key)%cacheShards]
+	sh := c.shardOf(key)
 	sh.mu.Lock()
 	delete(sh.m, key)
 	sh.bans.Add(1)
@@ -239,7 +239,7 @@ func (c *blockCache) dropBan(key string) {
 
 // drop forgets key: Redis admitted a request for it, or it was reset.
 func (c *blockCache) drop(key string) {
-	sh := &c.shards[maphash.String(c.seed, key)%cacheShards]
+	sh := c.shardOf(key)
 	sh.mu.Lock()
 	if len(sh.m) != 0 {
 		delete(sh.m, key)

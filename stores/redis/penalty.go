@@ -18,6 +18,11 @@ var _ halt.PenaltyStore = (*Store)(nil)
 // penaltySuffix names a penalty state's Redis key: prefix + key + ":p".
 const penaltySuffix = ":p"
 
+// appendPenaltyKey appends the Redis key of the penalty state at key.
+func (s *Store) appendPenaltyKey(dst, key []byte) []byte {
+	return append(append(append(dst, s.cfg.prefix...), key...), penaltySuffix...)
+}
+
 // The penalty state is core's PenaltyState on a hash with fields v (1),
 // s (score, %.17g), t (its stamp, µs), u (until, µs), k (strike), l (the
 // last penalty's start, µs) and b (banned, 0 or 1). Its operations are
@@ -111,14 +116,18 @@ func (s *Store) Penalty(ctx context.Context, key []byte, op *halt.PenaltyOp) (ha
 	if s.closed.Load() {
 		return halt.PenaltyState{}, 0, false, halt.ErrStoreClosed
 	}
-	prk := s.cfg.prefix + string(key) + penaltySuffix
+	var kb [256]byte
+	k := s.appendPenaltyKey(kb[:0], key)
 	t0 := s.cacheClock(op.Now)
+	if s.cache != nil && op.Kind == halt.PenaltyRead {
+		if st, at, ok := s.cache.banned(k, t0); ok {
+			return st, at, false, nil
+		}
+	}
+	prk := string(k)
 	var epoch uint64
 	if s.cache != nil {
 		if op.Kind == halt.PenaltyRead {
-			if st, at, ok := s.cache.banned([]byte(prk), t0); ok {
-				return st, at, false, nil
-			}
 			epoch = s.cache.banEpoch(prk)
 		} else {
 			// The cached ban is what this operation may change: forget

@@ -19,8 +19,7 @@ var _ halt.PenaltyTaker = (*Store)(nil)
 // may be the one flooding.
 func (s *Store) answerBanned(pt *halt.PenalizedTake, local int64) bool {
 	var kb [256]byte
-	k := append(append(append(kb[:0], s.cfg.prefix...), pt.PenaltyKey...), penaltySuffix...)
-	st, at, ok := s.cache.banned(k, local)
+	st, at, ok := s.cache.banned(s.appendPenaltyKey(kb[:0], pt.PenaltyKey), local)
 	if !ok {
 		return false
 	}
@@ -163,7 +162,8 @@ func (s *Store) TakePenalized(ctx context.Context, pt *halt.PenalizedTake) error
 	args = append(args, strconv.FormatFloat(pt.Severity, 'g', -1, 64), strconv.FormatFloat(c.Threshold, 'g', -1, 64),
 		c.Duration.Microseconds(), strconv.FormatFloat(c.DecayRate, 'g', -1, 64), strconv.FormatFloat(c.Escalation, 'g', -1, 64),
 		mem.Microseconds(), c.PenaltyDuration(1<<20).Microseconds(), n)
-	prk := s.cfg.prefix + string(pt.PenaltyKey) + penaltySuffix
+	var kb [256]byte
+	prk := string(s.appendPenaltyKey(kb[:0], pt.PenaltyKey))
 	if len(rks) > 0 && hashTag(prk) != hashTag(rks[0]) {
 		return fmt.Errorf("haltredis: TakePenalized: keys %q and %q do not share a hash tag: one script decides "+
 			"them, which needs them in one Redis Cluster slot", rks[0], prk)
