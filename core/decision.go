@@ -215,8 +215,11 @@ type compiled struct {
 	exempt   exemptions
 	prefix   string // "halt:<escaped name>:"
 	limitStr string
-	policyID string // RFC 9651 sf-string of the name
-	quota    *Quota // the quota a WithQuotas policy stands for (quota_limiter.go)
+	// limitVals is []string{limitStr}, shared by every response's
+	// limit header (SliceHeaders): never written to.
+	limitVals []string
+	policyID  string // RFC 9651 sf-string of the name
+	quota     *Quota // the quota a WithQuotas policy stands for (quota_limiter.go)
 }
 
 func compile(p Policy) (*compiled, error) {
@@ -225,12 +228,14 @@ func compile(p Policy) (*compiled, error) {
 	}
 	ex, _ := parseExemptions(p.Exemptions)
 	p.Exemptions = slices.Clone(p.Exemptions)
+	limit := itoa(p.Limit)
 	return &compiled{
-		Policy:   p,
-		exempt:   ex,
-		prefix:   "halt:" + escapeKeyPart(p.Name) + ":",
-		limitStr: itoa(p.Limit),
-		policyID: sfString(p.Name),
+		Policy:    p,
+		exempt:    ex,
+		prefix:    "halt:" + escapeKeyPart(p.Name) + ":",
+		limitStr:  limit,
+		limitVals: []string{limit},
+		policyID:  sfString(p.Name),
 	}, nil
 }
 

@@ -15,16 +15,46 @@ type ResponseHeaders interface {
 }
 
 // IntHeaders is a ResponseHeaders that can set a header to the decimal
-// form of an integer itself, from storage of its own: numbers of 1024 and
-// over (which core does not keep ready-made) then cost no allocation.
-// Header styles use it when the headers they are given implement it.
+// form of an integer itself, more cheaply than Set can take a string
+// formatted for it: fiber's writer copies the digits into the response,
+// [adapter.HTTPHeaderWriter] makes the string and its value slice in one
+// allocation. Header styles use it, for numbers of 1024 and over (which
+// core does not keep ready-made), when the headers they are given
+// implement it.
+//
+// [adapter.HTTPHeaderWriter]: https://pkg.go.dev/github.com/halt-go/halt/core/adapter#HTTPHeaderWriter
 type IntHeaders interface {
 	SetInt(name string, v int64)
 }
 
-// setInt sets name to v's decimal form on h.
-func setInt(h ResponseHeaders, name string, v int64) {
+// SliceHeaders is a ResponseHeaders over a map of value slices, as
+// http.Header is, that can take a header's value slice as it is. Core gives
+// it slices of one value that it shares across responses and never writes
+// to (the numbers below 1024, each policy's limit), so that setting such a
+// header needs no allocation and no storage in the writer. Whoever holds
+// the map must not write into a value slice in place; replacing it, as
+// http.Header's Set and Add do, is fine.
+type SliceHeaders interface {
+	SetSlice(name string, vals []string)
+}
+
+// SetIntHeader sets the response header name to v's decimal form on h,
+// the way header styles do: a shared value slice for numbers below 1024
+// when h is a [SliceHeaders], [IntHeaders.SetInt] for the others when h
+// has it, and h.Set otherwise. Adapters use it for headers of their own,
+// such as Retry-After.
+func SetIntHeader(h ResponseHeaders, name string, v int64) {
+	sh, _ := h.(SliceHeaders)
+	setInt(h, sh, name, v)
+}
+
+// setInt is SetIntHeader with h's SliceHeaders (nil for none) found.
+func setInt(h ResponseHeaders, sh SliceHeaders, name string, v int64) {
 	if v >= 0 && v < int64(len(smallInts)) {
+		if sh != nil {
+			sh.SetSlice(name, smallInts[v:v+1:v+1])
+			return
+		}
 		h.Set(name, smallInts[v])
 		return
 	}
@@ -168,9 +198,14 @@ func (s *trio) write(h ResponseHeaders, d *Decision) {
 	if prior := h.Get(s.remaining); prior != "" && moreRestrictive(prior, h.Get(s.reset), d, reset) {
 		return
 	}
-	h.Set(s.limit, d.limitString())
-	setInt(h, s.remaining, d.Remaining)
-	setInt(h, s.reset, reset)
+	sh, _ := h.(SliceHeaders)
+	if sh != nil && d.cp != nil && d.cp.Limit == d.Limit {
+		sh.SetSlice(s.limit, d.cp.limitVals)
+	} else {
+		setInt(h, sh, s.limit, d.Limit)
+	}
+	setInt(h, sh, s.remaining, d.Remaining)
+	setInt(h, sh, s.reset, reset)
 }
 
 type draft7 struct{}
@@ -263,7 +298,9 @@ func sfString(s string) string {
 	return b.String()
 }
 
-// smallInts caches the decimal strings header values use most.
+// smallInts caches the decimal strings header values use most. Slices of
+// it are the shared value slices SliceHeaders get: nothing writes to it
+// after init.
 var smallInts = func() [1024]string {
 	var a [1024]string
 	for i := range a {

@@ -52,12 +52,6 @@ type exchange struct {
 	r *http.Request
 }
 
-// state is the per-request allocation of the middleware: the response
-// headers' writer.
-type state struct {
-	adapter.HTTPHeaderWriter
-}
-
 // giveBack returns what d took to l. It takes d by value so that the
 // middleware's own copy never escapes; a refund that fails leaves the
 // request counted, which never over-admits.
@@ -120,8 +114,7 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 	m := adapter.New(l, opts...)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			q, s := request{r}, &state{}
-			s.Init(w.Header())
+			q, s := request{r}, adapter.HTTPHeaders(w.Header())
 			if status, body, ok := m.Status(q, s); ok {
 				_ = write(w)(status, body)
 				return

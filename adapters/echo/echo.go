@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 
 	halt "github.com/halt-go/halt/core"
 	"github.com/halt-go/halt/core/adapter"
@@ -12,10 +13,21 @@ import (
 )
 
 // exchange is one request as the limiter sees it: the halt.Request over
-// the echo context and the response headers, in one allocation.
+// the echo context and the response headers. The middleware takes its
+// exchanges from a pool (nothing keeps one past the request: the limiter
+// never keeps a Request, and no header value points into it).
 type exchange struct {
 	c echo.Context
 	adapter.HTTPHeaderWriter
+}
+
+// exchanges recycles the middleware's exchanges.
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+// release returns x to the pool, keeping no reference to its context.
+func (x *exchange) release() {
+	*x = exchange{}
+	exchanges.Put(x)
 }
 
 var (
@@ -98,8 +110,10 @@ func Middleware(l *halt.Limiter, opts ...Option) echo.MiddlewareFunc {
 	m := adapter.New(l, opts...)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			x := &exchange{c: c}
+			x := exchanges.Get().(*exchange)
+			x.c = c
 			x.Init(c.Response().Header())
+			defer x.release()
 			if status, body, ok := m.Status(x, x); ok {
 				return c.JSONBlob(status, body)
 			}

@@ -25,6 +25,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 
 	halt "github.com/halt-go/halt/core"
 	"github.com/halt-go/halt/core/adapter"
@@ -53,7 +54,9 @@ type Router interface {
 func Request(r *http.Request) halt.Request { return &exchange{r: r} }
 
 // exchange is one request as the limiter sees it: the halt.Request over
-// r and the response headers, in one allocation.
+// r and the response headers. The middleware takes its exchanges from a
+// pool (nothing keeps one past the request: the limiter never keeps a
+// Request, and no header value points into it).
 type exchange struct {
 	adapter.HTTPHeaderWriter
 	w   http.ResponseWriter
@@ -162,8 +165,10 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 	return func(next http.Handler) http.Handler {
 		mux, _ := next.(Router)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			x := &exchange{w: w, r: r, mux: mux}
+			x := exchanges.Get().(*exchange)
+			x.w, x.r, x.mux = w, r, mux
 			x.Init(w.Header())
+			defer x.release()
 			if status, body, ok := m.Status(x, x); ok {
 				_ = write(w)(status, body)
 				return
@@ -190,6 +195,15 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 			}
 		})
 	}
+}
+
+// exchanges recycles the middleware's exchanges.
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+// release returns x to the pool, keeping no reference to its request.
+func (x *exchange) release() {
+	*x = exchange{}
+	exchanges.Put(x)
 }
 
 // serveFinishing serves a request whose decision needs a finish (an

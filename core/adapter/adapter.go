@@ -77,7 +77,7 @@ func (m *Middleware[C]) Status(req halt.Request, h halt.ResponseHeaders) (status
 	if m.statusPath == "" || req.Path() != m.statusPath || (req.Method() != "GET" && req.Method() != "HEAD") {
 		return 0, nil, false
 	}
-	h.Set("Cache-Control", "no-store")
+	setNoStore(h)
 	body, err := halt.StatusJSON(req.Context(), req, m.statusOf...)
 	if err != nil {
 		return http.StatusServiceUnavailable, []byte(`{"error":"status_unavailable","message":"The rate-limit store could not be read. Please try again later."}`), true
@@ -172,10 +172,24 @@ func DecideInto(l *halt.Limiter, req halt.Request, h halt.ResponseHeaders, cost 
 		return false
 	}
 	if s := d.RetrySeconds(); s > 0 {
-		h.Set("Retry-After", strconv.FormatInt(s, 10))
+		halt.SetIntHeader(h, "Retry-After", s)
+	}
+	setNoStore(h)
+	return false
+}
+
+// noStore is the Cache-Control value of rejections and status responses,
+// shared by all of them: never written to.
+var noStore = []string{"no-store"}
+
+// setNoStore sets Cache-Control: no-store on h, without an allocation when
+// h takes shared value slices.
+func setNoStore(h halt.ResponseHeaders) {
+	if sh, ok := h.(halt.SliceHeaders); ok {
+		sh.SetSlice("Cache-Control", noStore)
+		return
 	}
 	h.Set("Cache-Control", "no-store")
-	return false
 }
 
 // Reject writes the default rejection of d through write: the status and
@@ -186,35 +200,35 @@ func Reject(l *halt.Limiter, d halt.Decision, write func(status int, body []byte
 	return write(status, body)
 }
 
-// HTTPHeaders adapts an http.Header to halt.ResponseHeaders. It sets up to
-// four values with one allocation instead of one per header, and writes
-// names as given (core passes canonical names).
+// HTTPHeaders adapts an http.Header to halt.ResponseHeaders: see
+// [HTTPHeaderWriter]. It allocates nothing.
 func HTTPHeaders(h http.Header) halt.ResponseHeaders {
-	return &HTTPHeaderWriter{h: h}
+	return HTTPHeaderWriter{h: h}
 }
 
 // HTTPHeaderWriter is what [HTTPHeaders] returns, as a type an adapter can
-// embed in a per-request struct of its own, so that struct and the headers
-// cost one allocation together. Call Init before use. The values it sets
-// live in the writer: one writer serves one response, never two.
+// also embed in a per-request struct of its own (call Init). It writes
+// names as given (core passes canonical names) and keeps nothing but the
+// map: a value or an interface holding one costs no allocation, and a
+// struct embedding it can be reused for the next request, as halthttp
+// reuses its own, since no header value points into it. The rate-limit
+// headers cost no allocation either: core hands it shared value slices
+// ([halt.SliceHeaders]) for numbers below 1024 and each policy's limit,
+// and larger numbers take one each ([HTTPHeaderWriter.SetInt]).
 type HTTPHeaderWriter struct {
-	h    http.Header
-	vals [4]string
-	// digits holds the values SetInt formats (two of ten digits fit): the
-	// strings set point into it, and nothing writes over a part once used.
-	digits [24]byte
-	n      uint8 // vals used
-	used   uint8 // digits used
+	h http.Header
 }
 
-var _ halt.IntHeaders = (*HTTPHeaderWriter)(nil)
+var (
+	_ halt.IntHeaders   = HTTPHeaderWriter{}
+	_ halt.SliceHeaders = HTTPHeaderWriter{}
+)
 
-// Init points a new writer at h. Init a writer once: the values SetInt
-// wrote live in the writer and would be overwritten.
-func (s *HTTPHeaderWriter) Init(h http.Header) { *s = HTTPHeaderWriter{h: h} }
+// Init points the writer at h.
+func (s *HTTPHeaderWriter) Init(h http.Header) { s.h = h }
 
 // Get returns the first value of the response header name.
-func (s *HTTPHeaderWriter) Get(name string) string {
+func (s HTTPHeaderWriter) Get(name string) string {
 	if v := s.h[name]; len(v) > 0 {
 		return v[0]
 	}
@@ -222,32 +236,30 @@ func (s *HTTPHeaderWriter) Get(name string) string {
 }
 
 // Set replaces the response header name with value.
-func (s *HTTPHeaderWriter) Set(name, value string) {
-	if n := int(s.n); n < len(s.vals) {
-		s.vals[n] = value
-		s.h[name] = s.vals[n : n+1 : n+1]
-		s.n++
-		return
-	}
-	s.h[name] = []string{value}
+func (s HTTPHeaderWriter) Set(name, value string) { s.h[name] = []string{value} }
+
+// SetSlice replaces the response header name with vals, taken as they are
+// ([halt.SliceHeaders]).
+func (s HTTPHeaderWriter) SetSlice(name string, vals []string) { s.h[name] = vals }
+
+// intValue holds a header value SetInt formats and the slice it is set as,
+// so that the two cost one allocation.
+type intValue struct {
+	vals   [1]string
+	digits [20]byte // any int64, sign included
 }
 
-// SetInt sets the response header name to v's decimal form, formatted
-// into the writer's own storage (no allocation for the first two values).
-func (s *HTTPHeaderWriter) SetInt(name string, v int64) {
-	var buf [20]byte // digits and sign of any int64
-	b := strconv.AppendInt(buf[:0], v, 10)
-	if len(s.digits)-int(s.used) < len(b) {
-		s.Set(name, string(b))
-		return
-	}
-	at := int(s.used)
-	s.used += uint8(copy(s.digits[at:], b))
-	s.Set(name, unsafe.String(&s.digits[at], len(b)))
+// SetInt sets the response header name to v's decimal form, with one
+// allocation for the string and its value slice together.
+func (s HTTPHeaderWriter) SetInt(name string, v int64) {
+	iv := new(intValue)
+	b := strconv.AppendInt(iv.digits[:0], v, 10)
+	iv.vals[0] = unsafe.String(&iv.digits[0], len(b))
+	s.h[name] = iv.vals[:]
 }
 
 // Add appends value to the response header name.
-func (s *HTTPHeaderWriter) Add(name, value string) {
+func (s HTTPHeaderWriter) Add(name, value string) {
 	s.h[name] = append(s.h[name], value)
 }
 

@@ -720,3 +720,66 @@ func Recover(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// AllocsAdded is how many allocations limited makes per request beyond
+// bare's: the same router without the Halt middleware. Both serve GET /
+// from the public peer 203.0.113.7 to a writer whose header map is
+// cleared each time, as a server's is new for each response; limited must
+// admit every request (a limit far above the run's 200 requests). Call it
+// from a test built without the race detector, whose pools drop entries
+// at random.
+func AllocsAdded(bare, limited http.Handler) float64 {
+	return allocsPerRequest(limited) - allocsPerRequest(bare)
+}
+
+func allocsPerRequest(h http.Handler) float64 {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = "203.0.113.7:40000"
+	w := &headerSink{h: make(http.Header)}
+	h.ServeHTTP(w, r) // the first request sets up what lasts (the key)
+	return testing.AllocsPerRun(200, func() {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// headerSink is an http.ResponseWriter that keeps the headers and drops
+// the body.
+type headerSink struct {
+	h    http.Header
+	code int
+}
+
+func (w *headerSink) Header() http.Header         { return w.h }
+func (w *headerSink) WriteHeader(code int)        { w.code = code }
+func (w *headerSink) Write(b []byte) (int, error) { return len(b), nil }
+
+// HeadersOutliveRequest checks that the rate-limit headers limited sets on
+// a response stay as they were after the middleware returns, while later
+// requests run through it: a server may send a response's headers only
+// then (a handler that writes nothing), and an adapter that reuses its
+// per-request state must not leave them pointing into it. limited must
+// admit 30 requests from one client under a limit of 1,000 or below, so
+// that each response's Remaining differs.
+func HeadersOutliveRequest(t *testing.T, limited http.Handler) {
+	t.Helper()
+	var kept []http.Header
+	for range 30 {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = "203.0.113.8:40000"
+		w := httptest.NewRecorder()
+		limited.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d", w.Code)
+		}
+		kept = append(kept, w.Header())
+	}
+	for i := 1; i < len(kept); i++ {
+		a, err1 := strconv.Atoi(kept[i-1].Get("Ratelimit-Remaining"))
+		b, err2 := strconv.Atoi(kept[i].Get("Ratelimit-Remaining"))
+		if err1 != nil || err2 != nil || b != a-1 {
+			t.Fatalf("responses %d and %d: Remaining %q then %q, want one less each time",
+				i-1, i, kept[i-1].Get("Ratelimit-Remaining"), kept[i].Get("Ratelimit-Remaining"))
+		}
+	}
+}

@@ -1,0 +1,39 @@
+package haltchi_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	haltchi "github.com/halt-go/halt/adapters/chi"
+	halt "github.com/halt-go/halt/core"
+	"github.com/halt-go/halt/core/halttest"
+)
+
+// reuseRouter is the test's router: GET / answers 200 after mw (none for nil).
+func reuseRouter(mw func(http.Handler) http.Handler) http.Handler {
+	r := chi.NewRouter()
+	if mw != nil {
+		r.Use(mw)
+	}
+	r.Get("/", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	return r
+}
+
+// limitedRouter is reuseRouter behind the Halt middleware with a limit of 1,000
+// per window, the peer being the client.
+func limitedRouter(t *testing.T, window time.Duration) http.Handler {
+	l, err := halt.New(newStore(t), halt.Policy{Name: "reuse", Limit: 1000, Window: window},
+		halt.WithTelemetry(halt.NopTelemetry{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reuseRouter(haltchi.Middleware(l))
+}
+
+// TestHeadersOutliveRequest: the headers of each response stay as the
+// middleware set them while later requests go through it.
+func TestHeadersOutliveRequest(t *testing.T) {
+	halttest.HeadersOutliveRequest(t, limitedRouter(t, time.Hour))
+}
