@@ -209,8 +209,10 @@ func Reserve(c echo.Context, l *halt.Limiter, estimate int64) (*halt.Reservation
 //		// ...
 //	})
 func Check(c echo.Context, l *halt.Limiter, cost int64) (bool, error) {
-	x := &exchange{c: c}
+	x := exchanges.Get().(*exchange)
+	x.c = c
 	x.Init(c.Response().Header())
+	defer x.release()
 	d, ok := adapter.Decide(l, x, x, cost)
 	if ok {
 		return true, nil

@@ -245,8 +245,10 @@ func serveFinishing(l *halt.Limiter, x *exchange, next http.Handler, d halt.Deci
 //		return
 //	}
 func Check(w http.ResponseWriter, r *http.Request, l *halt.Limiter, cost int64) bool {
-	x := &exchange{w: w, r: r}
+	x := exchanges.Get().(*exchange)
+	x.w, x.r = w, r
 	x.Init(w.Header())
+	defer x.release()
 	d, ok := adapter.Decide(l, x, x, cost)
 	if !ok {
 		adapter.Refuse(adapter.Identity(w))
