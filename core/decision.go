@@ -216,10 +216,14 @@ type compiled struct {
 	prefix   string // "halt:<escaped name>:"
 	limitStr string
 	// limitVals is []string{limitStr}, shared by every response's
-	// limit header (SliceHeaders): never written to.
-	limitVals []string
-	policyID  string // RFC 9651 sf-string of the name
-	quota     *Quota // the quota a WithQuotas policy stands for (quota_limiter.go)
+	// limit header (SliceHeaders): never written to. draft7Policy and
+	// ietfPolicy are the RateLimit-Policy values of those styles, the
+	// former shared alike.
+	limitVals    []string
+	draft7Policy []string
+	ietfPolicy   string
+	policyID     string // RFC 9651 sf-string of the name
+	quota        *Quota // the quota a WithQuotas policy stands for (quota_limiter.go)
 }
 
 func compile(p Policy) (*compiled, error) {
@@ -228,14 +232,16 @@ func compile(p Policy) (*compiled, error) {
 	}
 	ex, _ := parseExemptions(p.Exemptions)
 	p.Exemptions = slices.Clone(p.Exemptions)
-	limit := itoa(p.Limit)
+	limit, id := itoa(p.Limit), sfString(p.Name)
 	return &compiled{
-		Policy:    p,
-		exempt:    ex,
-		prefix:    "halt:" + escapeKeyPart(p.Name) + ":",
-		limitStr:  limit,
-		limitVals: []string{limit},
-		policyID:  sfString(p.Name),
+		Policy:       p,
+		exempt:       ex,
+		prefix:       "halt:" + escapeKeyPart(p.Name) + ":",
+		limitStr:     limit,
+		limitVals:    []string{limit},
+		draft7Policy: []string{draft7Policy(p.Limit, p.Window)},
+		ietfPolicy:   ietfPolicy(id, p.Limit, p.Window),
+		policyID:     id,
 	}, nil
 }
 

@@ -225,7 +225,18 @@ func (draft7) Write(h ResponseHeaders, d Decision) {
 	b = append(b, ", reset="...)
 	b = strconv.AppendInt(b, reset, 10)
 	h.Set("Ratelimit", string(b))
-	h.Set("Ratelimit-Policy", d.limitString()+";w="+itoa(ceilSeconds(d.Window)))
+	if d.ownLimits() {
+		if sh, ok := h.(SliceHeaders); ok {
+			sh.SetSlice("Ratelimit-Policy", d.cp.draft7Policy)
+			return
+		}
+	}
+	h.Set("Ratelimit-Policy", draft7Policy(d.Limit, d.Window))
+}
+
+// draft7Policy is draft 7's RateLimit-Policy value for limit per window.
+func draft7Policy(limit int64, window time.Duration) string {
+	return itoa(limit) + ";w=" + itoa(ceilSeconds(window))
 }
 
 // dictMember returns the value of key in "k=v, k=v".
@@ -269,12 +280,28 @@ func (ietf) item(h ResponseHeaders, d *Decision) {
 	b = append(b, ";t="...)
 	b = strconv.AppendInt(b, d.ResetSeconds(), 10)
 	h.Add("Ratelimit", string(b))
-	h.Add("Ratelimit-Policy", id+";q="+d.limitString()+";w="+itoa(max(1, ceilSeconds(d.Window))))
+	if d.ownLimits() {
+		h.Add("Ratelimit-Policy", d.cp.ietfPolicy)
+		return
+	}
+	h.Add("Ratelimit-Policy", ietfPolicy(id, d.Limit, d.Window))
+}
+
+// ietfPolicy is the IETF style's RateLimit-Policy item for the policy
+// whose sf-string is id, limit per window.
+func ietfPolicy(id string, limit int64, window time.Duration) string {
+	return id + ";q=" + itoa(limit) + ";w=" + itoa(max(1, ceilSeconds(window)))
 }
 
 type none struct{}
 
 func (none) Write(ResponseHeaders, Decision) {}
+
+// ownLimits reports whether d's limit and window are its policy's, whose
+// header values are made once, when it is compiled.
+func (d *Decision) ownLimits() bool {
+	return d.cp != nil && d.cp.Limit == d.Limit && d.cp.Window == d.Window
+}
 
 func (d *Decision) limitString() string {
 	if d.cp != nil && d.cp.Limit == d.Limit {
