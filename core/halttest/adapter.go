@@ -733,7 +733,7 @@ func AllocsAdded(bare, limited http.Handler) float64 {
 }
 
 func allocsPerRequest(h http.Handler) float64 {
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r := httptest.NewRequestWithContext(context.Background(), http.MethodGet, "/", nil)
 	r.RemoteAddr = "203.0.113.7:40000"
 	w := &headerSink{h: make(http.Header)}
 	h.ServeHTTP(w, r) // the first request sets up what lasts (the key)
@@ -765,7 +765,7 @@ func HeadersOutliveRequest(t *testing.T, limited http.Handler) {
 	t.Helper()
 	var kept []http.Header
 	for range 30 {
-		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r := httptest.NewRequestWithContext(context.Background(), http.MethodGet, "/", nil)
 		r.RemoteAddr = "203.0.113.8:40000"
 		w := httptest.NewRecorder()
 		limited.ServeHTTP(w, r)
