@@ -74,6 +74,21 @@ func TestAdapterCPUTime(t *testing.T) {
 		}
 		fmt.Printf("%-24s %6.1f\n", r.name, warmLeastCPUTime(ops, rounds, r.op()))
 	}
+	// fiber's target, rounds taken in turn (rounds of 1,000 requests, as
+	// the middleware pairs in TestCPUTime): Halt keyed by the peer against
+	// fiber's own limiter, so that a slow spell of the machine falls on
+	// both alike. The difference of the least rounds, and the median over
+	// rounds of each pair's difference.
+	const pair = "fiber/halt-peer-minus-fiberlimiter"
+	if strings.HasPrefix(pair, only) {
+		a, b := fiberOp(t, fiberApp(haltfiber.Middleware(peerSmall(t)))), fiberOp(t, fiberApp(fiberLimiter()))
+		for range ops {
+			a()
+			b()
+		}
+		ta, tb, med := leastCPUTimeInterleaved(1_000, 1_000, a, b, false)
+		fmt.Printf("%-24s %+6.1f (%.1f - %.1f); median round pair %+.1f\n", pair, ta-tb, ta, tb, med)
+	}
 }
 
 // canonicalRequest reads headers by their canonical names, as the adapters
