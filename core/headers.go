@@ -29,11 +29,14 @@ type IntHeaders interface {
 
 // SliceHeaders is a ResponseHeaders over a map of value slices, as
 // http.Header is, that can take a header's value slice as it is. Core gives
-// it slices of one value that it shares across responses and never writes
-// to (the numbers below 1024, each policy's limit), so that setting such a
-// header needs no allocation and no storage in the writer. Whoever holds
-// the map must not write into a value slice in place; replacing it, as
-// http.Header's Set and Add do, is fine.
+// it slices of one value, of capacity 1, that it shares across responses
+// and never writes to (the numbers below 1024, each policy's limit, draft
+// 7's RateLimit-Policy, and adapters' Cache-Control: no-store), so that
+// setting such a header needs no allocation and no storage in the writer.
+// Whoever holds the map must not write into a value slice in place
+// (h[name][0] = v): that would change the header of every response.
+// Replacing it, as http.Header's Set does, or appending to it, as Add
+// does, is fine.
 type SliceHeaders interface {
 	SetSlice(name string, vals []string)
 }
@@ -199,9 +202,12 @@ func (s *trio) write(h ResponseHeaders, d *Decision) {
 		return
 	}
 	sh, _ := h.(SliceHeaders)
-	if sh != nil && d.cp != nil && d.cp.Limit == d.Limit {
+	switch own := d.cp != nil && d.cp.Limit == d.Limit; {
+	case own && sh != nil:
 		sh.SetSlice(s.limit, d.cp.limitVals)
-	} else {
+	case own:
+		h.Set(s.limit, d.cp.limitStr)
+	default:
 		setInt(h, sh, s.limit, d.Limit)
 	}
 	setInt(h, sh, s.remaining, d.Remaining)
@@ -228,8 +234,10 @@ func (draft7) Write(h ResponseHeaders, d Decision) {
 	if d.ownLimits() {
 		if sh, ok := h.(SliceHeaders); ok {
 			sh.SetSlice("Ratelimit-Policy", d.cp.draft7Policy)
-			return
+		} else {
+			h.Set("Ratelimit-Policy", d.cp.draft7Policy[0])
 		}
+		return
 	}
 	h.Set("Ratelimit-Policy", draft7Policy(d.Limit, d.Window))
 }

@@ -509,3 +509,36 @@ func TestHeaderStyles(t *testing.T) {
 		t.Errorf("IETF policy: %s", got)
 	}
 }
+
+// TestHeaderAllocsPlainHeader: a writer that takes no shared value slices
+// (a plain http.Header) gets each policy's own limit and draft 7 policy
+// as strings made once, per policy: only the values that change per
+// request allocate (a string for a number of 1024 or more, and each
+// header's value slice).
+func TestHeaderAllocsPlainHeader(t *testing.T) {
+	l := newLimiter(t, halt.Policy{Name: "plain", Limit: 5000, Window: time.Hour})
+	d, err := l.Check(context.Background(), req("203.0.113.1:1"))
+	if err != nil || !d.Allowed {
+		t.Fatalf("%+v %v", d, err)
+	}
+	h := http.Header{}
+	for _, c := range []struct {
+		style halt.HeaderStyle
+		want  float64
+	}{
+		// Remaining 4999: its string and slice; Reset and the limit: a slice each.
+		{halt.Standard, 4},
+		// Draft 7: the RateLimit dictionary's string and slice, the policy's slice.
+		{halt.Draft7, 3},
+	} {
+		if n := testing.AllocsPerRun(100, func() {
+			clear(h)
+			c.style.Write(h, d)
+		}); n != c.want {
+			t.Errorf("%T: %v allocations, want %v", c.style, n, c.want)
+		}
+	}
+	if h.Get("Ratelimit-Policy") != "5000;w=3600" {
+		t.Errorf("draft 7 policy %q", h.Get("Ratelimit-Policy"))
+	}
+}

@@ -8,10 +8,10 @@ import (
 // Request is the framework-neutral view of an HTTP request that the limiter
 // reads. Adapters implement it over their native context without copying.
 // Implementations must not retain or modify anything they return beyond the
-// request's lifetime; the limiter never keeps a Request. A Request handed to
-// a function of yours (a Policy.KeyFunc, a policy resolver) is valid during
-// that call only: the net/http, echo and fiber middleware reuse theirs for
-// later requests.
+// request's lifetime. The limiter keeps a Request only in a [Reservation],
+// until it is settled. A Request handed to a function of yours (a
+// Policy.KeyFunc, a policy resolver) is valid during that call only: the
+// net/http, echo and fiber middleware reuse theirs for later requests.
 type Request interface {
 	// Context returns the request's context.
 	Context() context.Context

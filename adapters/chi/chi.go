@@ -134,13 +134,23 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 				next.ServeHTTP(w, r) // took nothing: nothing to give back
 				return
 			}
-			e := adapter.Enter(adapter.Identity(w))
-			next.ServeHTTP(w, r)
-			if e.Leave() { // a later limiter refused it
-				giveBack(l, q, d)
-			}
+			serveCounted(l, q, w, next, d)
 		})
 	}
+}
+
+// serveCounted serves a request l counted, entered in the request's
+// stack, and gives back what l took when a later limiter refused it. The
+// stack is left in a deferred call, so that a handler that panics
+// (http.ErrAbortHandler) leaves it all the same.
+func serveCounted(l *halt.Limiter, q request, w http.ResponseWriter, next http.Handler, d halt.Decision) {
+	e := adapter.Enter(adapter.Identity(w))
+	defer func() {
+		if e.Leave() { // a later limiter refused it
+			giveBack(l, q, d)
+		}
+	}()
+	next.ServeHTTP(w, q.r)
 }
 
 // Check is the middleware's check for a handler that knows the request's

@@ -14,7 +14,7 @@ import (
 // refills faster than the test asks). The race detector's pools drop
 // entries at random, hence the build tag.
 func TestMiddlewareAllocs(t *testing.T) {
-	if n := halttest.AllocsAdded(router(nil), limitedRouter(t, 100*time.Microsecond)); n != 0 {
+	if n := halttest.AllocsAdded(router(nil), limitedRouter(t, 1000, 100*time.Microsecond)); n != 0 {
 		t.Fatalf("the middleware adds %v allocations per request, want 0", n)
 	}
 }

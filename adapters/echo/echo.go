@@ -13,9 +13,10 @@ import (
 )
 
 // exchange is one request as the limiter sees it: the halt.Request over
-// the echo context and the response headers. The middleware takes its
-// exchanges from a pool (nothing keeps one past the request: the limiter
-// never keeps a Request, and no header value points into it).
+// the echo context and the response headers. The middleware and Check
+// take their exchanges from a pool: nothing keeps one past the request
+// (the limiter keeps a Request only in a Reservation, and Reserve
+// allocates its own), and no header value points into it.
 type exchange struct {
 	c echo.Context
 	adapter.HTTPHeaderWriter
@@ -113,26 +114,37 @@ func Middleware(l *halt.Limiter, opts ...Option) echo.MiddlewareFunc {
 			x := exchanges.Get().(*exchange)
 			x.c = c
 			x.Init(c.Response().Header())
-			defer x.release()
-			if status, body, ok := m.Status(x, x); ok {
-				return c.JSONBlob(status, body)
-			}
-			var d halt.Decision
-			ok := m.HandleInto(c, x, x, &d)
-			if !ok {
-				c.Set(refusedKey, true)
-				return m.Reject(c, d, x.write)
-			}
-			if d.NeedsFinish() {
-				return nextFinishing(c, next, m.Limiter(), x, d)
-			}
-			err := next(c)
-			if d.Reason == halt.ReasonAllowed && c.Get(refusedKey) != nil {
-				giveBack(m.Limiter(), x, d)
-			}
+			err := serve(m, x, next)
+			// Not reached when the chain panics: the panic may still
+			// reach code that holds x, so x is left to the collector.
+			x.release()
 			return err
 		}
 	}
+}
+
+// serve is the middleware for one request: the status endpoint, the
+// check, then next, giving back what was taken when a later limiter
+// refuses the request.
+func serve(m *adapter.Middleware[echo.Context], x *exchange, next echo.HandlerFunc) error {
+	c := x.c
+	if status, body, ok := m.Status(x, x); ok {
+		return c.JSONBlob(status, body)
+	}
+	var d halt.Decision
+	ok := m.HandleInto(c, x, x, &d)
+	if !ok {
+		c.Set(refusedKey, true)
+		return m.Reject(c, d, x.write)
+	}
+	if d.NeedsFinish() {
+		return nextFinishing(c, next, m.Limiter(), x, d)
+	}
+	err := next(c)
+	if d.Reason == halt.ReasonAllowed && c.Get(refusedKey) != nil {
+		giveBack(m.Limiter(), x, d)
+	}
+	return err
 }
 
 // nextFinishing runs next for a request whose decision needs a finish (an
@@ -212,13 +224,14 @@ func Check(c echo.Context, l *halt.Limiter, cost int64) (bool, error) {
 	x := exchanges.Get().(*exchange)
 	x.c = c
 	x.Init(c.Response().Header())
-	defer x.release()
 	d, ok := adapter.Decide(l, x, x, cost)
-	if ok {
-		return true, nil
+	var err error
+	if !ok {
+		c.Set(refusedKey, true)
+		err = adapter.Reject(l, d, x.write)
 	}
-	c.Set(refusedKey, true)
-	return false, adapter.Reject(l, d, x.write)
+	x.release() // not reached on a panic, as in the middleware
+	return ok, err
 }
 
 // refusedKey marks, in the echo context's store, a request a Halt limiter

@@ -21,10 +21,10 @@ func router(mw gin.HandlerFunc) http.Handler {
 	return e
 }
 
-// limitedRouter is router behind the Halt middleware with a limit of 1,000
+// limitedRouter is router behind the Halt middleware with a limit of n
 // per window, the peer being the client.
-func limitedRouter(t *testing.T, window time.Duration) http.Handler {
-	l, err := halt.New(newStore(t), halt.Policy{Name: "reuse", Limit: 1000, Window: window},
+func limitedRouter(t *testing.T, n int64, window time.Duration) http.Handler {
+	l, err := halt.New(newStore(t), halt.Policy{Name: "reuse", Limit: n, Window: window},
 		halt.WithTelemetry(halt.NopTelemetry{}))
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +33,9 @@ func limitedRouter(t *testing.T, window time.Duration) http.Handler {
 }
 
 // TestHeadersOutliveRequest: the headers of each response stay as the
-// middleware set them while later requests go through it.
+// middleware set them while later requests go through it, for values below
+// 1024 (shared) and above (formatted for the response).
 func TestHeadersOutliveRequest(t *testing.T) {
-	halttest.HeadersOutliveRequest(t, limitedRouter(t, time.Hour))
+	halttest.HeadersOutliveRequest(t, limitedRouter(t, 1000, time.Hour))
+	halttest.HeadersOutliveRequest(t, limitedRouter(t, 5000, time.Hour))
 }

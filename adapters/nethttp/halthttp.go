@@ -54,9 +54,10 @@ type Router interface {
 func Request(r *http.Request) halt.Request { return &exchange{r: r} }
 
 // exchange is one request as the limiter sees it: the halt.Request over
-// r and the response headers. The middleware takes its exchanges from a
-// pool (nothing keeps one past the request: the limiter never keeps a
-// Request, and no header value points into it).
+// r and the response headers. The middleware and Check take their
+// exchanges from a pool: nothing keeps one past the request (the limiter
+// keeps a Request only in a Reservation, and Reserve allocates its own),
+// and no header value points into it.
 type exchange struct {
 	adapter.HTTPHeaderWriter
 	w   http.ResponseWriter
@@ -168,33 +169,47 @@ func Middleware(l *halt.Limiter, opts ...Option) func(http.Handler) http.Handler
 			x := exchanges.Get().(*exchange)
 			x.w, x.r, x.mux = w, r, mux
 			x.Init(w.Header())
-			defer x.release()
-			if status, body, ok := m.Status(x, x); ok {
-				_ = write(w)(status, body)
-				return
-			}
-			var d halt.Decision
-			ok := m.HandleInto(x, x, x, &d)
-			if !ok {
-				adapter.Refuse(adapter.Identity(w))
-				_ = m.Reject(x, d, write(w))
-				return
-			}
-			if d.NeedsFinish() {
-				serveFinishing(m.Limiter(), x, next, d)
-				return
-			}
-			if !d.Counted() {
-				next.ServeHTTP(w, r) // took nothing: nothing to give back
-				return
-			}
-			e := adapter.Enter(adapter.Identity(w))
-			next.ServeHTTP(w, r)
-			if e.Leave() { // a later limiter refused it: give back what this one took
-				_ = m.Limiter().Undo(r.Context(), x, &d)
-			}
+			serve(m, x, next)
+			// Not reached when the chain panics: the panic may still
+			// reach code that holds x, so x is left to the collector.
+			x.release()
 		})
 	}
+}
+
+// serve is the middleware for one request: the status endpoint, the
+// check, then next, giving back what was taken when a later limiter
+// refuses the request.
+func serve(m *adapter.Middleware[*exchange], x *exchange, next http.Handler) {
+	w, r := x.w, x.r
+	if status, body, ok := m.Status(x, x); ok {
+		_ = write(w)(status, body)
+		return
+	}
+	var d halt.Decision
+	ok := m.HandleInto(x, x, x, &d)
+	if !ok {
+		adapter.Refuse(adapter.Identity(w))
+		_ = m.Reject(x, d, write(w))
+		return
+	}
+	if d.NeedsFinish() {
+		serveFinishing(m.Limiter(), x, next, d)
+		return
+	}
+	if !d.Counted() {
+		next.ServeHTTP(w, r) // took nothing: nothing to give back
+		return
+	}
+	e := adapter.Enter(adapter.Identity(w))
+	// Deferred, so that a handler that panics (http.ErrAbortHandler)
+	// leaves the request's stack all the same.
+	defer func() {
+		if e.Leave() { // a later limiter refused it: give back what this one took
+			_ = m.Limiter().Undo(r.Context(), x, &d)
+		}
+	}()
+	next.ServeHTTP(w, r)
 }
 
 // exchanges recycles the middleware's exchanges.
@@ -248,12 +263,12 @@ func Check(w http.ResponseWriter, r *http.Request, l *halt.Limiter, cost int64) 
 	x := exchanges.Get().(*exchange)
 	x.w, x.r = w, r
 	x.Init(w.Header())
-	defer x.release()
 	d, ok := adapter.Decide(l, x, x, cost)
 	if !ok {
 		adapter.Refuse(adapter.Identity(w))
 		_ = adapter.Reject(l, d, write(w))
 	}
+	x.release() // not reached on a panic, as in the middleware
 	return ok
 }
 

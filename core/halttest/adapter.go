@@ -759,8 +759,9 @@ func (w *headerSink) Write(b []byte) (int, error) { return len(b), nil }
 // requests run through it: a server may send a response's headers only
 // then (a handler that writes nothing), and an adapter that reuses its
 // per-request state must not leave them pointing into it. limited must
-// admit 30 requests from one client under a limit of 1,000 or below, so
-// that each response's Remaining differs.
+// admit 30 requests from one client (203.0.113.8) without refilling a
+// token meanwhile (a limit per hour, say), so that each response's
+// Remaining is one less than the last.
 func HeadersOutliveRequest(t *testing.T, limited http.Handler) {
 	t.Helper()
 	var kept []http.Header
@@ -781,5 +782,66 @@ func HeadersOutliveRequest(t *testing.T, limited http.Handler) {
 			t.Fatalf("responses %d and %d: Remaining %q then %q, want one less each time",
 				i-1, i, kept[i-1].Get("Ratelimit-Remaining"), kept[i].Get("Ratelimit-Remaining"))
 		}
+	}
+}
+
+// StackSurvivesPanics checks the request stack that net/http-style
+// middleware share to give back what a later limiter refused (halthttp,
+// haltchi): after more handlers have panicked (as http.ErrAbortHandler
+// does) than the stack has room for requests in flight, a request that an
+// inner limiter refuses is still given back by the outer one. mw wraps
+// next with the adapter's middleware for l.
+func StackSurvivesPanics(t *testing.T, newStore func(t *testing.T) halt.Store, mw func(l *halt.Limiter, next http.Handler) http.Handler) {
+	t.Helper()
+	const panics = 2_100 // the stack tracks 2,048 requests in flight
+	clock := NewClock(Base)
+	build := func(name string, n int64) *halt.Limiter {
+		l, err := halt.New(newStore(t), halt.Policy{Name: unique(name), Limit: n, Window: time.Hour},
+			halt.WithClock(clock), halt.WithTelemetry(halt.NopTelemetry{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	outer, inner := build("outer", 10_000), build("inner", 1)
+	innerH := mw(inner, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	h := mw(outer, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Panic") != "" {
+			panic(http.ErrAbortHandler)
+		}
+		innerH.ServeHTTP(w, r)
+	}))
+	serve := func(panicking bool) (status int) {
+		r := httptest.NewRequestWithContext(context.Background(), http.MethodGet, "/", nil)
+		r.RemoteAddr = "203.0.113.20:40000"
+		if panicking {
+			r.Header.Set("X-Panic", "1")
+		}
+		w := httptest.NewRecorder()
+		defer func() {
+			if p := recover(); p != nil && p != http.ErrAbortHandler {
+				panic(p)
+			}
+		}()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	for range panics {
+		serve(true)
+	}
+	if got := serve(false); got != http.StatusOK {
+		t.Fatalf("first request after the panics: %d, want 200", got)
+	}
+	if got := serve(false); got != http.StatusTooManyRequests {
+		t.Fatalf("second request after the panics: %d, want 429 from the inner limiter", got)
+	}
+	// The outer limiter counted the panicking requests and the admitted
+	// one; the refused one it gave back.
+	d, err := outer.Peek(context.Background(), &FakeRequest{Ctx: context.Background(), URLPath: "/", Peer: "203.0.113.20:40000"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(10_000 - panics - 1); d.Remaining != want {
+		t.Fatalf("outer limiter: %d remaining, want %d (the refused request not given back)", d.Remaining, want)
 	}
 }
