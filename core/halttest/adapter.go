@@ -2,6 +2,7 @@ package halttest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -819,8 +820,10 @@ func StackSurvivesPanics(t *testing.T, newStore func(t *testing.T) halt.Store, m
 		}
 		w := httptest.NewRecorder()
 		defer func() {
-			if p := recover(); p != nil && p != http.ErrAbortHandler {
-				panic(p)
+			if p := recover(); p != nil {
+				if err, ok := p.(error); !ok || !errors.Is(err, http.ErrAbortHandler) {
+					panic(p)
+				}
 			}
 		}()
 		h.ServeHTTP(w, r)
