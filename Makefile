@@ -8,13 +8,18 @@ PKGS    := $(addsuffix /...,$(MODULES))
 export HALT_REDIS_ADDR    ?= 127.0.0.1:6390
 export HALT_REDIS_CLUSTER ?= 127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103
 GOTESTFLAGS ?= -race -count=1 -shuffle=on -timeout=12m
+# The adapters' allocation checks (halttest.RunReuseTests) skip themselves
+# under -race, whose pools drop entries at random: make test runs them again
+# without it.
+ALLOCPKGS := $(addsuffix /...,$(filter %/adapters/nethttp %/adapters/chi %/adapters/gin %/adapters/echo,$(MODULES)))
 
 .PHONY: test test-short demo saas-demo bench lint vet fmt gowork-off tidy release-check bump release-tags redis-up redis-down ci
 
-## test: every module's tests with -race, against a real redis-server and Redis Cluster
+## test: every module's tests with -race, against a real redis-server and Redis Cluster; then the adapters' allocation checks without -race
 test: redis-up
 	@set -o pipefail; status=0; \
 	go test $(GOTESTFLAGS) $(PKGS) || status=$$?; \
+	go test -count=1 -run '^TestReuse$$' $(ALLOCPKGS) || status=$$?; \
 	scripts/redis.sh stop; exit $$status
 
 ## test-short: the tests without -race (faster feedback)

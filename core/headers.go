@@ -45,8 +45,12 @@ type SliceHeaders interface {
 // the way header styles do: a shared value slice for numbers below 1024
 // when h is a [SliceHeaders], [IntHeaders.SetInt] for the others when h
 // has it, and h.Set otherwise. Adapters use it for headers of their own,
-// such as Retry-After.
+// such as Retry-After. Nil headers are left unwritten, as
+// [Limiter.WriteHeaders] leaves them.
 func SetIntHeader(h ResponseHeaders, name string, v int64) {
+	if isNil(h) {
+		return
+	}
 	sh, _ := h.(SliceHeaders)
 	setInt(h, sh, name, v)
 }

@@ -542,3 +542,17 @@ func TestHeaderAllocsPlainHeader(t *testing.T) {
 		t.Errorf("draft 7 policy %q", h.Get("Ratelimit-Policy"))
 	}
 }
+
+// TestSetIntHeaderNil: nil headers, untyped or typed, are left unwritten
+// rather than panicking; a plain http.Header gets the decimal form.
+func TestSetIntHeaderNil(t *testing.T) {
+	halt.SetIntHeader(nil, "Retry-After", 3)
+	var h http.Header
+	halt.SetIntHeader(h, "Retry-After", 3)
+	h = http.Header{}
+	halt.SetIntHeader(h, "Retry-After", 3)
+	halt.SetIntHeader(h, "X-Big", 1<<40)
+	if h.Get("Retry-After") != "3" || h.Get("X-Big") != "1099511627776" {
+		t.Fatalf("%v", h)
+	}
+}

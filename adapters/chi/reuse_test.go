@@ -3,7 +3,6 @@ package haltchi_test
 import (
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 	haltchi "github.com/halt-go/halt/adapters/chi"
@@ -11,33 +10,16 @@ import (
 	"github.com/halt-go/halt/core/halttest"
 )
 
-// reuseRouter is the test's router: GET / answers 200 after mw (none for nil).
-func reuseRouter(mw func(http.Handler) http.Handler) http.Handler {
-	r := chi.NewRouter()
-	if mw != nil {
-		r.Use(mw)
-	}
-	r.Get("/", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	return r
-}
-
-// limitedRouter is reuseRouter behind the Halt middleware with a limit of
-// n per window, the peer being the client.
-func limitedRouter(t *testing.T, n int64, window time.Duration) http.Handler {
-	l, err := halt.New(newStore(t), halt.Policy{Name: "reuse", Limit: n, Window: window},
-		halt.WithTelemetry(halt.NopTelemetry{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reuseRouter(haltchi.Middleware(l))
-}
-
-// TestHeadersOutliveRequest: the headers of each response stay as the
-// middleware set them while later requests go through it, for values below
-// 1024 (shared) and above (formatted for the response).
-func TestHeadersOutliveRequest(t *testing.T) {
-	halttest.HeadersOutliveRequest(t, limitedRouter(t, 1000, time.Hour))
-	halttest.HeadersOutliveRequest(t, limitedRouter(t, 5000, time.Hour))
+// TestReuse: shared header values (see halttest.RunReuseTests).
+func TestReuse(t *testing.T) {
+	halttest.RunReuseTests(t, newStore, func(l *halt.Limiter) http.Handler {
+		r := chi.NewRouter()
+		if l != nil {
+			r.Use(haltchi.Middleware(l))
+		}
+		r.Get("/", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+		return r
+	})
 }
 
 // TestStackSurvivesPanics: handlers that panic leave the request stack, so

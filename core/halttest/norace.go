@@ -1,0 +1,7 @@
+//go:build !race
+
+package halttest
+
+// raceEnabled reports whether the race detector is on (allocation counts
+// are not exact under it).
+const raceEnabled = false
