@@ -281,37 +281,55 @@ func TestCPUTime(t *testing.T) {
 		}
 		// The same two, rounds taken in turn: the 5th percentile of each,
 		// and the median over rounds of Halt's time over go-limiter's in
-		// the same pair of rounds.
-		name := fmt.Sprintf("Interleaved/take-%d-parallel-over-golimiter", keys)
-		if !strings.HasPrefix(name, only) {
-			continue
-		}
-		var haltTake, golimiterTake taker
-		for _, lib := range keyedLibraries() {
-			switch lib.name {
-			case "halt-memory":
-				haltTake = lib.make(t)
-			case "golimiter-memory":
-				golimiterTake = lib.make(t)
+		// the same pair of rounds. Short rounds overlap the goroutines
+		// little (starting them is a good part of a round), so the
+		// contended pair repeats it with rounds of a million decisions,
+		// in which the goroutines queue on the lock throughout.
+		for _, pr := range []struct {
+			kind        string
+			ops, rounds int
+		}{{"parallel", ops, rounds}, {"contended", 1_000_000, 12}} {
+			name := fmt.Sprintf("Interleaved/take-%d-%s-over-golimiter", keys, pr.kind)
+			if !strings.HasPrefix(name, only) {
+				continue
 			}
+			th, tg, ratio := interleavedParallel(t, pr.ops, pr.rounds, keys)
+			q := pr.rounds / 20 // the 5th percentile; the least for a dozen rounds
+			fmt.Printf("%-45s 5th percentile %.1f / %.1f; median round pair %.2fx\n", name,
+				th[q], tg[q], ratio[pr.rounds/2])
 		}
-		for i := range keys {
-			haltTake(i)
-			golimiterTake(i)
-		}
-		th, tg, ratio := make([]float64, rounds), make([]float64, rounds), make([]float64, rounds)
-		for r := range rounds {
-			th[r] = parallelRound(ops, keys, haltTake)
-			tg[r] = parallelRound(ops, keys, golimiterTake)
-			ratio[r] = th[r] / tg[r]
-		}
-		for _, xs := range [][]float64{th, tg, ratio} {
-			slices.Sort(xs)
-		}
-		fmt.Printf("%-45s 5th percentile %.1f / %.1f; median round pair %.2fx\n", name,
-			th[rounds/20], tg[rounds/20], ratio[rounds/2])
 	}
 	_ = sink
+}
+
+// interleavedParallel runs rounds of ops parallel decisions on keys keys,
+// Halt's memory store and go-limiter's in turn, and returns each one's
+// times per op and Halt's over go-limiter's in each pair of rounds, each
+// sorted.
+func interleavedParallel(t *testing.T, ops, rounds, keys int) (th, tg, ratio []float64) {
+	var haltTake, golimiterTake taker
+	for _, lib := range keyedLibraries() {
+		switch lib.name {
+		case "halt-memory":
+			haltTake = lib.make(t)
+		case "golimiter-memory":
+			golimiterTake = lib.make(t)
+		}
+	}
+	for i := range keys {
+		haltTake(i)
+		golimiterTake(i)
+	}
+	th, tg, ratio = make([]float64, rounds), make([]float64, rounds), make([]float64, rounds)
+	for r := range rounds {
+		th[r] = parallelRound(ops, keys, haltTake)
+		tg[r] = parallelRound(ops, keys, golimiterTake)
+		ratio[r] = th[r] / tg[r]
+	}
+	for _, xs := range [][]float64{th, tg, ratio} {
+		slices.Sort(xs)
+	}
+	return th, tg, ratio
 }
 
 // leastParallelCPUTime runs take from GOMAXPROCS goroutines, ops in all
