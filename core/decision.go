@@ -212,13 +212,12 @@ func (d *Decision) HasHeaders() bool {
 // compiled is a validated policy with what the hot path precomputes.
 type compiled struct {
 	Policy
-	exempt   exemptions
-	prefix   string // "halt:<escaped name>:"
-	limitStr string
-	// limitVals is []string{limitStr}, shared by every response's
-	// limit header (SliceHeaders): never written to. draft7Policy and
-	// ietfPolicy are the RateLimit-Policy values of those styles, the
-	// former shared alike.
+	exempt exemptions
+	prefix string // "halt:<escaped name>:"
+	// limitVals is the policy's limit in decimal, one value shared by
+	// every response's limit header (SliceHeaders): never written to.
+	// draft7Policy and ietfPolicy are the RateLimit-Policy values of
+	// those styles, the former shared alike.
 	limitVals    []string
 	draft7Policy []string
 	ietfPolicy   string
@@ -232,13 +231,12 @@ func compile(p Policy) (*compiled, error) {
 	}
 	ex, _ := parseExemptions(p.Exemptions)
 	p.Exemptions = slices.Clone(p.Exemptions)
-	limit, id := itoa(p.Limit), sfString(p.Name)
+	id := sfString(p.Name)
 	return &compiled{
 		Policy:       p,
 		exempt:       ex,
 		prefix:       "halt:" + escapeKeyPart(p.Name) + ":",
-		limitStr:     limit,
-		limitVals:    []string{limit},
+		limitVals:    []string{itoa(p.Limit)},
 		draft7Policy: []string{draft7Policy(p.Limit, p.Window)},
 		ietfPolicy:   ietfPolicy(id, p.Limit, p.Window),
 		policyID:     id,

@@ -210,7 +210,7 @@ func (s *trio) write(h ResponseHeaders, d *Decision) {
 	case own && sh != nil:
 		sh.SetSlice(s.limit, d.cp.limitVals)
 	case own:
-		h.Set(s.limit, d.cp.limitStr)
+		h.Set(s.limit, d.cp.limitVals[0])
 	default:
 		setInt(h, sh, s.limit, d.Limit)
 	}
@@ -317,7 +317,7 @@ func (d *Decision) ownLimits() bool {
 
 func (d *Decision) limitString() string {
 	if d.cp != nil && d.cp.Limit == d.Limit {
-		return d.cp.limitStr
+		return d.cp.limitVals[0]
 	}
 	return itoa(d.Limit)
 }
